@@ -1,0 +1,44 @@
+# The two commands of the README quick start are `make demo` and `make test`.
+# Everything they need is installed by the targets below, from the package registries only.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: demo test setup setup-node setup-e2e lint pytest extension bench clean
+
+demo: setup
+	$(VENV)/bin/flowspin demo
+
+test: setup setup-node setup-e2e lint pytest
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e ".[dev,mcp]"
+	touch $(STAMP)
+
+# Node packages of the extension (esbuild, TypeScript, vscode-languageclient, playwright-core).
+setup-node:
+	bash scripts/setup-node.sh
+
+# A real VS Code (code-server) and Debian's chromium for the end-to-end tests; cached in ~/.cache.
+setup-e2e:
+	bash scripts/setup-e2e.sh
+
+extension: setup-node
+	npm run --silent build
+
+lint: setup
+	$(VENV)/bin/ruff check server tests benchmarks
+
+pytest: setup
+	$(VENV)/bin/python -m pytest -q -p no:cacheprovider
+
+bench: setup
+	$(PY) benchmarks/run_all.py
+
+clean:
+	rm -rf $(VENV) node_modules dist .flowspin

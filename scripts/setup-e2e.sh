@@ -1,0 +1,3 @@
+#!/usr/bin/env bash
+# Placeholder until the extension's end-to-end harness lands.
+exit 0

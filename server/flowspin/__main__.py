@@ -1,0 +1,5 @@
+import sys
+
+from flowspin.cli import main
+
+sys.exit(main())

@@ -1,0 +1,200 @@
+"""The static model of a flow file: what every other part of flowspin reads.
+
+Positions follow Python's `ast`: lines are 1-based, columns are 0-based character offsets.
+Output layers convert (the `check --json` contract uses 1-based columns, LSP uses 0-based lines).
+The model is plain data so it can be cached, compared and serialised cheaply.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+NodeType = Literal[
+    "start", "linear", "split", "foreach", "parallel_foreach", "switch", "join", "end"
+]
+TransitionKind = Literal["linear", "split", "foreach", "parallel", "switch"]
+Severity = Literal["error", "warning", "information", "hint"]
+
+
+@dataclass(frozen=True)
+class Span:
+    line: int
+    col: int
+    end_line: int
+    end_col: int
+
+    def contains(self, line: int, col: int | None = None) -> bool:
+        if line < self.line or line > self.end_line:
+            return False
+        if col is None:
+            return True
+        if line == self.line and col < self.col:
+            return False
+        if line == self.end_line and col > self.end_col:
+            return False
+        return True
+
+
+@dataclass
+class Decorator:
+    """A decorator on a step, e.g. `@card(type="blank", id="report")`.
+
+    `args` holds literal keyword values (str/int/float/bool/None/list/dict); non-literal values
+    are kept as their source text wrapped in `Expr` so nothing is evaluated.
+    """
+
+    name: str
+    span: Span
+    args: dict[str, Any] = field(default_factory=dict)
+    positional: list[Any] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Expr:
+    """Source text of a non-literal expression (never evaluated)."""
+
+    source: str
+
+
+@dataclass
+class ArtifactAccess:
+    """One `self.<name>` read or write inside a step body."""
+
+    name: str
+    span: Span
+
+
+@dataclass
+class Transition:
+    """One `self.next(...)` call.
+
+    `targets` are step names in call order (for switch: the case values). `target_spans` align
+    with `targets`. `unresolved` lists arguments that are not `self.<step>` (Metaflow rejects
+    them as non-static transitions).
+    """
+
+    kind: TransitionKind
+    span: Span
+    targets: list[str] = field(default_factory=list)
+    target_spans: list[Span] = field(default_factory=list)
+    foreach: str | None = None
+    foreach_span: Span | None = None
+    num_parallel: int | Expr | None = None
+    condition: str | None = None
+    condition_span: Span | None = None
+    switch_cases: dict[str, str] | None = None  # case key (as text) -> step name
+    unresolved: list[Span] = field(default_factory=list)
+
+
+@dataclass
+class Step:
+    name: str
+    span: Span  # the `def` line through the end of the body
+    name_span: Span  # the function name on the `def` line (where diagnostics about the step go)
+    decorators: list[Decorator] = field(default_factory=list)
+    args: list[str] = field(default_factory=list)  # parameter names after `self`
+    transitions: list[Transition] = field(default_factory=list)
+    writes: list[ArtifactAccess] = field(default_factory=list)
+    reads: list[ArtifactAccess] = field(default_factory=list)
+    is_start_marker: bool = False  # @step(start=True)
+    is_end_marker: bool = False  # @step(end=True)
+    defined_in: str | None = None  # class that defines it, when inherited from a base in the file
+    docstring: str | None = None
+    # Filled by graph construction (see `graph.py`):
+    node_type: NodeType = "linear"
+    out_steps: list[str] = field(default_factory=list)
+    in_steps: list[str] = field(default_factory=list)
+
+    @property
+    def takes_inputs(self) -> bool:
+        return len(self.args) >= 1
+
+    @property
+    def transition(self) -> Transition | None:
+        return self.transitions[0] if self.transitions else None
+
+    def decorator(self, name: str) -> Decorator | None:
+        return next((d for d in self.decorators if d.name == name), None)
+
+    @property
+    def cards(self) -> list[Decorator]:
+        return [d for d in self.decorators if d.name == "card"]
+
+
+@dataclass
+class ParameterDef:
+    """A class attribute `x = Parameter("x", default=...)` or `cfg = Config("cfg", ...)`."""
+
+    attr: str  # the attribute name the flow uses: self.<attr>
+    name: str  # the name given to Metaflow (first positional arg / name=), used on the CLI
+    kind: Literal["Parameter", "Config"]
+    span: Span
+    default: Any = None  # literal value, Expr, or None when absent
+    has_default: bool = False
+    help: str | None = None
+    type: str | None = None  # source text of type=, when given
+
+
+@dataclass
+class Flow:
+    name: str
+    span: Span
+    name_span: Span
+    bases: list[str] = field(default_factory=list)
+    steps: dict[str, Step] = field(default_factory=dict)  # in source order
+    parameters: list[ParameterDef] = field(default_factory=list)
+    start_step: str | None = None  # resolved as Metaflow does (marker, else the name "start")
+    end_step: str | None = None
+
+    def step_at(self, line: int) -> Step | None:
+        """The step whose decorators, `def` or body contain `line` (1-based)."""
+        for step in self.steps.values():
+            first = min([step.span.line] + [d.span.line for d in step.decorators])
+            if first <= line <= step.span.end_line:
+                return step
+        return None
+
+    def parameter(self, attr: str) -> ParameterDef | None:
+        return next((p for p in self.parameters if p.attr == attr), None)
+
+
+@dataclass
+class SyntaxProblem:
+    message: str
+    span: Span
+
+
+@dataclass
+class FlowModel:
+    """Everything known statically about one file."""
+
+    path: str
+    flows: list[Flow] = field(default_factory=list)
+    syntax_error: SyntaxProblem | None = None
+
+    def flow_at(self, line: int) -> Flow | None:
+        for flow in self.flows:
+            if flow.span.contains(line):
+                return flow
+        return None
+
+    def step_at(self, line: int) -> tuple[Flow, Step] | None:
+        flow = self.flow_at(line)
+        if flow is None:
+            return None
+        step = flow.step_at(line)
+        return (flow, step) if step else None
+
+
+@dataclass
+class Diagnostic:
+    """One lint finding. `rule` ids are stable (a contract for CLI/JSON consumers)."""
+
+    rule: str
+    severity: Severity
+    message: str
+    span: Span
+    step: str | None = None
+    flow: str | None = None
+    related: list[str] = field(default_factory=list)  # other steps involved

@@ -1,0 +1,62 @@
+"""The `flowspin` command line.
+
+Each subcommand lives in its own module under `flowspin.commands` and exposes
+`add_parser(subparsers)`; the parser it adds sets `func(args) -> int`. Modules are imported only
+to build the parser, and each keeps its heavy imports inside `func`, so `flowspin check` starts
+fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from flowspin import __version__
+
+# Order here is the order in `flowspin --help`.
+SUBCOMMANDS = [
+    "demo",
+    "check",
+    "graph",
+    "spin",
+    "show",
+    "card",
+    "run",
+    "runs",
+    "daemon",
+    "lsp",
+    "mcp",
+    "agents_md",
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="flowspin",
+        description="Run any Metaflow @step like a notebook cell.",
+    )
+    parser.add_argument("--version", action="version", version=f"flowspin {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in SUBCOMMANDS:
+        try:
+            module = importlib.import_module(f"flowspin.commands.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"flowspin.commands.{name}":
+                continue  # not built yet
+            raise
+        module.add_parser(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
