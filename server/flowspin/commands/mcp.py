@@ -1,0 +1,46 @@
+"""`flowspin mcp`: serve flowspin's tools to coding agents over MCP (stdio).
+
+Clients start it as `{"command": "flowspin", "args": ["mcp"]}` from the workspace folder; stdout
+carries the protocol, so everything else (logs, flow output) goes to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "mcp",
+        help="MCP server (stdio) with check, graph, spin, run, list_runs, show_artifact, card",
+        description=__doc__,
+    )
+    parser.add_argument(
+        "--workspace",
+        type=Path,
+        default=None,
+        help="workspace root; relative flow paths start here (default: the current folder)",
+    )
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        import mcp.server.mcpserver  # noqa: F401
+    except ImportError:
+        print(
+            "flowspin mcp: the MCP SDK is not installed. Install it with "
+            "`pip install 'flowspin[mcp]'` (or `pip install 'mcp>=2,<3'`).",
+            file=sys.stderr,
+        )
+        return 2
+    from flowspin.mcp.server import build_server
+
+    workspace = (args.workspace or Path.cwd()).resolve()
+    if not workspace.is_dir():
+        print(f"flowspin mcp: workspace {workspace} is not a folder", file=sys.stderr)
+        return 2
+    build_server(workspace).run("stdio")
+    return 0

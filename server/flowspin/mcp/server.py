@@ -1,0 +1,241 @@
+"""The flowspin MCP server: tool registration and result shaping.
+
+Each tool is a thin function over an engine call (static analysis, spin, runs) in
+`flowspin.mcp.engines`. Results go back twice: as `structured_content` (for clients that read
+it) and as one compact JSON text block (what most agents actually read), with `is_error` set
+when the step or run failed, so the agent notices without parsing.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp_types import CallToolResult, TextContent, ToolAnnotations
+from pydantic import Field
+
+from flowspin import __version__
+from flowspin.mcp import engines
+from flowspin.mcp.errors import ToolProblem
+from flowspin.mcp.workspace import resolve_flow_file
+
+log = logging.getLogger("flowspin.mcp")
+
+INSTRUCTIONS = """\
+flowspin runs single Metaflow @steps like notebook cells ("spins"), warm and in milliseconds.
+Workflow: write the flow's skeleton and `check` it; `run` the whole flow once (spins need a base
+run); then `spin` the step you are editing after every change until it works (a failing spin
+names the file and line); `show_artifact` / `card` to look at results; `run` again when the
+steps work. Paths are relative to the workspace root unless absolute."""
+
+FileArg = Annotated[
+    str,
+    Field(
+        description="Flow file (.py defining a FlowSpec), relative to the workspace root or "
+        "absolute."
+    ),
+]
+StepArg = Annotated[str, Field(description="Name of the @step method, e.g. 'train'.")]
+
+CHECK_DESCRIPTION = """\
+Check a flow file statically (it is parsed, never imported or run) and return every DAG and
+lint problem with its rule id, severity and 1-based line/column. Use it after writing or editing
+the flow's structure (steps, self.next, decorators, parameters) and before `run` or `spin`: an
+error here would make Metaflow refuse to run. `ok` is false when any error-severity
+diagnostic exists."""
+
+GRAPH_DESCRIPTION = """\
+Return the flow's DAG from a static parse: each step with its line, type (start, linear, split,
+foreach, join, switch, end), next steps, decorators, and the flow's parameters. Use it to learn
+a flow's structure before editing it, or to find the step names to pass to `spin`."""
+
+SPIN_DESCRIPTION = """\
+Run ONE step of a flow now, in a warm worker that already holds its parent steps' artifacts,
+and return its status, the artifacts it produced (type, size-capped summary, changed or
+inherited), stdout/stderr, the transition taken and, on failure, the exception with the file and
+line to fix. Spin the step you are editing after each change. It needs a base run: if the flow
+was never run, call `run` first. Chaining: spinning a step after spinning its parent uses the
+parent's spun output. Spins never write to Metaflow's datastore, and they share the warm daemon
+with the editor (its card view updates too)."""
+
+RUN_DESCRIPTION = """\
+Run the whole flow through Metaflow (`python FILE run`) and wait for it to finish; return the
+run id, final status, per-step status and, for a failed task, the step, file and line of the
+exception. Use it once before spinning (to create the base run spins start from), and again
+when the steps work end to end. Slower than `spin` (seconds to minutes): prefer `spin` while
+iterating on one step."""
+
+LIST_RUNS_DESCRIPTION = """\
+List past Metaflow runs of the flow in this file (newest first): run id, status, start time,
+user, parameters. Use it to choose a `run_id` for `spin` or to see whether a base run exists."""
+
+SHOW_ARTIFACT_DESCRIPTION = """\
+Show one artifact of a step, size-capped: a DataFrame as shape, dtypes and its first 5 rows; an
+array as shape and dtype; anything else as type and a short repr. Reads the step's latest spin
+(or the spin given by `spin_id`); when the step was never spun, the latest Metaflow run's task.
+Use it after `spin` or `run` to check values without printing them in the step."""
+
+CARD_DESCRIPTION = """\
+Return the latest card of a step (from its latest spin, else the latest run): the HTML file's
+path and the card's visible text, cut to a few thousand characters. Use it after spinning a step
+decorated with @card to check what the report shows."""
+
+
+def _result(data: dict[str, Any], *, is_error: bool = False) -> CallToolResult:
+    text = json.dumps(data, ensure_ascii=False, default=str)
+    return CallToolResult(
+        content=[TextContent(type="text", text=text)],
+        structured_content=data,
+        is_error=is_error,
+    )
+
+
+def _guarded(name: str, fn: Callable[[], CallToolResult]) -> CallToolResult:
+    """Run `fn`, turning a crash into an error the agent can read (the SDK would hide it)."""
+    try:
+        return fn()
+    except ToolError:
+        raise
+    except Exception as exc:
+        log.exception("tool %s crashed", name)
+        raise ToolProblem(
+            f"flowspin's `{name}` tool failed unexpectedly: {type(exc).__name__}: {exc}",
+            next_step="retry once; if it fails again, use the flowspin CLI (`flowspin --help`) "
+            "and report the error.",
+        ) from exc
+
+
+def build_server(workspace: Path) -> MCPServer:
+    """An MCPServer whose tools act on flows under `workspace` (relative paths start there)."""
+    workspace = workspace.resolve()
+    server = MCPServer(
+        name="flowspin",
+        title="flowspin: spin Metaflow steps",
+        instructions=INSTRUCTIONS,
+        version=__version__,
+    )
+    read_only = ToolAnnotations(read_only_hint=True, open_world_hint=False)
+
+    def check(file: FileArg) -> CallToolResult:
+        def go() -> CallToolResult:
+            path = resolve_flow_file(workspace, file)
+            data = engines.check(workspace, path)
+            return _result(data)
+
+        return _guarded("check", go)
+
+    def graph(file: FileArg) -> CallToolResult:
+        def go() -> CallToolResult:
+            path = resolve_flow_file(workspace, file)
+            return _result(engines.graph(workspace, path))
+
+        return _guarded("graph", go)
+
+    def spin(
+        file: FileArg,
+        step: StepArg,
+        run_id: Annotated[
+            str | None,
+            Field(description="Base run id to take parent artifacts from; default the latest "
+                  "run whose parent tasks finished."),
+        ] = None,
+        split: Annotated[
+            int | None,
+            Field(description="For a foreach child step: which split (0-based index) to run; "
+                  "default the first.", ge=0),
+        ] = None,
+        params: Annotated[
+            dict[str, str] | None,
+            Field(description="Parameter overrides, name -> value as you would type it on the "
+                  "command line, e.g. {\"alpha\": \"0.5\"}; default the base run's values."),
+        ] = None,
+        timeout_s: Annotated[
+            float | None,
+            Field(description="Cancel the step after this many seconds (default: no limit).",
+                  gt=0),
+        ] = None,
+    ) -> CallToolResult:
+        def go() -> CallToolResult:
+            path = resolve_flow_file(workspace, file)
+            data = engines.spin(
+                workspace, path, step, run_id=run_id, split=split, params=params,
+                timeout_s=timeout_s,
+            )
+            return _result(data, is_error=data.get("status") != "ok")
+
+        return _guarded("spin", go)
+
+    def run(
+        file: FileArg,
+        params: Annotated[
+            dict[str, str] | None,
+            Field(description="Flow parameters, name -> value, passed as --name value."),
+        ] = None,
+        extra_args: Annotated[
+            list[str] | None,
+            Field(description="Extra arguments for Metaflow's `run`, e.g. [\"--max-workers\", "
+                  "\"2\"] or [\"--tag\", \"x\"]."),
+        ] = None,
+    ) -> CallToolResult:
+        def go() -> CallToolResult:
+            path = resolve_flow_file(workspace, file)
+            data = engines.run(workspace, path, params=params, extra_args=extra_args)
+            return _result(data, is_error=data.get("status") != "ok")
+
+        return _guarded("run", go)
+
+    def list_runs(
+        file: FileArg,
+        limit: Annotated[int, Field(description="At most this many runs, newest first.",
+                                    ge=1, le=100)] = 10,
+    ) -> CallToolResult:
+        def go() -> CallToolResult:
+            path = resolve_flow_file(workspace, file)
+            return _result(engines.list_runs(workspace, path, limit=limit))
+
+        return _guarded("list_runs", go)
+
+    def show_artifact(
+        file: FileArg,
+        step: StepArg,
+        name: Annotated[
+            str, Field(description="Artifact name (the attribute set as self.<name>).")
+        ],
+        spin_id: Annotated[
+            str | None,
+            Field(description="A spin id from a `spin` result; default the step's latest spin."),
+        ] = None,
+    ) -> CallToolResult:
+        def go() -> CallToolResult:
+            path = resolve_flow_file(workspace, file)
+            return _result(engines.show_artifact(workspace, path, step, name, spin_id=spin_id))
+
+        return _guarded("show_artifact", go)
+
+    def card(file: FileArg, step: StepArg) -> CallToolResult:
+        def go() -> CallToolResult:
+            path = resolve_flow_file(workspace, file)
+            return _result(engines.card(workspace, path, step))
+
+        return _guarded("card", go)
+
+    server.add_tool(check, name="check", title="Check a flow", description=CHECK_DESCRIPTION,
+                    annotations=read_only)
+    server.add_tool(graph, name="graph", title="Flow graph", description=GRAPH_DESCRIPTION,
+                    annotations=read_only)
+    server.add_tool(spin, name="spin", title="Spin one step", description=SPIN_DESCRIPTION,
+                    annotations=ToolAnnotations(destructive_hint=False, open_world_hint=False))
+    server.add_tool(run, name="run", title="Run the flow", description=RUN_DESCRIPTION,
+                    annotations=ToolAnnotations(destructive_hint=False, open_world_hint=True))
+    server.add_tool(list_runs, name="list_runs", title="List runs",
+                    description=LIST_RUNS_DESCRIPTION, annotations=read_only)
+    server.add_tool(show_artifact, name="show_artifact", title="Show an artifact",
+                    description=SHOW_ARTIFACT_DESCRIPTION, annotations=read_only)
+    server.add_tool(card, name="card", title="Step card", description=CARD_DESCRIPTION,
+                    annotations=read_only)
+    return server
