@@ -1,0 +1,281 @@
+/**
+ * The language client: starts `<python> -m flowspin lsp` over stdio, keeps the status bar in
+ * step with it, and is the one door through which commands reach the server.
+ */
+import * as vscode from 'vscode';
+import {
+  ExecuteCommandRequest,
+  LanguageClient,
+  type LanguageClientOptions,
+  RequestType,
+  type ServerOptions,
+  State,
+  Trace,
+  TransportKind,
+} from 'vscode-languageclient/node';
+import { log, logServerLine, TraceChannel } from './log';
+import { checkFlowspin, type Interpreter, resolveInterpreter, shellQuote } from './python';
+import { readSettings, SECTION, type TraceLevel } from './settings';
+import type { StatusItem } from './status';
+
+/** `flowspin/stepAt`: which step holds this (0-based) line, decided by the server's model. */
+export interface StepAtParams {
+  uri: string;
+  line: number;
+}
+export interface StepAt {
+  flow: string;
+  step: string;
+  nodeType: string;
+  line: number;
+}
+const StepAtRequest = new RequestType<StepAtParams, StepAt | null, void>('flowspin/stepAt');
+
+/** `flowspin/status` notification: the server's own state for the status bar. */
+interface StatusParams {
+  state: 'ready' | 'busy' | 'error';
+  message?: string;
+}
+
+/** What every `flowspin.server.*` command answers. */
+export interface CommandResult {
+  ok: boolean;
+  message: string;
+  [key: string]: unknown;
+}
+
+const TRACE: Record<TraceLevel, Trace> = { off: Trace.Off, messages: Trace.Messages, verbose: Trace.Verbose };
+
+export class Server implements vscode.Disposable {
+  private client: LanguageClient | undefined;
+  private readonly trace: TraceChannel;
+  private readonly warned = new Set<string>();
+  /** Why the server is not running, for commands invoked meanwhile. */
+  private problem = 'the flowspin server has not started yet';
+  private starting: Promise<void> | undefined;
+
+  constructor(
+    private readonly out: vscode.LogOutputChannel,
+    private readonly status: StatusItem,
+  ) {
+    this.trace = new TraceChannel(out, readSettings().trace);
+  }
+
+  get running(): boolean {
+    return this.client?.state === State.Running;
+  }
+
+  /** Starts the server unless it is starting or running; concurrent callers share one start. */
+  start(): Promise<void> {
+    this.starting ??= this.doStart().finally(() => {
+      this.starting = undefined;
+    });
+    return this.starting;
+  }
+
+  async restart(): Promise<void> {
+    await this.starting;
+    await this.stop();
+    log.info('Restarting the flowspin server.');
+    await this.start();
+  }
+
+  async stop(): Promise<void> {
+    const client = this.client;
+    this.client = undefined;
+    if (client) {
+      try {
+        await client.dispose(5000);
+      } catch (e) {
+        log.warn(`Stopping the server: ${String(e)}`);
+      }
+    }
+    this.problem = 'the flowspin server is stopped';
+    this.status.set('stopped', 'Stopped. Run "Flowspin: Restart Server" to start it.');
+  }
+
+  /** Applies `flowspin.trace` to the running client. */
+  applyTrace(): void {
+    const level = readSettings().trace;
+    this.trace.setLevel(level);
+    // The client re-reads its trace level on every configuration change; set ours after it.
+    setTimeout(() => void this.client?.setTrace(TRACE[level]), 0);
+  }
+
+  async stepAt(uri: vscode.Uri, line: number): Promise<StepAt | null> {
+    const client = await this.ready();
+    return client.sendRequest(StepAtRequest, { uri: uri.toString(), line });
+  }
+
+  async execute(name: string, arg: Record<string, unknown>): Promise<CommandResult> {
+    const client = await this.ready();
+    const command = `flowspin.server.${name}`;
+    log.info(`${command} ${JSON.stringify(arg)}`);
+    const result: unknown = await client.sendRequest(ExecuteCommandRequest.type, {
+      command,
+      arguments: [arg],
+    });
+    if (result && typeof result === 'object' && typeof (result as CommandResult).message === 'string') {
+      const r = result as CommandResult;
+      return { ...r, ok: r.ok === true };
+    }
+    return { ok: false, message: `flowspin server gave no answer to ${command}.` };
+  }
+
+  /** The running client, starting the server if needed; throws with the reason it is not up. */
+  private async ready(): Promise<LanguageClient> {
+    if (!this.running) {
+      await this.start();
+    }
+    if (!this.client || !this.running) {
+      throw new Error(`Cannot reach the flowspin server: ${this.problem}.`);
+    }
+    return this.client;
+  }
+
+  private async doStart(): Promise<void> {
+    if (this.client) {
+      return;
+    }
+    const folder = vscode.workspace.workspaceFolders?.[0];
+    const settings = readSettings(folder);
+    const python = await resolveInterpreter(settings.python, folder);
+    this.status.set('starting', `Starting ${python.command} -m flowspin lsp`);
+    log.info(`Python interpreter: ${python.command} (from ${python.source})`);
+
+    const check = await checkFlowspin(python.command, folder?.uri.fsPath);
+    if (!check.ok) {
+      this.problem =
+        check.reason === 'no-interpreter'
+          ? `the Python interpreter "${python.command}" was not found`
+          : `flowspin is not installed in ${python.command}`;
+      log.error(`${this.problem}: ${check.detail}`);
+      this.status.set('error', `${this.problem}.`);
+      this.notifyMissing(python, check.reason);
+      return;
+    }
+
+    const serverOptions: ServerOptions = {
+      command: python.command,
+      args: ['-m', 'flowspin', 'lsp'],
+      transport: TransportKind.stdio,
+      options: { cwd: folder?.uri.fsPath, env: { ...process.env, PYTHONUNBUFFERED: '1' } },
+    };
+    const clientOptions: LanguageClientOptions = {
+      documentSelector: [
+        { scheme: 'file', language: 'python' },
+        { scheme: 'untitled', language: 'python' },
+      ],
+      outputChannel: this.out,
+      traceOutputChannel: this.trace,
+      stdioOptions: {
+        stdout: (input, channel) => input.on('data', (d: Buffer) => channel.info(d.toString())),
+        stderr: (input, channel) => {
+          let rest = '';
+          input.on('data', (d: Buffer) => {
+            const lines = (rest + d.toString()).split(/\r?\n/);
+            rest = lines.pop() ?? '';
+            for (const line of lines) {
+              if (line) {
+                logServerLine(channel, line);
+              }
+            }
+          });
+        },
+      },
+      initializationOptions: { settings },
+      // Sends the whole `flowspin` section in workspace/didChangeConfiguration on every change.
+      synchronize: { configurationSection: SECTION },
+      markdown: { isTrusted: false, supportHtml: false },
+    };
+    const client = new LanguageClient('flowspinServer', 'flowspin', serverOptions, clientOptions);
+    client.onDidChangeState((e) => {
+      if (e.newState === State.Running) {
+        this.status.set('ready', `Server running (${python.command}).`);
+      } else if (e.newState === State.Stopped && this.client === client) {
+        this.problem = 'the flowspin server stopped (see the flowspin output for why)';
+        this.status.set('error', 'The server stopped. Click to see the logs; "Flowspin: Restart Server" restarts it.');
+      }
+    });
+    client.onNotification('flowspin/status', (params: StatusParams) => {
+      const state = params.state === 'busy' || params.state === 'error' ? params.state : 'ready';
+      this.status.set(state, params.message ?? '');
+      if (params.message && state === 'error') {
+        log.error(params.message);
+      }
+    });
+    this.client = client;
+    try {
+      await client.start();
+      this.problem = '';
+      await client.setTrace(TRACE[settings.trace]);
+      log.info(`flowspin server started: ${python.command} -m flowspin lsp`);
+    } catch (e) {
+      this.problem = `the flowspin server failed to start (${e instanceof Error ? e.message : String(e)})`;
+      log.error(this.problem);
+      this.status.set('error', `${this.problem}.`);
+    }
+  }
+
+  /** One notification per interpreter and session, with the fix one click away. */
+  private notifyMissing(python: Interpreter, reason: 'no-interpreter' | 'no-flowspin'): void {
+    const key = `${reason}:${python.command}`;
+    if (this.warned.has(key)) {
+      return;
+    }
+    this.warned.add(key);
+    if (reason === 'no-interpreter') {
+      void vscode.window
+        .showErrorMessage(
+          `flowspin: the Python interpreter "${python.command}" was not found. Set "flowspin.python" or select an interpreter in the Python extension.`,
+          'Open Settings',
+        )
+        .then((choice) => {
+          if (choice) {
+            void vscode.commands.executeCommand('workbench.action.openSettings', 'flowspin.python');
+          }
+        });
+      return;
+    }
+    const install = 'Install flowspin';
+    void vscode.window
+      .showWarningMessage(
+        `flowspin is not installed in ${python.command}. Install it there (or from a checkout: pip install -e <repo>), then run "Flowspin: Restart Server".`,
+        install,
+        'Show Logs',
+      )
+      .then((choice) => {
+        if (choice === install) {
+          this.installFlowspin(python.command);
+        } else if (choice === 'Show Logs') {
+          this.out.show(true);
+        }
+      });
+  }
+
+  private installFlowspin(python: string): void {
+    const terminal = vscode.window.createTerminal({ name: 'flowspin install' });
+    terminal.show();
+    terminal.sendText(`${shellQuote(python)} -m pip install flowspin`);
+    log.info(`Installing flowspin into ${python} in a terminal.`);
+    const listener = vscode.window.onDidCloseTerminal((closed) => {
+      if (closed === terminal) {
+        listener.dispose();
+        void this.restart();
+      }
+    });
+    void vscode.window
+      .showInformationMessage('When the install has finished, restart the flowspin server.', 'Restart Server')
+      .then((choice) => {
+        if (choice) {
+          listener.dispose();
+          void this.restart();
+        }
+      });
+  }
+
+  dispose(): void {
+    void this.stop();
+    this.trace.dispose();
+  }
+}

@@ -1,0 +1,147 @@
+/**
+ * The palette commands. Each one finds its target (the `{uri, step}` a code lens passed, or the
+ * step under the cursor as the server's model sees it), forwards it to the server's
+ * `flowspin.server.<name>` command and shows the server's answer. No decisions are made here.
+ */
+import * as vscode from 'vscode';
+import type { CommandResult, Server } from './client';
+import { log, logChannel } from './log';
+
+/** What code lenses (and other callers) may pass: `uri` as a string or Uri, `step` a step name. */
+interface Target {
+  uri?: string | vscode.Uri;
+  step?: string;
+  line?: number;
+}
+
+interface ServerCommand {
+  /** `flowspin.<id>` in the palette, `flowspin.server.<id>` on the server. */
+  id: string;
+  /** The command needs a step: without one from the caller, the cursor's step is asked for. */
+  needsStep: boolean;
+  /** Save the document first (the spin and the run use the file as saved). */
+  save: boolean;
+  /** Message when the cursor is not inside a step. */
+  noStep?: string;
+}
+
+const SERVER_COMMANDS: readonly ServerCommand[] = [
+  { id: 'spin', needsStep: true, save: true, noStep: 'Put the cursor inside a @step to spin it.' },
+  { id: 'run', needsStep: false, save: true },
+  { id: 'resume', needsStep: true, save: true, noStep: 'Put the cursor inside the @step to resume the flow from.' },
+  { id: 'showCard', needsStep: true, save: false, noStep: 'Put the cursor inside a @step to show its card.' },
+  { id: 'selectBaseRun', needsStep: false, save: false },
+  { id: 'restartWorker', needsStep: false, save: false },
+  { id: 'cancel', needsStep: false, save: false },
+];
+
+function toUri(value: string | vscode.Uri): vscode.Uri {
+  return typeof value === 'string' ? vscode.Uri.parse(value) : value;
+}
+
+function isTarget(value: unknown): value is Target {
+  return value !== null && typeof value === 'object' && !(value instanceof vscode.Uri);
+}
+
+async function saveIfDirty(uri: vscode.Uri): Promise<boolean> {
+  const doc = vscode.workspace.textDocuments.find((d) => d.uri.toString() === uri.toString());
+  if (!doc || !doc.isDirty) {
+    return true;
+  }
+  return doc.save();
+}
+
+async function runServerCommand(server: Server, spec: ServerCommand, raw: unknown): Promise<void> {
+  const given = isTarget(raw) ? raw : raw instanceof vscode.Uri ? { uri: raw } : {};
+  const editor = vscode.window.activeTextEditor;
+  const uri = given.uri ? toUri(given.uri) : editor?.document.uri;
+  const arg: Record<string, unknown> = {};
+  let line = given.line;
+  if (uri) {
+    arg.uri = uri.toString();
+    if (line === undefined && editor && editor.document.uri.toString() === uri.toString()) {
+      line = editor.selection.active.line;
+    }
+  }
+  if (line !== undefined) {
+    arg.line = line;
+  }
+
+  if (spec.needsStep || spec.save) {
+    if (!uri) {
+      void vscode.window.showInformationMessage(
+        spec.noStep ?? 'Open a Metaflow flow file (a Python file with a FlowSpec) first.',
+      );
+      return;
+    }
+  }
+  if (spec.save && uri && !(await saveIfDirty(uri))) {
+    void vscode.window.showWarningMessage(`flowspin: could not save ${uri.fsPath}; nothing was started.`);
+    return;
+  }
+  let step = given.step;
+  if (!step && spec.needsStep && uri) {
+    if (line === undefined) {
+      void vscode.window.showInformationMessage(spec.noStep ?? 'Put the cursor inside a @step.');
+      return;
+    }
+    const found = await server.stepAt(uri, line);
+    if (!found) {
+      void vscode.window.showInformationMessage(spec.noStep ?? 'Put the cursor inside a @step.');
+      return;
+    }
+    step = found.step;
+  }
+  if (step) {
+    arg.step = step;
+  }
+  const result = await server.execute(spec.id, arg);
+  show(spec.id, result);
+}
+
+function show(id: string, result: CommandResult): void {
+  if (result.ok) {
+    log.info(`${id}: ${result.message}`);
+    void vscode.window.showInformationMessage(result.message);
+  } else {
+    log.warn(`${id}: ${result.message}`);
+    void vscode.window.showWarningMessage(result.message, 'Show Logs').then((choice) => {
+      if (choice) {
+        logChannel().show(true);
+      }
+    });
+  }
+}
+
+/** Wraps a command so that any failure is logged and shown, never swallowed. */
+function guarded(id: string, body: (arg: unknown) => Promise<void>): (arg: unknown) => Promise<void> {
+  return async (arg: unknown) => {
+    try {
+      await body(arg);
+    } catch (e) {
+      const message = e instanceof Error ? e.message : String(e);
+      log.error(`flowspin.${id} failed: ${message}`);
+      const choice = await vscode.window.showErrorMessage(`flowspin: ${message}`, 'Show Logs');
+      if (choice) {
+        logChannel().show(true);
+      }
+    }
+  };
+}
+
+export function registerCommands(server: Server): vscode.Disposable[] {
+  const disposables = SERVER_COMMANDS.map((spec) =>
+    vscode.commands.registerCommand(
+      `flowspin.${spec.id}`,
+      guarded(spec.id, (arg) => runServerCommand(server, spec, arg)),
+    ),
+  );
+  disposables.push(
+    vscode.commands.registerCommand(
+      'flowspin.restartServer',
+      guarded('restartServer', () => server.restart()),
+    ),
+    vscode.commands.registerCommand('flowspin.showLogs', () => logChannel().show(true)),
+  );
+  return disposables;
+}

@@ -1,0 +1,44 @@
+/** Entry point: wires the output channel, status bar, server and commands together. */
+import * as vscode from 'vscode';
+import { Server } from './client';
+import { registerCommands } from './commands';
+import { log, logChannel } from './log';
+import { onPythonExtensionChange } from './python';
+import { SECTION } from './settings';
+import { StatusItem } from './status';
+
+let server: Server | undefined;
+
+export async function activate(context: vscode.ExtensionContext): Promise<void> {
+  const out = logChannel();
+  const status = new StatusItem();
+  server = new Server(out, status);
+  const current = server;
+  context.subscriptions.push(out, status, current, ...registerCommands(current));
+
+  context.subscriptions.push(
+    vscode.workspace.onDidChangeConfiguration((e) => {
+      if (e.affectsConfiguration(`${SECTION}.python`)) {
+        log.info('flowspin.python changed; restarting the server.');
+        void current.restart();
+      } else if (e.affectsConfiguration(`${SECTION}.trace`)) {
+        current.applyTrace();
+      }
+    }),
+  );
+  const pythonChange = await onPythonExtensionChange(() => {
+    if (!vscode.workspace.getConfiguration(SECTION).get<string>('python')) {
+      log.info('The Python extension selected another interpreter; restarting the server.');
+      void current.restart();
+    }
+  });
+  if (pythonChange) {
+    context.subscriptions.push(pythonChange);
+  }
+  await current.start();
+}
+
+export async function deactivate(): Promise<void> {
+  await server?.stop();
+  server = undefined;
+}
