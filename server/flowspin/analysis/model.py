@@ -85,6 +85,10 @@ class Transition:
     condition_span: Span | None = None
     switch_cases: dict[str, str] | None = None  # case key (as text) -> step name
     unresolved: list[Span] = field(default_factory=list)
+    # Added by the parser for the lint rules (Metaflow only honours the tail call):
+    is_tail: bool = False  # the last statement of the step body
+    valid: bool = True  # Metaflow's parser accepts its shape (see `graph.py`)
+    invalid_reason: str | None = None  # why not, in words, when `valid` is False
 
 
 @dataclass
@@ -105,6 +109,16 @@ class Step:
     node_type: NodeType = "linear"
     out_steps: list[str] = field(default_factory=list)
     in_steps: list[str] = field(default_factory=list)
+    # Metaflow's own DAGNode.type for the step ("linear", "join", "split", "foreach",
+    # "split-switch", "start", "end" or None when the tail transition is missing or invalid).
+    metaflow_type: str | None = None
+    parallel: bool = False  # decorated with @parallel (Metaflow's IS_PARALLEL)
+    num_args: int = 1  # positional parameters of the `def`, `self` included (as Metaflow counts)
+
+    @property
+    def tail_transition(self) -> Transition | None:
+        """The `self.next(...)` that is the last statement, the only one Metaflow reads."""
+        return next((t for t in self.transitions if t.is_tail), None)
 
     @property
     def takes_inputs(self) -> bool:
@@ -146,6 +160,15 @@ class Flow:
     parameters: list[ParameterDef] = field(default_factory=list)
     start_step: str | None = None  # resolved as Metaflow does (marker, else the name "start")
     end_step: str | None = None
+    # Other class members (methods, properties, class attributes) of the flow and its in-file
+    # bases: `self.<member>` reads of these are not artifact reads.
+    members: dict[str, Span] = field(default_factory=dict)
+    # True when a base class is neither FlowSpec nor defined in this file (it may define
+    # steps, parameters or attributes we cannot see).
+    has_external_bases: bool = False
+    # Subclassed by another flow of the same file: a base to build on, not a flow to run, so
+    # DAG rules do not apply to it alone (its subclasses are checked with its steps).
+    is_base: bool = False
 
     def step_at(self, line: int) -> Step | None:
         """The step whose decorators, `def` or body contain `line` (1-based)."""

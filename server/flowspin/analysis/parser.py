@@ -1,0 +1,471 @@
+"""Parse a flow file with `ast` (never importing it) into a `FlowModel`.
+
+The parser records what the source says (steps, decorators, every `self.next` call, artifact
+reads and writes, parameters); `graph.py` then resolves start/end and node types the way
+Metaflow 2.19 does, so the lint rules and the editor see the same DAG Metaflow would build.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+from typing import Any
+
+from flowspin.analysis.graph import build_graph
+from flowspin.analysis.model import (
+    ArtifactAccess,
+    Decorator,
+    Expr,
+    Flow,
+    FlowModel,
+    ParameterDef,
+    Span,
+    Step,
+    SyntaxProblem,
+    Transition,
+)
+
+PARAMETER_KINDS = {"Parameter": "Parameter", "IncludeFile": "Parameter", "Config": "Config"}
+
+
+class _Source:
+    """Source lines plus conversion of `ast`'s UTF-8 byte columns to character columns."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.lines = text.splitlines()
+
+    def line(self, lineno: int) -> str:
+        return self.lines[lineno - 1] if 0 < lineno <= len(self.lines) else ""
+
+    def col(self, lineno: int, byte_col: int) -> int:
+        text = self.line(lineno)
+        if text.isascii():
+            return byte_col
+        return len(text.encode("utf-8")[:byte_col].decode("utf-8", errors="ignore"))
+
+    def span(self, node: ast.AST) -> Span:
+        line = getattr(node, "lineno", 1)
+        end_line = getattr(node, "end_lineno", None) or line
+        col = self.col(line, getattr(node, "col_offset", 0))
+        end_col = getattr(node, "end_col_offset", None)
+        end = self.col(end_line, end_col) if end_col is not None else len(self.line(end_line))
+        return Span(line, col, end_line, end)
+
+    def segment(self, node: ast.AST) -> str:
+        try:
+            text = ast.get_source_segment(self.text, node)
+        except Exception:  # noqa: BLE001 - positions can be odd on edited code
+            text = None
+        return text if text is not None else ast.unparse(node)
+
+
+def _dotted_tail(node: ast.AST) -> str | None:
+    """`card` for `card`, `metaflow.card`, `card(...)`."""
+    if isinstance(node, ast.Call):
+        node = node.func
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        return node.attr
+    return None
+
+
+def _is_self_attr(node: ast.AST) -> bool:
+    return (
+        isinstance(node, ast.Attribute)
+        and isinstance(node.value, ast.Name)
+        and node.value.id == "self"
+    )
+
+
+def _value(node: ast.AST, src: _Source) -> Any:
+    """A literal's value, else its source text as `Expr` (nothing is evaluated)."""
+    try:
+        return ast.literal_eval(node)
+    except Exception:  # noqa: BLE001 - anything non-literal is kept as text
+        return Expr(src.segment(node))
+
+
+def parse_file(path: str | Path) -> FlowModel:
+    text = Path(path).read_text(encoding="utf-8", errors="replace")
+    return parse_source(text, str(path))
+
+
+def parse_source(source: str, path: str = "<string>") -> FlowModel:
+    model = FlowModel(path=path)
+    try:
+        tree = ast.parse(source, filename=path)
+    except SyntaxError as exc:
+        model.syntax_error = _syntax_problem(exc, source)
+        return model
+    except (ValueError, RecursionError, MemoryError) as exc:  # null bytes, absurd nesting
+        model.syntax_error = SyntaxProblem(f"cannot parse file: {exc}", Span(1, 0, 1, 1))
+        return model
+    src = _Source(source)
+    classes = {node.name: node for node in tree.body if isinstance(node, ast.ClassDef)}
+    flow_names = _flow_classes(classes)
+    for cls in classes.values():
+        if cls.name in flow_names:
+            model.flows.append(_parse_flow(cls, classes, src))
+    subclassed = {
+        base.id
+        for cls in classes.values()
+        if cls.name in flow_names
+        for base in cls.bases
+        if isinstance(base, ast.Name) and base.id != cls.name
+    }
+    for flow in model.flows:
+        flow.is_base = flow.name in subclassed
+        build_graph(flow)
+    return model
+
+
+def _syntax_problem(exc: SyntaxError, source: str) -> SyntaxProblem:
+    lines = source.splitlines()
+    line = exc.lineno or 1
+    line = max(1, min(line, max(len(lines), 1)))
+    text = lines[line - 1] if lines else ""
+    col = max((exc.offset or 1) - 1, 0)
+    col = min(col, len(text))
+    end_line = exc.end_lineno or line
+    end_col = (exc.end_offset - 1) if exc.end_offset else col + 1
+    if end_line < line or (end_line == line and end_col <= col):
+        end_line, end_col = line, max(col + 1, len(text)) if col >= len(text) else col + 1
+    return SyntaxProblem(exc.msg or "invalid syntax", Span(line, col, end_line, end_col))
+
+
+def _base_names(cls: ast.ClassDef) -> list[str]:
+    return [_dotted_tail(b) or ast.unparse(b) for b in cls.bases]
+
+
+def _flow_classes(classes: dict[str, ast.ClassDef]) -> set[str]:
+    """Classes deriving from FlowSpec, directly or through other classes of the file."""
+    flows: set[str] = set()
+    changed = True
+    while changed:
+        changed = False
+        for name, cls in classes.items():
+            if name in flows:
+                continue
+            for base in cls.bases:
+                tail = _dotted_tail(base)
+                if tail == "FlowSpec" or (
+                    isinstance(base, ast.Name) and base.id in flows and base.id != name
+                ):
+                    flows.add(name)
+                    changed = True
+                    break
+    return flows
+
+
+def _linearize(
+    cls: ast.ClassDef, classes: dict[str, ast.ClassDef]
+) -> tuple[list[ast.ClassDef], bool]:
+    """In-file classes in lookup order (an approximation of the MRO), and whether some base
+    lies outside the file (other than FlowSpec / object)."""
+    order: list[ast.ClassDef] = []
+    external = False
+    seen: set[str] = set()
+
+    def visit(c: ast.ClassDef) -> None:
+        nonlocal external
+        if c.name in seen:
+            return
+        seen.add(c.name)
+        order.append(c)
+        for base in c.bases:
+            if isinstance(base, ast.Name) and base.id in classes and base.id != c.name:
+                visit(classes[base.id])
+            elif _dotted_tail(base) not in ("FlowSpec", "object"):
+                external = True
+
+    visit(cls)
+    return order, external
+
+
+def _parse_flow(cls: ast.ClassDef, classes: dict[str, ast.ClassDef], src: _Source) -> Flow:
+    flow = Flow(
+        name=cls.name,
+        span=src.span(cls),
+        name_span=_name_span(cls, src, "class"),
+        bases=_base_names(cls),
+    )
+    order, flow.has_external_bases = _linearize(cls, classes)
+    # The first class in lookup order that defines a name wins, as attribute lookup does.
+    claimed: set[str] = set()
+    steps: list[Step] = []
+    for owner in order:
+        for node in owner.body:
+            for name, kind in _defined_names(node):
+                if name in claimed:
+                    continue
+                claimed.add(name)
+                if kind == "step":
+                    assert isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+                    step = _parse_step(node, src)
+                    if owner is not cls:
+                        step.defined_in = owner.name
+                    steps.append(step)
+                elif kind == "param":
+                    assert isinstance(node, (ast.Assign, ast.AnnAssign))
+                    param = _parse_parameter(name, node, src)
+                    if param:
+                        flow.parameters.append(param)
+                    flow.members[name] = src.span(node)
+                else:
+                    flow.members[name] = src.span(node)
+    steps.sort(key=lambda s: (s.defined_in is not None, s.span.line))
+    flow.steps = {s.name: s for s in steps}
+    return flow
+
+
+def _defined_names(node: ast.stmt) -> list[tuple[str, str]]:
+    """(name, kind) pairs a class-body statement defines; kind is step, param or member."""
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        is_step = any(_dotted_tail(d) == "step" for d in node.decorator_list)
+        return [(node.name, "step" if is_step else "member")]
+    if isinstance(node, ast.ClassDef):
+        return [(node.name, "member")]
+    targets: list[ast.expr] = []
+    value: ast.expr | None = None
+    if isinstance(node, ast.Assign):
+        targets, value = node.targets, node.value
+    elif isinstance(node, ast.AnnAssign):
+        targets, value = [node.target], node.value
+    elif isinstance(node, ast.AugAssign):
+        targets = [node.target]
+    names: list[str] = []
+    for target in targets:
+        for sub in ast.walk(target):
+            if isinstance(sub, ast.Name):
+                names.append(sub.id)
+    is_param = (
+        isinstance(value, ast.Call)
+        and _dotted_tail(value.func) in PARAMETER_KINDS
+        and len(names) == 1
+    )
+    return [(n, "param" if is_param else "member") for n in names]
+
+
+def _parse_parameter(
+    attr: str, node: ast.Assign | ast.AnnAssign, src: _Source
+) -> ParameterDef | None:
+    call = node.value
+    if not isinstance(call, ast.Call):
+        return None
+    kind = PARAMETER_KINDS[_dotted_tail(call.func) or "Parameter"]
+    name: str = attr
+    if call.args:
+        value = _value(call.args[0], src)
+        name = value if isinstance(value, str) else attr
+    kwargs = {k.arg: k.value for k in call.keywords if k.arg}
+    if "name" in kwargs:
+        value = _value(kwargs["name"], src)
+        name = value if isinstance(value, str) else name
+    param = ParameterDef(attr=attr, name=name, kind=kind, span=src.span(node))  # type: ignore[arg-type]
+    if "default" in kwargs:
+        param.default = _value(kwargs["default"], src)
+        param.has_default = True
+    elif "default_value" in kwargs:  # Config(..., default_value=...)
+        param.default = _value(kwargs["default_value"], src)
+        param.has_default = True
+    if "help" in kwargs:
+        help_value = _value(kwargs["help"], src)
+        param.help = help_value if isinstance(help_value, str) else None
+    if "type" in kwargs:
+        param.type = src.segment(kwargs["type"])
+    return param
+
+
+def _name_span(
+    node: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef, src: _Source, keyword: str
+) -> Span:
+    line = node.lineno
+    text = src.line(line)
+    start = src.col(line, node.col_offset)
+    idx = text.find(node.name, start + len(keyword))
+    if idx < 0:
+        idx = start
+    return Span(line, idx, line, idx + len(node.name))
+
+
+def _parse_step(node: ast.FunctionDef | ast.AsyncFunctionDef, src: _Source) -> Step:
+    start_line = node.lineno
+    step = Step(
+        name=node.name,
+        span=Span(start_line, src.col(start_line, node.col_offset), *_end(node, src)),
+        name_span=_name_span(node, src, "def"),
+    )
+    for deco in node.decorator_list:
+        name = _dotted_tail(deco) or src.segment(deco)
+        if name == "step":
+            if isinstance(deco, ast.Call):
+                for kw in deco.keywords:
+                    if kw.arg in ("start", "end"):
+                        flag = _value(kw.value, src) is True
+                        if kw.arg == "start":
+                            step.is_start_marker = flag
+                        else:
+                            step.is_end_marker = flag
+            continue
+        decorator = Decorator(name=name, span=src.span(deco))
+        if isinstance(deco, ast.Call):
+            decorator.positional = [_value(a, src) for a in deco.args]
+            for kw in deco.keywords:
+                key = kw.arg if kw.arg is not None else "**"
+                decorator.args[key] = _value(kw.value, src)
+        step.decorators.append(decorator)
+        if name == "parallel":
+            step.parallel = True
+    args = node.args
+    params = [a.arg for a in args.posonlyargs + args.args]
+    step.args = params[1:]
+    step.num_args = len(params)
+    step.docstring = ast.get_docstring(node)
+    body = node.body
+    tail = body[-1] if body else None
+    skip: set[int] = set()  # `self.next` itself and its `self.<step>` targets are not reads
+    for stmt in body:
+        for sub in ast.walk(stmt):
+            if id(sub) in skip:
+                continue
+            if isinstance(sub, ast.Call) and _is_self_attr(sub.func) and sub.func.attr == "next":
+                is_tail = isinstance(tail, ast.Expr) and tail.value is sub
+                step.transitions.append(_parse_transition(sub, src, is_tail=is_tail))
+                skip.add(id(sub.func))
+                for arg in sub.args:
+                    if _is_self_attr(arg):
+                        skip.add(id(arg))
+                    elif isinstance(arg, ast.Dict):
+                        skip.update(id(v) for v in arg.values if _is_self_attr(v))
+            elif isinstance(sub, ast.Attribute) and _is_self_attr(sub):
+                access = ArtifactAccess(sub.attr, src.span(sub))
+                if isinstance(sub.ctx, ast.Store):
+                    step.writes.append(access)
+                elif isinstance(sub.ctx, ast.Load):
+                    step.reads.append(access)
+    for sub in ast.walk(node):
+        if isinstance(sub, ast.AugAssign) and _is_self_attr(sub.target):
+            target = sub.target
+            assert isinstance(target, ast.Attribute)
+            step.reads.append(ArtifactAccess(target.attr, src.span(target)))
+    step.reads.sort(key=lambda a: (a.span.line, a.span.col))
+    step.writes.sort(key=lambda a: (a.span.line, a.span.col))
+    return step
+
+
+def _end(node: ast.AST, src: _Source) -> tuple[int, int]:
+    end_line = getattr(node, "end_lineno", None) or node.lineno  # type: ignore[attr-defined]
+    end_col = getattr(node, "end_col_offset", None)
+    return end_line, (
+        src.col(end_line, end_col) if end_col is not None else len(src.line(end_line))
+    )
+
+
+def _parse_transition(call: ast.Call, src: _Source, is_tail: bool) -> Transition:
+    """One `self.next(...)`, classified exactly as Metaflow's `DAGNode._parse` would."""
+    keywords = {k.arg: k for k in call.keywords}
+    span = src.span(call)
+    if len(call.args) == 1 and isinstance(call.args[0], ast.Dict) and "condition" in keywords:
+        return _parse_switch(call, call.args[0], keywords, span, src, is_tail)
+    t = Transition(kind="linear", span=span, is_tail=is_tail)
+    for arg in call.args:
+        if _is_self_attr(arg):
+            assert isinstance(arg, ast.Attribute)
+            t.targets.append(arg.attr)
+            t.target_spans.append(src.span(arg))
+        else:
+            t.unresolved.append(src.span(arg))
+    if None in keywords:
+        t.unresolved.append(src.span(keywords[None]))
+    problems: list[str] = []
+    if t.unresolved:
+        problems.append("every target must be written as self.<step_name>")
+    if "foreach" in keywords:
+        t.kind = "foreach"
+        kw = keywords["foreach"]
+        t.foreach_span = src.span(kw.value)
+        value = kw.value.value if isinstance(kw.value, ast.Constant) else None
+        if isinstance(value, str):
+            t.foreach = value
+        else:
+            t.foreach = src.segment(kw.value)
+    if "num_parallel" in keywords:
+        t.kind = "parallel"
+        kw = keywords["num_parallel"]
+        t.num_parallel = _value(kw.value, src)
+    if "condition" in keywords:
+        problems.append("a condition= needs a dict of cases as the only positional argument")
+    other = [k for k in keywords if k not in ("foreach", "num_parallel", "condition")]
+    if other:
+        problems.append(
+            "unsupported keyword(s) " + ", ".join(repr(k) if k else "**" for k in other)
+        )
+    if len(keywords) > 1 and not other:
+        problems.append("use only one of foreach=, num_parallel= or condition=")
+    if t.kind in ("foreach", "parallel"):
+        if len(call.args) != 1:
+            word = "foreach" if t.kind == "foreach" else "parallel"
+            problems.append(f"a {word} split takes exactly one target step")
+    elif not keywords:
+        if not call.args:
+            problems.append("self.next() needs at least one target step")
+        elif len(call.args) > 1:
+            t.kind = "split"
+    if problems:
+        t.valid = False
+        t.invalid_reason = "; ".join(problems)
+    return t
+
+
+def _parse_switch(
+    call: ast.Call,
+    cases: ast.Dict,
+    keywords: dict[str | None, ast.keyword],
+    span: Span,
+    src: _Source,
+    is_tail: bool,
+) -> Transition:
+    t = Transition(kind="switch", span=span, is_tail=is_tail, switch_cases={})
+    problems: list[str] = []
+    cond = keywords["condition"].value
+    t.condition_span = src.span(cond)
+    if isinstance(cond, ast.Constant) and isinstance(cond.value, str):
+        t.condition = cond.value
+    else:
+        t.condition = src.segment(cond)
+        problems.append("condition= must be a string literal naming an artifact")
+    assert t.switch_cases is not None
+    for key, value in zip(cases.keys, cases.values, strict=False):
+        if key is None:
+            problems.append("switch cases cannot use ** unpacking")
+            continue
+        if isinstance(key, ast.Constant):
+            key_text = key.value if isinstance(key.value, str) else repr(key.value)
+        elif (
+            isinstance(key, ast.Attribute)
+            and isinstance(key.value, ast.Attribute)
+            and isinstance(key.value.value, ast.Name)
+            and key.value.value.id == "self"
+        ):
+            key_text = src.segment(key)  # a config value: self.<config>.<key>
+        else:
+            key_text = src.segment(key)
+            problems.append(
+                f"switch key {key_text} must be a literal or a config value self.<config>.<key>"
+            )
+        if _is_self_attr(value):
+            assert isinstance(value, ast.Attribute)
+            t.switch_cases[key_text] = value.attr
+            t.targets.append(value.attr)
+            t.target_spans.append(src.span(value))
+        else:
+            t.unresolved.append(src.span(value))
+            problems.append(f"switch case {key_text} must map to self.<step_name>")
+    if not cases.keys:
+        problems.append("a switch needs at least one case")
+    if problems:
+        t.valid = False
+        t.invalid_reason = "; ".join(dict.fromkeys(problems))
+    return t
