@@ -1,0 +1,124 @@
+"""Questions editors ask about a parsed flow: what is under this position, who writes this
+artifact upstream, where is this step mentioned.
+
+Pure functions over the `FlowModel` so the language server, the CLI and agents share one
+answer; positions are the model's (1-based lines, 0-based columns).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+from flowspin.analysis.model import ArtifactAccess, Flow, FlowModel, ParameterDef, Span, Step
+
+
+@dataclass(frozen=True)
+class StepMention:
+    """A place in the source that names a step: its `def`, or a `self.next` target."""
+
+    step: str
+    span: Span
+    is_definition: bool
+
+
+def first_line(step: Step) -> int:
+    """The first source line of a step, decorators included (where a code lens belongs)."""
+    return min([step.span.line] + [d.span.line for d in step.decorators])
+
+
+def own_steps(flow: Flow) -> list[Step]:
+    """Steps written inside this flow's class body (inherited ones belong to their base)."""
+    return [s for s in flow.steps.values() if not s.defined_in or s.defined_in == flow.name]
+
+
+def step_mentions(flow: Flow) -> list[StepMention]:
+    """Every definition of and transition to a step of `flow`, in source order."""
+    mentions: list[StepMention] = []
+    for step in own_steps(flow):
+        mentions.append(StepMention(step.name, step.name_span, True))
+        for transition in step.transitions:
+            for name, span in zip(transition.targets, transition.target_spans, strict=False):
+                mentions.append(StepMention(name, span, False))
+    mentions.sort(key=lambda m: (m.span.line, m.span.col))
+    return mentions
+
+
+def mention_at(model: FlowModel, line: int, col: int) -> tuple[Flow, StepMention] | None:
+    """The step name under a position (on a `def` or inside `self.next(...)`), if any."""
+    flow = model.flow_at(line)
+    if flow is None:
+        return None
+    for mention in step_mentions(flow):
+        if mention.span.contains(line, col):
+            return flow, mention
+    return None
+
+
+def references(flow: Flow, step: str) -> list[StepMention]:
+    """The definition of `step` and all transitions that lead to it."""
+    return [m for m in step_mentions(flow) if m.step == step]
+
+
+def ancestors(flow: Flow, step: str) -> list[str]:
+    """All steps that run before `step` in every path of the DAG, nearest first."""
+    seen: set[str] = set()
+    order: list[str] = []
+    queue = deque(flow.steps[step].in_steps if step in flow.steps else [])
+    while queue:
+        name = queue.popleft()
+        if name in seen or name not in flow.steps:
+            continue
+        seen.add(name)
+        order.append(name)
+        queue.extend(flow.steps[name].in_steps)
+    return order
+
+
+def artifact_access_at(step: Step, line: int, col: int) -> ArtifactAccess | None:
+    """The `self.<name>` read or write under a position inside `step`."""
+    for access in step.writes + step.reads:
+        if access.span.contains(line, col):
+            return access
+    return None
+
+
+@dataclass(frozen=True)
+class ArtifactSource:
+    """Where a step's `self.<name>` may come from."""
+
+    name: str
+    writers: list[tuple[str, Span]]  # upstream steps that assign it, with the first assignment
+    written_here: Span | None  # first assignment inside the step itself
+    parameter: ParameterDef | None  # a Parameter/Config attribute of the flow
+
+
+def artifact_source(flow: Flow, step: str, name: str) -> ArtifactSource:
+    """Upstream writers, own assignment and flow-level Parameter/Config for `self.<name>`."""
+    writers: list[tuple[str, Span]] = []
+    for upstream in ancestors(flow, step):
+        span = _first_write(flow.steps[upstream], name)
+        if span is not None:
+            writers.append((upstream, span))
+    here = _first_write(flow.steps[step], name) if step in flow.steps else None
+    return ArtifactSource(name, writers, here, flow.parameter(name))
+
+
+def available_artifacts(flow: Flow, step: str) -> dict[str, ArtifactSource]:
+    """Everything `self.<name>` can name inside `step`: upstream artifacts, own assignments,
+    Parameters and Configs (sorted by name)."""
+    names: set[str] = {p.attr for p in flow.parameters}
+    for upstream in ancestors(flow, step) + [step]:
+        if upstream in flow.steps:
+            names.update(a.name for a in flow.steps[upstream].writes)
+    return {name: artifact_source(flow, step, name) for name in sorted(names)}
+
+
+def next_candidates(flow: Flow, step: str) -> list[Step]:
+    """Steps that `step` may transition to: every step but itself and the start step."""
+    return [s for s in flow.steps.values() if s.name not in (step, flow.start_step)]
+
+
+def _first_write(step: Step, name: str) -> Span | None:
+    spans = [a.span for a in step.writes if a.name == name]
+    return min(spans, key=lambda s: (s.line, s.col)) if spans else None

@@ -1,0 +1,129 @@
+"""`workspace/executeCommand` handlers, one per command, in a dispatch table.
+
+Every command takes one object `{"uri": str, "step"?: str, "line"?: int (0-based)}` and
+answers `{"ok": bool, "message": str, ...}`. Commands whose engine is not built yet say so
+plainly; later work replaces one handler in `HANDLERS` each.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from flowspin.analysis import Flow, Step
+
+if TYPE_CHECKING:
+    from flowspin.lsp.server import FlowspinServer
+
+log = logging.getLogger(__name__)
+
+Result = dict[str, Any]
+
+
+@dataclass
+class Target:
+    """A command's argument, resolved against the document's model."""
+
+    uri: str
+    flow: Flow | None = None
+    step: Step | None = None
+    error: str | None = None
+
+    def describe(self) -> str:
+        if self.step is not None and self.flow is not None:
+            return f"step '{self.step.name}' in {self.flow.name}"
+        if self.flow is not None:
+            return self.flow.name
+        return self.uri
+
+
+Handler = Callable[["FlowspinServer", Target], Result]
+
+
+def resolve(ls: FlowspinServer, argument: Any, need_step: bool) -> Target:
+    if not isinstance(argument, dict) or not isinstance(argument.get("uri"), str):
+        return Target(uri="", error='Expected one argument {"uri": ..., "step"?, "line"?}.')
+    uri: str = argument["uri"]
+    doc = ls.workspace.get_text_document(uri)
+    model = ls.state.models.navigation_model(doc)
+    if model is None or not model.flows:
+        return Target(uri, error=f"No Metaflow FlowSpec class found in {doc.path or uri}.")
+    step_name, line = argument.get("step"), argument.get("line")
+    if isinstance(step_name, str):
+        for flow in model.flows:
+            if step_name in flow.steps:
+                return Target(uri, flow, flow.steps[step_name])
+        return Target(uri, model.flows[0], error=f"No step named '{step_name}' in {uri}.")
+    if isinstance(line, int):
+        located = model.step_at(line + 1)
+        if located is not None:
+            return Target(uri, *located)
+        flow = model.flow_at(line + 1) or model.flows[0]
+        if need_step:
+            return Target(
+                uri,
+                flow,
+                error=f"No step at line {line + 1} of {doc.path or uri}: "
+                "put the cursor inside a @step method.",
+            )
+        return Target(uri, flow)
+    if need_step:
+        return Target(uri, model.flows[0], error="Which step? Pass a step name or a line.")
+    return Target(uri, model.flows[0])
+
+
+def not_available(feature: str) -> Handler:
+    def handler(ls: FlowspinServer, target: Target) -> Result:
+        return {
+            "ok": False,
+            "message": f"{feature} is not available yet in this version of flowspin "
+            f"({target.describe()}).",
+        }
+
+    return handler
+
+
+def cancel(ls: FlowspinServer, target: Target) -> Result:
+    return {"ok": True, "message": "Nothing to cancel: no spin or run is in progress."}
+
+
+# command -> (handler, needs a step)
+HANDLERS: dict[str, tuple[Handler, bool]] = {
+    "flowspin.server.spin": (not_available("Spin"), True),
+    "flowspin.server.run": (not_available("Run"), False),
+    "flowspin.server.resume": (not_available("Resume"), True),
+    "flowspin.server.showCard": (not_available("Show Card"), True),
+    "flowspin.server.selectBaseRun": (not_available("Select Base Run"), False),
+    "flowspin.server.restartWorker": (not_available("Restart Worker"), False),
+    "flowspin.server.cancel": (cancel, False),
+}
+
+
+def execute(ls: FlowspinServer, command: str, arguments: list[Any]) -> Result:
+    entry = HANDLERS.get(command)
+    if entry is None:
+        return {"ok": False, "message": f"Unknown flowspin command {command!r}."}
+    handler, need_step = entry
+    target = resolve(ls, arguments[0] if arguments else None, need_step)
+    if target.error is not None:
+        return {"ok": False, "message": target.error}
+    try:
+        return handler(ls, target)
+    except Exception as exc:  # report, never crash the server
+        log.exception("%s failed", command)
+        return {"ok": False, "message": f"{command} failed: {exc}"}
+
+
+def register(server: FlowspinServer) -> None:
+    for name in HANDLERS:
+        server.command(name)(_bound(name))
+
+
+def _bound(name: str) -> Callable[..., Result]:
+    def command(ls: FlowspinServer, *args: Any) -> Result:
+        return execute(ls, name, list(args))
+
+    command.__name__ = name.rsplit(".", 1)[-1]
+    return command

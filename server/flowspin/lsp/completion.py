@@ -1,0 +1,111 @@
+"""Completion of step names inside `self.next(` and of `self.<artifact>` inside a step.
+
+The cursor context (inside `self.next(`? right after `self.`?) is read from the text, because
+the half-typed line does not parse; what to offer comes from the model.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from lsprotocol import types
+
+from flowspin.analysis.queries import available_artifacts, next_candidates
+from flowspin.lsp.hover import KIND, parameter_line
+
+if TYPE_CHECKING:
+    from pygls.workspace import TextDocument
+
+    from flowspin.lsp.server import FlowspinServer
+
+_AFTER_SELF = re.compile(r"(?<![\w.])self\.(\w*)$")
+_WORD = re.compile(r"(\w*)$")
+_NEXT_CALL = "self.next("
+_LOOKBACK_LINES = 8
+
+
+@dataclass(frozen=True)
+class CursorContext:
+    in_next_call: bool
+    after_self: bool  # the cursor follows `self.` (and maybe a partial name)
+    partial: str
+
+
+def cursor_context(doc: TextDocument, position: types.Position) -> CursorContext:
+    lines = doc.lines
+    if position.line >= len(lines):
+        return CursorContext(False, False, "")
+    prefix = lines[position.line][: position.character]
+    first = max(0, position.line - _LOOKBACK_LINES)
+    before = "".join(lines[first : position.line]) + prefix
+    start = before.rfind(_NEXT_CALL)
+    in_next = start >= 0 and _open_parens(before[start + len(_NEXT_CALL) - 1 :]) > 0
+    match = _AFTER_SELF.search(prefix)
+    if match:
+        return CursorContext(in_next, True, match.group(1))
+    word = _WORD.search(prefix)
+    return CursorContext(in_next, False, word.group(1) if word else "")
+
+
+def _open_parens(text: str) -> int:
+    depth = 0
+    for ch in text:
+        if ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+            if depth <= 0:
+                return 0
+    return depth
+
+
+def completions(ls: FlowspinServer, uri: str, position: types.Position) -> types.CompletionList:
+    doc = ls.workspace.get_text_document(uri)
+    model = ls.state.models.navigation_model(doc)
+    empty = types.CompletionList(is_incomplete=False, items=[])
+    if model is None:
+        return empty
+    located = model.step_at(position.line + 1)
+    if located is None:
+        return empty
+    flow, step = located
+    context = cursor_context(doc, position)
+    items: list[types.CompletionItem] = []
+    if context.in_next_call:
+        for target in next_candidates(flow, step.name):
+            label = target.name if context.after_self else f"self.{target.name}"
+            items.append(
+                types.CompletionItem(
+                    label=label,
+                    kind=types.CompletionItemKind.Method,
+                    detail=KIND.get(target.node_type, target.node_type),
+                    sort_text=f"0{label}",
+                )
+            )
+    elif context.after_self:
+        for name, source in available_artifacts(flow, step.name).items():
+            if source.parameter is not None:
+                detail = parameter_line(source.parameter)
+                kind = types.CompletionItemKind.Constant
+            elif source.writers:
+                detail = "artifact from " + ", ".join(w for w, _ in source.writers)
+                kind = types.CompletionItemKind.Field
+            else:
+                detail = "artifact assigned in this step"
+                kind = types.CompletionItemKind.Field
+            items.append(
+                types.CompletionItem(label=name, kind=kind, detail=detail, sort_text=f"0{name}")
+            )
+    return types.CompletionList(is_incomplete=False, items=items)
+
+
+def register(server: FlowspinServer) -> None:
+    @server.feature(
+        types.TEXT_DOCUMENT_COMPLETION, types.CompletionOptions(trigger_characters=["."])
+    )
+    def on_completion(
+        ls: FlowspinServer, params: types.CompletionParams
+    ) -> types.CompletionList:
+        return completions(ls, params.text_document.uri, params.position)

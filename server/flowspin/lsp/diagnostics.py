@@ -1,0 +1,136 @@
+"""Publish the flow lint diagnostics of open documents.
+
+Scheduling: an edit that arrives while no check is pending is checked right away (after one
+turn of the event loop, so edits already queued behind it win); an edit that arrives while a
+check is still pending cancels it and waits a short debounce, so a burst of keystrokes is
+checked once, on its latest text. Before publishing, the document version is compared again:
+a stale result is never published.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING
+
+from lsprotocol import types
+
+from flowspin.analysis import Diagnostic
+from flowspin.lsp.documents import looks_like_flow, to_range
+
+if TYPE_CHECKING:
+    from flowspin.analysis import Flow, FlowModel
+    from flowspin.lsp.server import FlowspinServer
+
+log = logging.getLogger(__name__)
+
+DEBOUNCE_SECONDS = 0.025
+SOURCE = "flowspin"
+
+_SEVERITY = {
+    "error": types.DiagnosticSeverity.Error,
+    "warning": types.DiagnosticSeverity.Warning,
+    "information": types.DiagnosticSeverity.Information,
+    "hint": types.DiagnosticSeverity.Hint,
+}
+
+
+def to_lsp(uri: str, model: FlowModel, diag: Diagnostic) -> types.Diagnostic:
+    related = None
+    flow = _flow_named(model, diag.flow)
+    if flow is not None and diag.related:
+        related = [
+            types.DiagnosticRelatedInformation(
+                location=types.Location(uri=uri, range=to_range(flow.steps[name].name_span)),
+                message=f"step '{name}'",
+            )
+            for name in diag.related
+            if name in flow.steps
+        ] or None
+    return types.Diagnostic(
+        range=to_range(diag.span),
+        message=diag.message,
+        severity=_SEVERITY.get(diag.severity, types.DiagnosticSeverity.Error),
+        code=diag.rule,
+        source=SOURCE,
+        related_information=related,
+    )
+
+
+def _flow_named(model: FlowModel, name: str | None) -> Flow | None:
+    return next((f for f in model.flows if f.name == name), None) if name else None
+
+
+class DiagnosticsScheduler:
+    def __init__(self, server: FlowspinServer, debounce: float = DEBOUNCE_SECONDS) -> None:
+        self.server = server
+        self.debounce = debounce
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+
+    def schedule(self, uri: str) -> None:
+        previous = self._tasks.get(uri)
+        pending = previous is not None and not previous.done()
+        if pending:
+            previous.cancel()
+        delay = self.debounce if pending else 0.0
+        self._tasks[uri] = asyncio.get_running_loop().create_task(self._later(uri, delay))
+
+    def cancel(self, uri: str) -> None:
+        task = self._tasks.pop(uri, None)
+        if task is not None:
+            task.cancel()
+
+    async def _later(self, uri: str, delay: float) -> None:
+        await asyncio.sleep(delay)
+        try:
+            self.publish_now(uri)
+        except Exception:
+            log.exception("checking %s failed", uri)
+
+    def publish_now(self, uri: str) -> None:
+        state = self.server.state
+        doc = self.server.workspace.get_text_document(uri)
+        if not looks_like_flow(doc.source):
+            if uri in state.published:
+                self.clear(uri)
+            return
+        analysis = state.models.analyse(doc)
+        if self.server.workspace.get_text_document(uri).version != analysis.version:
+            return  # a newer edit arrived; its own check publishes
+        items = [to_lsp(uri, analysis.model, d) for d in analysis.diagnostics]
+        if items:
+            state.published.add(uri)
+        else:
+            state.published.discard(uri)
+        self.server.text_document_publish_diagnostics(
+            types.PublishDiagnosticsParams(uri=uri, diagnostics=items, version=analysis.version)
+        )
+
+    def clear(self, uri: str) -> None:
+        self.server.state.published.discard(uri)
+        self.server.text_document_publish_diagnostics(
+            types.PublishDiagnosticsParams(uri=uri, diagnostics=[])
+        )
+
+
+def register(server: FlowspinServer) -> None:
+    scheduler = server.diagnostics
+
+    @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
+    def did_open(ls: FlowspinServer, params: types.DidOpenTextDocumentParams) -> None:
+        scheduler.schedule(params.text_document.uri)
+
+    @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
+    def did_change(ls: FlowspinServer, params: types.DidChangeTextDocumentParams) -> None:
+        scheduler.schedule(params.text_document.uri)
+
+    @server.feature(types.TEXT_DOCUMENT_DID_SAVE)
+    def did_save(ls: FlowspinServer, params: types.DidSaveTextDocumentParams) -> None:
+        scheduler.schedule(params.text_document.uri)
+
+    @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
+    def did_close(ls: FlowspinServer, params: types.DidCloseTextDocumentParams) -> None:
+        uri = params.text_document.uri
+        scheduler.cancel(uri)
+        ls.state.models.forget(uri)
+        scheduler.clear(uri)

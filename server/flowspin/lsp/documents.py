@@ -1,0 +1,86 @@
+"""Parsed models of open documents, and conversions between model and LSP positions.
+
+Every feature asks this store instead of parsing itself, so one edit is parsed once. While the
+user is mid-edit (syntax error), navigation features keep working from the last model that
+parsed, so code lenses and the outline do not flicker on every keystroke.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from lsprotocol import types
+from pygls.uris import to_fs_path
+from pygls.workspace import TextDocument
+
+from flowspin.analysis import Diagnostic, FlowModel, Span, check_source
+
+_FLOW_HINT = re.compile(r"\bFlowSpec\b")
+
+
+def looks_like_flow(source: str) -> bool:
+    """Cheap pre-check: only files that mention FlowSpec are analysed at all."""
+    return _FLOW_HINT.search(source) is not None
+
+
+@dataclass
+class Analysis:
+    source: str
+    version: int | None
+    model: FlowModel
+    diagnostics: list[Diagnostic]
+
+
+@dataclass
+class ModelStore:
+    current: dict[str, Analysis] = field(default_factory=dict)
+    last_good: dict[str, FlowModel] = field(default_factory=dict)
+
+    def analyse(self, doc: TextDocument) -> Analysis:
+        """The analysis of the document's current text (cached until the text changes)."""
+        source = doc.source
+        cached = self.current.get(doc.uri)
+        if cached is not None and cached.source == source:
+            cached.version = doc.version
+            return cached
+        path = to_fs_path(doc.uri) or doc.uri
+        model, diagnostics = check_source(source, path)
+        analysis = Analysis(source, doc.version, model, diagnostics)
+        self.current[doc.uri] = analysis
+        if model.syntax_error is None:
+            self.last_good[doc.uri] = model
+        return analysis
+
+    def navigation_model(self, doc: TextDocument) -> FlowModel | None:
+        """The model features navigate with: current text, or the last one that parsed."""
+        if not looks_like_flow(doc.source):
+            return None
+        analysis = self.analyse(doc)
+        if analysis.model.syntax_error is None:
+            return analysis.model
+        return self.last_good.get(doc.uri, analysis.model)
+
+    def forget(self, uri: str) -> None:
+        self.current.pop(uri, None)
+        self.last_good.pop(uri, None)
+
+
+def to_range(span: Span) -> types.Range:
+    """Model span (1-based lines) to an LSP range (0-based lines)."""
+    return types.Range(
+        start=types.Position(line=max(span.line - 1, 0), character=max(span.col, 0)),
+        end=types.Position(line=max(span.end_line - 1, 0), character=max(span.end_col, 0)),
+    )
+
+
+def to_model_position(position: types.Position) -> tuple[int, int]:
+    return position.line + 1, position.character
+
+
+def line_prefix(doc: TextDocument, position: types.Position) -> str:
+    """Text of the cursor's line before the cursor."""
+    lines = doc.lines
+    if position.line >= len(lines):
+        return ""
+    return lines[position.line][: position.character]

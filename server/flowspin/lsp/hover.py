@@ -1,0 +1,118 @@
+"""Hover: what a step is (kind, parents, children, decorators) and where `self.<x>` comes
+from (upstream writers, Parameter/Config)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from lsprotocol import types
+
+from flowspin.analysis import Decorator, Expr, Flow, ParameterDef, Step
+from flowspin.analysis.queries import artifact_access_at, artifact_source, mention_at
+from flowspin.lsp.documents import to_model_position, to_range
+
+if TYPE_CHECKING:
+    from flowspin.lsp.server import FlowspinServer
+
+KIND = {
+    "start": "start step",
+    "linear": "linear step",
+    "split": "split (static branches)",
+    "foreach": "foreach (fans out over a list)",
+    "parallel_foreach": "parallel foreach",
+    "switch": "switch (conditional branch)",
+    "join": "join (merges branches)",
+    "end": "end step",
+}
+
+
+def _literal(value: Any) -> str:
+    return value.source if isinstance(value, Expr) else repr(value)
+
+
+def _decorator(d: Decorator) -> str:
+    args = [_literal(v) for v in d.positional] + [f"{k}={_literal(v)}" for k, v in d.args.items()]
+    return f"@{d.name}({', '.join(args)})" if args else f"@{d.name}"
+
+
+def _names(names: list[str]) -> str:
+    return ", ".join(f"`{n}`" for n in names) if names else "none"
+
+
+def step_markdown(flow: Flow, step: Step) -> str:
+    lines = [
+        f"**step `{step.name}`** of `{flow.name}`: {KIND.get(step.node_type, step.node_type)}",
+        "",
+        f"- parents: {_names(step.in_steps)}",
+        f"- children: {_names(step.out_steps)}",
+    ]
+    transition = step.transition
+    if transition is not None and transition.foreach:
+        lines.append(f"- foreach over `self.{transition.foreach}`")
+    if transition is not None and transition.condition:
+        lines.append(f"- switch on `self.{transition.condition}`")
+    decorators = [d for d in step.decorators if d.name != "step"]
+    if decorators:
+        lines.append("- decorators: " + ", ".join(f"`{_decorator(d)}`" for d in decorators))
+    if step.docstring:
+        lines += ["", step.docstring.strip()]
+    return "\n".join(lines)
+
+
+def parameter_line(p: ParameterDef) -> str:
+    default = f", default `{_literal(p.default)}`" if p.has_default else ""
+    text = f"{p.kind} `{p.name}`{default}"
+    return text + (f": {p.help}" if p.help else "")
+
+
+def artifact_markdown(flow: Flow, step: Step, name: str) -> str:
+    source = artifact_source(flow, step.name, name)
+    lines = [f"**`self.{name}`** in step `{step.name}`", ""]
+    if source.parameter is not None:
+        lines.append(f"- {parameter_line(source.parameter)}")
+    for writer, span in source.writers:
+        lines.append(f"- written upstream by `{writer}` (line {span.line})")
+    if source.written_here is not None:
+        lines.append(f"- assigned in this step (line {source.written_here.line})")
+    if len(lines) == 2:
+        lines.append("- no upstream step, Parameter or Config defines it")
+    return "\n".join(lines)
+
+
+def hover(ls: FlowspinServer, uri: str, position: types.Position) -> types.Hover | None:
+    doc = ls.workspace.get_text_document(uri)
+    model = ls.state.models.navigation_model(doc)
+    if model is None:
+        return None
+    line, col = to_model_position(position)
+    found = mention_at(model, line, col)
+    if found is not None:
+        flow, mention = found
+        target = flow.steps.get(mention.step)
+        if target is None:
+            return None
+        return types.Hover(
+            contents=types.MarkupContent(
+                kind=types.MarkupKind.Markdown, value=step_markdown(flow, target)
+            ),
+            range=to_range(mention.span),
+        )
+    located = model.step_at(line)
+    if located is None:
+        return None
+    flow, step = located
+    access = artifact_access_at(step, line, col)
+    if access is None:
+        return None
+    return types.Hover(
+        contents=types.MarkupContent(
+            kind=types.MarkupKind.Markdown, value=artifact_markdown(flow, step, access.name)
+        ),
+        range=to_range(access.span),
+    )
+
+
+def register(server: FlowspinServer) -> None:
+    @server.feature(types.TEXT_DOCUMENT_HOVER)
+    def on_hover(ls: FlowspinServer, params: types.HoverParams) -> types.Hover | None:
+        return hover(ls, params.text_document.uri, params.position)

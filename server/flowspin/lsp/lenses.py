@@ -1,0 +1,72 @@
+"""Code lenses above each step: Spin (every step), Run (start step), Card (steps with @card).
+
+The lens commands are the extension's own command ids; it decides how to run them (saving
+the file first, showing progress). A step's last status, when known, follows the title.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from lsprotocol import types
+
+from flowspin.analysis.queries import first_line, own_steps
+
+if TYPE_CHECKING:
+    from flowspin.lsp.server import FlowspinServer
+
+
+def _title(label: str, status: str | None) -> str:
+    return f"{label}  {status}" if status else label
+
+
+def code_lenses(ls: FlowspinServer, uri: str) -> list[types.CodeLens]:
+    doc = ls.workspace.get_text_document(uri)
+    model = ls.state.models.navigation_model(doc)
+    if model is None:
+        return []
+    lenses: list[types.CodeLens] = []
+    for flow in model.flows:
+        for step in own_steps(flow):
+            line = first_line(step) - 1
+            where = types.Range(
+                start=types.Position(line=line, character=0),
+                end=types.Position(line=line, character=0),
+            )
+            target = {"uri": uri, "step": step.name}
+            status = ls.state.step_status.get((uri, step.name))
+            lenses.append(
+                types.CodeLens(
+                    range=where,
+                    command=types.Command(
+                        title=_title("▶ Spin", status),
+                        command="flowspin.spin",
+                        arguments=[target],
+                    ),
+                )
+            )
+            if step.name == flow.start_step:
+                lenses.append(
+                    types.CodeLens(
+                        range=where,
+                        command=types.Command(
+                            title="▶ Run", command="flowspin.run", arguments=[{"uri": uri}]
+                        ),
+                    )
+                )
+            if step.cards:
+                lenses.append(
+                    types.CodeLens(
+                        range=where,
+                        command=types.Command(
+                            title="Card", command="flowspin.showCard", arguments=[target]
+                        ),
+                    )
+                )
+    return lenses
+
+
+def register(server: FlowspinServer) -> None:
+    @server.feature(types.TEXT_DOCUMENT_CODE_LENS)
+    def code_lens(ls: FlowspinServer, params: types.CodeLensParams) -> list[types.CodeLens]:
+        return code_lenses(ls, params.text_document.uri)

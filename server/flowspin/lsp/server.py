@@ -1,0 +1,77 @@
+"""The flowspin language server: a pygls server whose features live one per module."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from lsprotocol import types
+from pygls.lsp.server import LanguageServer
+
+from flowspin import __version__
+from flowspin.lsp import (
+    commands,
+    completion,
+    diagnostics,
+    hover,
+    lenses,
+    logs,
+    navigation,
+    step_at,
+    symbols,
+)
+from flowspin.lsp.state import ServerState
+
+log = logging.getLogger(__name__)
+
+STATUS = "flowspin/status"
+
+
+class FlowspinServer(LanguageServer):
+    def __init__(self) -> None:
+        super().__init__(
+            "flowspin",
+            __version__,
+            text_document_sync_kind=types.TextDocumentSyncKind.Incremental,
+        )
+        self.state = ServerState()
+        self.diagnostics = diagnostics.DiagnosticsScheduler(self)
+        self.log_handler = logs.install(self)
+
+    def send_status(self, state: str, message: str) -> None:
+        """Tell the client what the server is doing (`ready`, `busy`, `error`)."""
+        self.protocol.notify(STATUS, {"state": state, "message": message})
+
+    def refresh_lenses(self) -> None:
+        """Ask the client to re-request code lenses (after `state.step_status` changed)."""
+        self.workspace_code_lens_refresh(None)
+
+
+def _log_level(options: Any) -> int | None:
+    level = options.get("logLevel") if isinstance(options, dict) else None
+    if isinstance(level, str):
+        value = logging.getLevelName(level.upper())
+        return value if isinstance(value, int) else None
+    return None
+
+
+def create_server() -> FlowspinServer:
+    server = FlowspinServer()
+    for feature in (diagnostics, lenses, hover, navigation, completion, symbols, commands,
+                    step_at):
+        feature.register(server)
+
+    @server.feature(types.INITIALIZE)
+    def on_initialize(ls: FlowspinServer, params: types.InitializeParams) -> None:
+        level = _log_level(params.initialization_options)
+        if level is not None:
+            logging.getLogger("flowspin").setLevel(level)
+
+    @server.feature(types.INITIALIZED)
+    def on_initialized(ls: FlowspinServer, params: types.InitializedParams) -> None:
+        ls.log_handler.loop = asyncio.get_running_loop()
+        log.info("flowspin %s language server ready", __version__)
+        ls.send_status("ready", f"flowspin {__version__}")
+
+    return server

@@ -1,0 +1,154 @@
+"""Helpers for end-to-end language-server tests: start `python -m flowspin lsp` over stdio,
+open and edit documents, and wait on the notifications a user would see (never sleep)."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from lsprotocol import types
+from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
+
+SERVER = ClientServerConfig(server_command=[sys.executable, "-m", "flowspin", "lsp"])
+TIMEOUT = 20.0  # an upper bound for a hung server, not a wait
+
+STATUS = "flowspin/status"
+
+
+async def start_session(client: LanguageClient, root: Path) -> Any:
+    """Initialize the session; returns the `flowspin/status` the server sent when ready."""
+    status = client.protocol.wait_for_notification_async(STATUS)
+    await client.initialize_session(
+        types.InitializeParams(
+            capabilities=client_capabilities("visual-studio-code"),
+            root_uri=root.as_uri(),
+            workspace_folders=[types.WorkspaceFolder(uri=root.as_uri(), name="ws")],
+        )
+    )
+    return await asyncio.wait_for(status, TIMEOUT)
+
+
+def source(text: str) -> str:
+    return textwrap.dedent(text).lstrip()
+
+
+async def wait_until(client: LanguageClient, method: str, ready: Callable[[], bool]) -> None:
+    """Wait for notifications of `method` until `ready()` holds (checked before each wait,
+    with the future registered first so no notification slips between check and wait)."""
+    while True:
+        future = client.protocol.wait_for_notification_async(method)
+        if ready():
+            return
+        await asyncio.wait_for(future, TIMEOUT)
+
+
+class Doc:
+    """An open document in the client: the file on disk plus its editor version."""
+
+    def __init__(self, client: LanguageClient, path: Path, text: str) -> None:
+        self.client = client
+        self.path = path
+        self.uri = path.as_uri()
+        self.version = 1
+        self.text = text
+        path.write_text(text)
+        client.text_document_did_open(
+            types.DidOpenTextDocumentParams(
+                text_document=types.TextDocumentItem(
+                    uri=self.uri, language_id="python", version=1, text=text
+                )
+            )
+        )
+
+    def replace(self, text: str) -> None:
+        """Replace the whole text, as an editor's full-document change."""
+        self.version += 1
+        self.text = text
+        self.client.text_document_did_change(
+            types.DidChangeTextDocumentParams(
+                text_document=types.VersionedTextDocumentIdentifier(
+                    uri=self.uri, version=self.version
+                ),
+                content_changes=[types.TextDocumentContentChangeWholeDocument(text=text)],
+            )
+        )
+
+    def close(self) -> None:
+        self.client.text_document_did_close(
+            types.DidCloseTextDocumentParams(
+                text_document=types.TextDocumentIdentifier(uri=self.uri)
+            )
+        )
+
+    def diagnostics(self) -> list[types.Diagnostic]:
+        return list(self.client.diagnostics.get(self.uri, []))
+
+    async def wait_diagnostics(
+        self, ready: Callable[[list[types.Diagnostic]], bool]
+    ) -> list[types.Diagnostic]:
+        await wait_until(
+            self.client,
+            types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS,
+            lambda: self.uri in self.client.diagnostics and ready(self.diagnostics()),
+        )
+        return self.diagnostics()
+
+    def position(self, needle: str, occurrence: int = 0, offset: int = 0) -> types.Position:
+        """The 0-based position of the `occurrence`-th `needle` in the text (+ offset chars)."""
+        index = -1
+        for _ in range(occurrence + 1):
+            index = self.text.index(needle, index + 1)
+        index += offset
+        line = self.text.count("\n", 0, index)
+        col = index - (self.text.rfind("\n", 0, index) + 1)
+        return types.Position(line=line, character=col)
+
+    def line_of(self, needle: str, occurrence: int = 0) -> int:
+        return self.position(needle, occurrence).line
+
+    def ident(self) -> types.TextDocumentIdentifier:
+        return types.TextDocumentIdentifier(uri=self.uri)
+
+
+TRAIN_FLOW = source(
+    '''
+    from metaflow import FlowSpec, Parameter, card, step
+
+
+    class TrainFlow(FlowSpec):
+        """Train one model per learning rate and keep the best."""
+
+        n_rows = Parameter("n_rows", default=100, help="rows of data")
+
+        @step
+        def start(self):
+            self.data = list(range(self.n_rows))
+            self.rates = [0.1, 0.2]
+            self.next(self.train, foreach="rates")
+
+        @card(type="blank")
+        @step
+        def train(self):
+            """Fit one model."""
+            self.rate = self.input
+            self.score = sum(self.data) * self.rate
+            self.next(self.join)
+
+        @step
+        def join(self, inputs):
+            self.best = max(i.score for i in inputs)
+            self.next(self.end)
+
+        @step
+        def end(self):
+            print(self.best)
+
+
+    if __name__ == "__main__":
+        TrainFlow()
+    '''
+)
