@@ -19,17 +19,20 @@ TIMEOUT = 20.0  # an upper bound for a hung server, not a wait
 STATUS = "flowspin/status"
 
 
-async def start_session(client: LanguageClient, root: Path) -> Any:
-    """Initialize the session; returns the `flowspin/status` the server sent when ready."""
+async def start_session(
+    client: LanguageClient, root: Path
+) -> tuple[Any, types.InitializeResult]:
+    """Initialize the session; returns the `flowspin/status` the server sent when ready and
+    the server's initialize result."""
     status = client.protocol.wait_for_notification_async(STATUS)
-    await client.initialize_session(
+    result = await client.initialize_session(
         types.InitializeParams(
             capabilities=client_capabilities("visual-studio-code"),
             root_uri=root.as_uri(),
             workspace_folders=[types.WorkspaceFolder(uri=root.as_uri(), name="ws")],
         )
     )
-    return await asyncio.wait_for(status, TIMEOUT)
+    return await asyncio.wait_for(status, TIMEOUT), result
 
 
 def source(text: str) -> str:

@@ -8,6 +8,7 @@ answer; positions are the model's (1-based lines, 0-based columns).
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from flowspin.analysis.model import ArtifactAccess, Flow, FlowModel, ParameterDef, Span, Step
@@ -22,9 +23,28 @@ class StepMention:
     is_definition: bool
 
 
-def first_line(step: Step) -> int:
-    """The first source line of a step, decorators included (where a code lens belongs)."""
-    return min([step.span.line] + [d.span.line for d in step.decorators])
+def first_line(step: Step, lines: Sequence[str] | None = None) -> int:
+    """The first source line of a step, decorators included (where a code lens belongs).
+
+    The model keeps no span for `@step` itself; given the source `lines`, decorator lines
+    directly above the first known one (such as `@step`) are included too.
+    """
+    first = min([step.span.line] + [d.span.line for d in step.decorators])
+    if lines is not None:
+        while first > 1 and first - 2 < len(lines) and lines[first - 2].lstrip().startswith("@"):
+            first -= 1
+    return first
+
+
+def step_at(model: FlowModel, line: int, lines: Sequence[str]) -> tuple[Flow, Step] | None:
+    """The step whose decorators (`@step` included), `def` or body contain `line`."""
+    flow = model.flow_at(line)
+    if flow is None:
+        return None
+    for step in flow.steps.values():
+        if first_line(step, lines) <= line <= step.span.end_line:
+            return flow, step
+    return None
 
 
 def own_steps(flow: Flow) -> list[Step]:

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from flowspin.analysis import Flow, Step
+from flowspin.analysis import Flow, Step, queries
 
 if TYPE_CHECKING:
     from flowspin.lsp.server import FlowspinServer
@@ -57,7 +57,7 @@ def resolve(ls: FlowspinServer, argument: Any, need_step: bool) -> Target:
                 return Target(uri, flow, flow.steps[step_name])
         return Target(uri, model.flows[0], error=f"No step named '{step_name}' in {uri}.")
     if isinstance(line, int):
-        located = model.step_at(line + 1)
+        located = queries.step_at(model, line + 1, doc.lines)
         if located is not None:
             return Target(uri, *located)
         flow = model.flow_at(line + 1) or model.flows[0]
@@ -122,7 +122,8 @@ def register(server: FlowspinServer) -> None:
 
 
 def _bound(name: str) -> Callable[..., Result]:
-    def command(ls: FlowspinServer, *args: Any) -> Result:
+    # No annotation on `ls`: pygls resolves these hints at call time, outside TYPE_CHECKING.
+    def command(ls, *args: Any) -> Result:
         return execute(ls, name, list(args))
 
     command.__name__ = name.rsplit(".", 1)[-1]

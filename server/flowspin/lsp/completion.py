@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from lsprotocol import types
 
-from flowspin.analysis.queries import available_artifacts, next_candidates
+from flowspin.analysis.queries import available_artifacts, next_candidates, step_at
 from flowspin.lsp.hover import KIND, parameter_line
 
 if TYPE_CHECKING:
@@ -67,7 +67,7 @@ def completions(ls: FlowspinServer, uri: str, position: types.Position) -> types
     empty = types.CompletionList(is_incomplete=False, items=[])
     if model is None:
         return empty
-    located = model.step_at(position.line + 1)
+    located = step_at(model, position.line + 1, doc.lines)
     if located is None:
         return empty
     flow, step = located

@@ -28,7 +28,7 @@ def code_lenses(ls: FlowspinServer, uri: str) -> list[types.CodeLens]:
     lenses: list[types.CodeLens] = []
     for flow in model.flows:
         for step in own_steps(flow):
-            line = first_line(step) - 1
+            line = first_line(step, doc.lines) - 1
             where = types.Range(
                 start=types.Position(line=line, character=0),
                 end=types.Position(line=line, character=0),

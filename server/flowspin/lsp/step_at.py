@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from flowspin.analysis import queries
 from flowspin.lsp.documents import looks_like_flow
 
 if TYPE_CHECKING:
@@ -17,7 +18,7 @@ def step_at(ls: FlowspinServer, uri: str, line: int) -> dict[str, Any] | None:
     if not looks_like_flow(doc.source):
         return None
     model = ls.state.models.navigation_model(doc)
-    located = model.step_at(line + 1) if model else None
+    located = queries.step_at(model, line + 1, doc.lines) if model else None
     if located is None:
         return None
     flow, step = located

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from lsprotocol import types
@@ -14,9 +15,9 @@ if TYPE_CHECKING:
     from flowspin.lsp.server import FlowspinServer
 
 
-def _step_symbol(step: Step) -> types.DocumentSymbol:
+def _step_symbol(step: Step, lines: Sequence[str]) -> types.DocumentSymbol:
     full = to_range(step.span)
-    full.start = types.Position(line=first_line(step) - 1, character=0)
+    full.start = types.Position(line=first_line(step, lines) - 1, character=0)
     return types.DocumentSymbol(
         name=step.name,
         kind=types.SymbolKind.Method,
@@ -26,7 +27,7 @@ def _step_symbol(step: Step) -> types.DocumentSymbol:
     )
 
 
-def _flow_symbol(flow: Flow) -> types.DocumentSymbol:
+def _flow_symbol(flow: Flow, lines: Sequence[str]) -> types.DocumentSymbol:
     full = to_range(flow.span)
     full.start = types.Position(line=full.start.line, character=0)
     return types.DocumentSymbol(
@@ -35,14 +36,14 @@ def _flow_symbol(flow: Flow) -> types.DocumentSymbol:
         detail="FlowSpec",
         range=full,
         selection_range=to_range(flow.name_span),
-        children=[_step_symbol(s) for s in own_steps(flow)],
+        children=[_step_symbol(s, lines) for s in own_steps(flow)],
     )
 
 
 def document_symbols(ls: FlowspinServer, uri: str) -> list[types.DocumentSymbol]:
     doc = ls.workspace.get_text_document(uri)
     model = ls.state.models.navigation_model(doc)
-    return [_flow_symbol(f) for f in model.flows] if model else []
+    return [_flow_symbol(f, doc.lines) for f in model.flows] if model else []
 
 
 def register(server: FlowspinServer) -> None:
