@@ -169,6 +169,9 @@ class Flow:
     # Subclassed by another flow of the same file: a base to build on, not a flow to run, so
     # DAG rules do not apply to it alone (its subclasses are checked with its steps).
     is_base: bool = False
+    # Steps defined more than once in the flow's own class body: (name, span of the earlier
+    # `def`, which Python discards).
+    duplicates: list[tuple[str, Span]] = field(default_factory=list)
 
     def step_at(self, line: int) -> Step | None:
         """The step whose decorators, `def` or body contain `line` (1-based)."""

@@ -192,13 +192,29 @@ def _parse_flow(cls: ast.ClassDef, classes: dict[str, ast.ClassDef], src: _Sourc
         bases=_base_names(cls),
     )
     order, flow.has_external_bases = _linearize(cls, classes)
-    # The first class in lookup order that defines a name wins, as attribute lookup does.
+    # The first class in lookup order that defines a name wins, as attribute lookup does;
+    # inside one class body the last definition wins. Parameters are kept even when a step
+    # reuses their name, so the clash can be reported instead of silently lost.
     claimed: set[str] = set()
+    claimed_params: set[str] = set()
     steps: list[Step] = []
     for owner in order:
-        for node in owner.body:
+        for node in reversed(owner.body):
             for name, kind in _defined_names(node):
+                if kind == "param":
+                    assert isinstance(node, (ast.Assign, ast.AnnAssign))
+                    if name not in claimed_params:
+                        claimed_params.add(name)
+                        param = _parse_parameter(name, node, src)
+                        if param:
+                            flow.parameters.append(param)
+                    if name not in claimed:
+                        flow.members.setdefault(name, src.span(node))
+                    continue
                 if name in claimed:
+                    if kind == "step" and owner is cls:
+                        assert isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+                        flow.duplicates.append((name, _name_span(node, src, "def")))
                     continue
                 claimed.add(name)
                 if kind == "step":
@@ -207,14 +223,10 @@ def _parse_flow(cls: ast.ClassDef, classes: dict[str, ast.ClassDef], src: _Sourc
                     if owner is not cls:
                         step.defined_in = owner.name
                     steps.append(step)
-                elif kind == "param":
-                    assert isinstance(node, (ast.Assign, ast.AnnAssign))
-                    param = _parse_parameter(name, node, src)
-                    if param:
-                        flow.parameters.append(param)
-                    flow.members[name] = src.span(node)
                 else:
                     flow.members[name] = src.span(node)
+    flow.parameters.sort(key=lambda p: p.span.line)
+    flow.duplicates.sort(key=lambda d: d[1].line)
     steps.sort(key=lambda s: (s.defined_in is not None, s.span.line))
     flow.steps = {s.name: s for s in steps}
     return flow

@@ -1,0 +1,175 @@
+"""Metaflow's graph traversal facts (reachability, in_funcs, split parents/branches), computed
+without enumerating paths.
+
+Metaflow's `FlowGraph._traverse_graph` walks every path from start, which is exponential on
+flows with many consecutive splits. Here each (step, split context) state is visited once; on a
+well-formed flow the results are the same, and on a broken one they stay bounded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from flowspin.analysis.model import Flow
+
+
+@dataclass
+class NodeFacts:
+    in_funcs: list[str] = field(default_factory=list)
+    split_parents: list[str] = field(default_factory=list)
+    split_branches: list[str] = field(default_factory=list)
+    matching_join: str | None = None
+    visited: bool = False
+
+
+@dataclass
+class DagFacts:
+    reachable: set[str]
+    nodes: dict[str, NodeFacts]
+    order: list[str]  # reachable steps, parents before children where the graph allows
+
+
+def known_out(flow: Flow, name: str) -> list[str]:
+    return [n for n in flow.steps[name].out_steps if n in flow.steps]
+
+
+def reachable_from(flow: Flow, start: str | None) -> list[str]:
+    """Steps reachable from `start` (itself included), in breadth-first order."""
+    if start is None or start not in flow.steps:
+        return []
+    seen = {start}
+    order = [start]
+    i = 0
+    while i < len(order):
+        for child in known_out(flow, order[i]):
+            if child not in seen:
+                seen.add(child)
+                order.append(child)
+        i += 1
+    return order
+
+
+def compute_facts(flow: Flow) -> DagFacts:
+    nodes = {name: NodeFacts() for name in flow.steps}
+    reach_order = reachable_from(flow, flow.start_step)
+    reachable = set(reach_order)
+    for name in reach_order:
+        for child in dict.fromkeys(known_out(flow, name)):
+            if name not in nodes[child].in_funcs:
+                nodes[child].in_funcs.append(name)
+    for facts in nodes.values():
+        facts.in_funcs.sort()
+    if flow.start_step in flow.steps:
+        _split_context(flow, nodes, flow.start_step)  # type: ignore[arg-type]
+    return DagFacts(reachable=reachable, nodes=nodes, order=_topo_order(flow, reach_order))
+
+
+def _split_context(flow: Flow, nodes: dict[str, NodeFacts], start: str) -> None:
+    """Metaflow's split_parents / split_branches / matching_join, one visit per state."""
+    seen_states: set[tuple[str, tuple[str, ...], tuple[str, ...]]] = set()
+    # Each frame: (step, split_parents, split_branches, path set)
+    stack: list[tuple[str, tuple[str, ...], tuple[str, ...], frozenset[str]]] = [
+        (start, (), (), frozenset())
+    ]
+    while stack:
+        name, parents, branches, path = stack.pop()
+        state = (name, parents, branches)
+        if state in seen_states:
+            continue
+        seen_states.add(state)
+        step = flow.steps[name]
+        facts = nodes[name]
+        add_branch = False
+        mf_type = step.metaflow_type
+        if mf_type in ("split", "foreach"):
+            node_parents, node_branches = parents, branches
+            add_branch = True
+            parents = parents + (name,)
+        elif mf_type == "join" and parents:
+            if not facts.visited or nodes[parents[-1]].matching_join is None:
+                nodes[parents[-1]].matching_join = name
+            node_parents, node_branches = parents, branches[:-1]
+            parents, branches = parents[:-1], branches[:-1]
+        else:
+            node_parents, node_branches = parents, branches
+        if not facts.visited:
+            facts.split_parents = list(node_parents)
+            facts.split_branches = list(node_branches)
+            facts.visited = True
+        child_path = path | {name}
+        for child in reversed(known_out(flow, name)):
+            if child in child_path:  # loops are ignored, as Metaflow does
+                continue
+            stack.append((child, parents, branches + ((child,) if add_branch else ()), child_path))
+
+
+def _topo_order(flow: Flow, reach_order: list[str]) -> list[str]:
+    """Reachable steps in topological order (Kahn), loop members appended in BFS order."""
+    reachable = set(reach_order)
+    indegree = dict.fromkeys(reach_order, 0)
+    for name in reach_order:
+        for child in dict.fromkeys(known_out(flow, name)):
+            if child in reachable and child != name:
+                indegree[child] += 1
+    ready = [n for n in reach_order if indegree[n] == 0]
+    order: list[str] = []
+    placed: set[str] = set()
+    while ready:
+        name = ready.pop()
+        order.append(name)
+        placed.add(name)
+        for child in dict.fromkeys(known_out(flow, name)):
+            if child in reachable and child != name:
+                indegree[child] -= 1
+                if indegree[child] == 0:
+                    ready.append(child)
+    order.extend(n for n in reach_order if n not in placed)
+    return order
+
+
+def strongly_connected(flow: Flow, skip_edge) -> list[list[str]]:  # noqa: ANN001
+    """Tarjan's SCCs over known edges (iterative), minus edges where skip_edge(a, b)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    on_stack: set[str] = set()
+    stack: list[str] = []
+    result: list[list[str]] = []
+    counter = 0
+    for root in flow.steps:
+        if root in index:
+            continue
+        work: list[tuple[str, int]] = [(root, 0)]
+        while work:
+            name, i = work.pop()
+            if i == 0:
+                index[name] = low[name] = counter
+                counter += 1
+                stack.append(name)
+                on_stack.add(name)
+            children = [c for c in known_out(flow, name) if not skip_edge(name, c)]
+            recurse = False
+            while i < len(children):
+                child = children[i]
+                i += 1
+                if child not in index:
+                    work.append((name, i))
+                    work.append((child, 0))
+                    recurse = True
+                    break
+                if child in on_stack:
+                    low[name] = min(low[name], index[child])
+            if recurse:
+                continue
+            if low[name] == index[name]:
+                component = []
+                while True:
+                    top = stack.pop()
+                    on_stack.discard(top)
+                    component.append(top)
+                    if top == name:
+                        break
+                result.append(component)
+            if work:
+                parent = work[-1][0]
+                low[parent] = min(low[parent], low[name])
+    return result

@@ -1,0 +1,123 @@
+"""`flowspin check FILE... [--json]`: every DAG problem of each flow file, in one pass.
+
+The JSON form is a contract other tools parse (1-based lines and columns):
+`{"flows": [{"file", "flow", "diagnostics": [{"rule", "severity", "message", "line", "column",
+"end_line", "end_column", "step"}]}]}` with one entry per flow of each file, and one entry with
+`"flow": null` for a file that has a syntax error or no flow. Exit status: 0 clean (warnings
+allowed), 1 when any error-severity diagnostic was found, 2 when a file cannot be read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "check",
+        help="check flow files for DAG problems (Metaflow's rules and more), all at once",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("files", nargs="+", type=Path, metavar="FILE", help="flow file(s)")
+    parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
+    parser.set_defaults(func=run)
+
+
+def diagnostic_json(diag: Any) -> dict[str, Any]:
+    """One diagnostic in the contract's shape (1-based columns)."""
+    return {
+        "rule": diag.rule,
+        "severity": diag.severity,
+        "message": diag.message,
+        "line": diag.span.line,
+        "column": diag.span.col + 1,
+        "end_line": diag.span.end_line,
+        "end_column": diag.span.end_col + 1,
+        "step": diag.step,
+    }
+
+
+def check_files(paths: list[Path]) -> tuple[list[dict[str, Any]], list[str]]:
+    """Entries of the JSON contract for readable files, and errors for unreadable ones."""
+    from flowspin.analysis import check_model, parse_source
+
+    entries: list[dict[str, Any]] = []
+    errors: list[str] = []
+    for path in paths:
+        try:
+            source = path.read_text(encoding="utf-8", errors="replace")
+        except FileNotFoundError:
+            errors.append(f"{path}: no such file. Check the path and try again.")
+            continue
+        except IsADirectoryError:
+            errors.append(f"{path}: is a directory; pass flow files (e.g. {path}/flow.py).")
+            continue
+        except OSError as exc:
+            errors.append(f"{path}: cannot read ({exc.strerror or exc}).")
+            continue
+        model = parse_source(source, str(path))
+        diagnostics = check_model(model)
+        if model.syntax_error is not None or not model.flows:
+            entries.append(
+                {
+                    "file": str(path),
+                    "flow": None,
+                    "diagnostics": [diagnostic_json(d) for d in diagnostics],
+                }
+            )
+            continue
+        for flow in model.flows:
+            entries.append(
+                {
+                    "file": str(path),
+                    "flow": flow.name,
+                    "diagnostics": [
+                        diagnostic_json(d) for d in diagnostics if d.flow == flow.name
+                    ],
+                }
+            )
+    return entries, errors
+
+
+def run(args: argparse.Namespace) -> int:
+    entries, errors = check_files(args.files)
+    for error in errors:
+        print(f"flowspin check: {error}", file=sys.stderr)
+    if args.json:
+        print(json.dumps({"flows": entries}, indent=2))
+    else:
+        _print_human(entries)
+    if errors:
+        return 2
+    has_error = any(
+        d["severity"] == "error" for entry in entries for d in entry["diagnostics"]
+    )
+    return 1 if has_error else 0
+
+
+def _print_human(entries: list[dict[str, Any]]) -> None:
+    counts = {"error": 0, "warning": 0}
+    files: set[str] = set()
+    for entry in entries:
+        files.add(entry["file"])
+        for d in entry["diagnostics"]:
+            counts[d["severity"]] = counts.get(d["severity"], 0) + 1
+            print(
+                f"{entry['file']}:{d['line']}:{d['column']}: {d['severity']} "
+                f"{d['rule']}: {d['message']}"
+            )
+    flows = [e["flow"] for e in entries if e["flow"]]
+    if not any(entry["diagnostics"] for entry in entries):
+        if flows:
+            print(f"ok: {len(flows)} flow(s) in {len(files)} file(s), no problems found")
+        elif files:
+            print(f"ok: no flow found in {len(files)} file(s)")
+    else:
+        print(
+            f"{counts['error']} error(s), {counts['warning']} warning(s) in {len(files)} file(s)"
+        )

@@ -1,0 +1,23 @@
+from metaflow import FlowSpec, step
+
+
+class UnjoinedSplitFlow(FlowSpec):
+    @step
+    def start(self):
+        self.next(self.a, self.b)
+
+    @step
+    def a(self):
+        self.next(self.end)
+
+    @step
+    def b(self):
+        self.next(self.end)
+
+    @step
+    def end(self):  # expect: unjoined-split
+        pass
+
+
+if __name__ == "__main__":
+    UnjoinedSplitFlow()
