@@ -9,3 +9,7 @@ class SyntaxErrorFlow(FlowSpec):
     @step
     def end(self):
         pass
+
+
+if __name__ == "__main__":
+    SyntaxErrorFlow()
