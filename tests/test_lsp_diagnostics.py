@@ -52,6 +52,31 @@ async def test_open_edit_fix_follows_the_text(client: LanguageClient, root: Path
     assert await doc.wait_diagnostics(lambda d: d == []) == []
 
 
+async def test_dag_rules_follow_edits(client: LanguageClient, root: Path) -> None:
+    typo = TRAIN_FLOW.replace("self.next(self.join)", "self.next(self.joinn)")
+    doc = Doc(client, root / "dag.py", typo)
+    found = await doc.wait_diagnostics(lambda d: len(d) > 0)
+    by_rule = {d.code: d for d in found}
+    unknown = by_rule["unknown-transition"]
+    assert unknown.severity == types.DiagnosticSeverity.Error
+    assert unknown.range.start == doc.position("self.joinn")
+    assert "Did you mean 'join'?" in unknown.message
+    assert by_rule["orphan-step"].range.start.line in (
+        doc.line_of("def join"), doc.line_of("def end")
+    )
+
+    # Fix the transition but misspell an artifact: only a warning on the line that reads it.
+    doc.replace(TRAIN_FLOW.replace("print(self.best)", "print(self.bestt)"))
+    found = await doc.wait_diagnostics(
+        lambda d: [x.code for x in d] == ["undefined-artifact"]
+    )
+    assert found[0].severity == types.DiagnosticSeverity.Warning
+    assert found[0].range.start == doc.position("self.bestt")
+
+    doc.replace(TRAIN_FLOW)
+    assert await doc.wait_diagnostics(lambda d: d == []) == []
+
+
 async def test_closing_clears_diagnostics(client: LanguageClient, root: Path) -> None:
     doc = Doc(client, root / "closing.py", _broken_def(TRAIN_FLOW, "join"))
     await doc.wait_diagnostics(lambda d: len(d) == 1)
