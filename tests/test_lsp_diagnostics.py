@@ -77,6 +77,20 @@ async def test_dag_rules_follow_edits(client: LanguageClient, root: Path) -> Non
     assert await doc.wait_diagnostics(lambda d: d == []) == []
 
 
+async def test_ranges_count_utf16_units_like_the_editor(
+    client: LanguageClient, root: Path
+) -> None:
+    # An emoji is one character in Python but two UTF-16 units in the editor.
+    doc = Doc(client, root / "emoji.py", TRAIN_FLOW.replace(
+        "print(self.best)", 'print("🚀", self.bestt)'
+    ))
+    found = await doc.wait_diagnostics(lambda d: len(d) == 1)
+    line = doc.text.splitlines()[doc.line_of("self.bestt")]
+    col = line.index("self.bestt")
+    assert found[0].range.start.character == col + 1
+    assert found[0].range.end.character == col + 1 + len("self.bestt")
+
+
 async def test_closing_clears_diagnostics(client: LanguageClient, root: Path) -> None:
     doc = Doc(client, root / "closing.py", _broken_def(TRAIN_FLOW, "join"))
     await doc.wait_diagnostics(lambda d: len(d) == 1)

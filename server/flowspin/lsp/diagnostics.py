@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from lsprotocol import types
@@ -35,20 +36,22 @@ _SEVERITY = {
 }
 
 
-def to_lsp(uri: str, model: FlowModel, diag: Diagnostic) -> types.Diagnostic:
+def to_lsp(
+    uri: str, model: FlowModel, diag: Diagnostic, lines: Sequence[str] | None = None
+) -> types.Diagnostic:
     related = None
     flow = _flow_named(model, diag.flow)
     if flow is not None and diag.related:
         related = [
             types.DiagnosticRelatedInformation(
-                location=types.Location(uri=uri, range=to_range(flow.steps[name].name_span)),
+                location=types.Location(uri=uri, range=to_range(flow.steps[name].name_span, lines)),
                 message=f"step '{name}'",
             )
             for name in diag.related
             if name in flow.steps
         ] or None
     return types.Diagnostic(
-        range=to_range(diag.span),
+        range=to_range(diag.span, lines),
         message=diag.message,
         severity=_SEVERITY.get(diag.severity, types.DiagnosticSeverity.Error),
         code=diag.rule,
@@ -97,7 +100,8 @@ class DiagnosticsScheduler:
         analysis = state.models.analyse(doc)
         if self.server.workspace.get_text_document(uri).version != analysis.version:
             return  # a newer edit arrived; its own check publishes
-        items = [to_lsp(uri, analysis.model, d) for d in analysis.diagnostics]
+        lines = doc.lines if analysis.diagnostics else None
+        items = [to_lsp(uri, analysis.model, d, lines) for d in analysis.diagnostics]
         if items:
             state.published.add(uri)
         else:

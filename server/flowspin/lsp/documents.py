@@ -8,6 +8,7 @@ parsed, so code lenses and the outline do not flicker on every keystroke.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from lsprotocol import types
@@ -66,16 +67,38 @@ class ModelStore:
         self.last_good.pop(uri, None)
 
 
-def to_range(span: Span) -> types.Range:
-    """Model span (1-based lines) to an LSP range (0-based lines)."""
+def _utf16_col(lines: Sequence[str] | None, line: int, col: int) -> int:
+    """Model column (code points) to LSP column (UTF-16 units, the protocol's default)."""
+    if lines is None or not 0 <= line < len(lines) or lines[line].isascii():
+        return col
+    return len(lines[line][:col].encode("utf-16-le")) // 2
+
+
+def _model_col(lines: Sequence[str] | None, line: int, character: int) -> int:
+    if lines is None or not 0 <= line < len(lines) or lines[line].isascii():
+        return character
+    text, units = lines[line], 0
+    for index, ch in enumerate(text):
+        if units >= character:
+            return index
+        units += 2 if ord(ch) > 0xFFFF else 1
+    return len(text)
+
+
+def to_range(span: Span, lines: Sequence[str] | None = None) -> types.Range:
+    """Model span (1-based lines, code points) to an LSP range (0-based lines, UTF-16);
+    pass the document's `lines` so non-ASCII lines convert exactly."""
+    start, end = max(span.line - 1, 0), max(span.end_line - 1, 0)
     return types.Range(
-        start=types.Position(line=max(span.line - 1, 0), character=max(span.col, 0)),
-        end=types.Position(line=max(span.end_line - 1, 0), character=max(span.end_col, 0)),
+        start=types.Position(line=start, character=_utf16_col(lines, start, max(span.col, 0))),
+        end=types.Position(line=end, character=_utf16_col(lines, end, max(span.end_col, 0))),
     )
 
 
-def to_model_position(position: types.Position) -> tuple[int, int]:
-    return position.line + 1, position.character
+def to_model_position(
+    position: types.Position, lines: Sequence[str] | None = None
+) -> tuple[int, int]:
+    return position.line + 1, _model_col(lines, position.line, position.character)
 
 
 def line_prefix(doc: TextDocument, position: types.Position) -> str:

@@ -84,7 +84,8 @@ def hover(ls: FlowspinServer, uri: str, position: types.Position) -> types.Hover
     model = ls.state.models.navigation_model(doc)
     if model is None:
         return None
-    line, col = to_model_position(position)
+    lines = doc.lines
+    line, col = to_model_position(position, lines)
     found = mention_at(model, line, col)
     if found is not None:
         flow, mention = found
@@ -95,7 +96,7 @@ def hover(ls: FlowspinServer, uri: str, position: types.Position) -> types.Hover
             contents=types.MarkupContent(
                 kind=types.MarkupKind.Markdown, value=step_markdown(flow, target)
             ),
-            range=to_range(mention.span),
+            range=to_range(mention.span, lines),
         )
     located = model.step_at(line)
     if located is None:
@@ -108,7 +109,7 @@ def hover(ls: FlowspinServer, uri: str, position: types.Position) -> types.Hover
         contents=types.MarkupContent(
             kind=types.MarkupKind.Markdown, value=artifact_markdown(flow, step, access.name)
         ),
-        range=to_range(access.span),
+        range=to_range(access.span, lines),
     )
 
 

@@ -17,14 +17,15 @@ if TYPE_CHECKING:
 def definition(ls: FlowspinServer, uri: str, position: types.Position) -> list[types.Location]:
     doc = ls.workspace.get_text_document(uri)
     model = ls.state.models.navigation_model(doc)
-    found = mention_at(model, *to_model_position(position)) if model else None
+    lines = doc.lines
+    found = mention_at(model, *to_model_position(position, lines)) if model else None
     if found is None:
         return []
     flow, mention = found
     step = flow.steps.get(mention.step)
     if step is None:
         return []
-    return [types.Location(uri=uri, range=to_range(step.name_span))]
+    return [types.Location(uri=uri, range=to_range(step.name_span, lines))]
 
 
 def find_references(
@@ -32,12 +33,13 @@ def find_references(
 ) -> list[types.Location]:
     doc = ls.workspace.get_text_document(uri)
     model = ls.state.models.navigation_model(doc)
-    found = mention_at(model, *to_model_position(position)) if model else None
+    lines = doc.lines
+    found = mention_at(model, *to_model_position(position, lines)) if model else None
     if found is None:
         return []
     flow, mention = found
     return [
-        types.Location(uri=uri, range=to_range(m.span))
+        types.Location(uri=uri, range=to_range(m.span, lines))
         for m in references(flow, mention.step)
         if include_declaration or not m.is_definition
     ]

@@ -16,26 +16,26 @@ if TYPE_CHECKING:
 
 
 def _step_symbol(step: Step, lines: Sequence[str]) -> types.DocumentSymbol:
-    full = to_range(step.span)
+    full = to_range(step.span, lines)
     full.start = types.Position(line=first_line(step, lines) - 1, character=0)
     return types.DocumentSymbol(
         name=step.name,
         kind=types.SymbolKind.Method,
         detail=step.node_type,
         range=full,
-        selection_range=to_range(step.name_span),
+        selection_range=to_range(step.name_span, lines),
     )
 
 
 def _flow_symbol(flow: Flow, lines: Sequence[str]) -> types.DocumentSymbol:
-    full = to_range(flow.span)
+    full = to_range(flow.span, lines)
     full.start = types.Position(line=full.start.line, character=0)
     return types.DocumentSymbol(
         name=flow.name,
         kind=types.SymbolKind.Class,
         detail="FlowSpec",
         range=full,
-        selection_range=to_range(flow.name_span),
+        selection_range=to_range(flow.name_span, lines),
         children=[_step_symbol(s, lines) for s in own_steps(flow)],
     )
 
@@ -43,7 +43,8 @@ def _flow_symbol(flow: Flow, lines: Sequence[str]) -> types.DocumentSymbol:
 def document_symbols(ls: FlowspinServer, uri: str) -> list[types.DocumentSymbol]:
     doc = ls.workspace.get_text_document(uri)
     model = ls.state.models.navigation_model(doc)
-    return [_flow_symbol(f, doc.lines) for f in model.flows] if model else []
+    lines = doc.lines
+    return [_flow_symbol(f, lines) for f in model.flows] if model else []
 
 
 def register(server: FlowspinServer) -> None:
