@@ -1,0 +1,477 @@
+"""The body of one spin, run inside a forked (or fresh) child process.
+
+Builds the flow object the way Metaflow's task runner does (datastore, foreach and iteration
+stacks, parameters, `current`), but with parent artifacts served from memory and without the
+CLI; runs the step; reports changed artifacts, the transition and any error. Everything this
+module does dies with the child, so the worker's warm state is never touched.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+import reprlib
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+from flowspin.spin.flowload import (
+    FlowLoadError,
+    drop_changed_modules,
+    exec_flow_file,
+    find_flow_class,
+    load_module_from_path,
+)
+from flowspin.spin.memds import MemDataStore
+
+IGNORED_DECORATORS = {
+    "retry",
+    "catch",
+    "resources",
+    "kubernetes",
+    "batch",
+    "conda",
+    "pypi",
+    "conda_base",
+    "pypi_base",
+}
+REPR_LIMIT = 1000
+_SIMPLE = (str, int, float, bool, bytes, type(None))
+
+
+class CardCollector:
+    """`current.card` for spins: accepts components (appended per card id) without rendering."""
+
+    def __init__(self) -> None:
+        self.components: dict[str | None, list[Any]] = {None: []}
+        self._current_id: str | None = None
+
+    def __getitem__(self, key: str) -> CardCollector:
+        sub = CardCollector()
+        sub.components = self.components
+        sub._current_id = key
+        self.components.setdefault(key, [])
+        return sub
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self.components[key] = list(value) if isinstance(value, (list, tuple)) else [value]
+
+    def append(self, component: Any, id: str | None = None) -> None:  # noqa: A002
+        self.components.setdefault(self._current_id, []).append(component)
+
+    def extend(self, components: Any) -> None:
+        for c in components:
+            self.append(c)
+
+    def clear(self) -> None:
+        self.components[self._current_id] = []
+
+    def refresh(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    @property
+    def components_list(self) -> list[Any]:
+        return self.components.get(self._current_id, [])
+
+
+def short_repr(value: Any) -> str:
+    try:
+        if isinstance(value, (list, tuple, dict, set, frozenset)) and len(value) > 200:
+            text = reprlib.Repr(maxlist=50, maxdict=50, maxset=50, maxtuple=50, maxlevel=3).repr(
+                value
+            )
+        else:
+            text = repr(value)
+    except Exception as exc:  # a broken __repr__ must not fail the spin
+        text = f"<repr failed: {type(exc).__name__}: {exc}>"
+    return text[:REPR_LIMIT]
+
+
+def type_name(value: Any) -> str:
+    cls = type(value)
+    mod = cls.__module__
+    return cls.__qualname__ if mod in ("builtins", "__main__") else f"{mod}.{cls.__qualname__}"
+
+
+def same_as_parent(value: Any, parent_value: Any, key: Any) -> bool:
+    """Is an artifact the step read still equal to what the parent held?"""
+    if value is parent_value:
+        if isinstance(value, _SIMPLE):
+            return True
+        kind = key[0] if key else None
+        try:
+            if kind == "mf":
+                return hashlib.sha1(pickle.dumps(value, protocol=4)).hexdigest() == key[1]
+            if kind == "fs":
+                from flowspin.store.store import dumps_value
+
+                return dumps_value(value)[1] == key[1]
+        except Exception:
+            return False
+        return False
+    if isinstance(value, _SIMPLE) and isinstance(parent_value, _SIMPLE):
+        return type(value) is type(parent_value) and value == parent_value
+    return False
+
+
+def user_frame(tb: Any, flow_file: str, workspace: str) -> tuple[str, int]:
+    """The innermost frame in user code (the flow file first, else any workspace file)."""
+    frames = traceback.extract_tb(tb)
+    flow_real = str(Path(flow_file).resolve())
+    for fr in reversed(frames):
+        if fr.filename == flow_file or fr.filename == flow_real:
+            return fr.filename, fr.lineno or 0
+    here = str(Path(__file__).resolve().parent.parent)
+    for fr in reversed(frames):
+        if (
+            fr.filename.startswith(workspace)
+            and not fr.filename.startswith(here)
+            and "site-packages" not in fr.filename
+        ):
+            return fr.filename, fr.lineno or 0
+    return (frames[-1].filename, frames[-1].lineno or 0) if frames else (flow_file, 0)
+
+
+def convert_param(raw: str, current: Any, param: Any) -> Any:
+    ptype = (getattr(param, "kwargs", {}) or {}).get("type")
+    target = current if current is not None else None
+    if ptype is bool or isinstance(target, bool):
+        return raw.strip().lower() in ("1", "true", "yes", "on")
+    for typ in (int, float):
+        if ptype is typ or (ptype is None and type(target) is typ):
+            return typ(raw)
+    if isinstance(target, (dict, list)):
+        import json
+
+        return json.loads(raw)
+    return raw
+
+
+def execute(job: dict[str, Any], parents: list[dict[str, Any]]) -> dict[str, Any]:
+    """Run the step; return the child's report (never raises)."""
+    t0 = time.perf_counter()
+    timings: dict[str, float] = {}
+    notices: list[str] = []
+    flow_file = job["flow_file"]
+    workspace = job["workspace"]
+    step = job["step"]
+    report: dict[str, Any] = {"status": "error", "notices": notices, "timings": timings}
+
+    def fail(
+        err_type: str, message: str, file: str = "", line: int = 0, tb: str = ""
+    ) -> dict[str, Any]:
+        report["error"] = {
+            "type": err_type,
+            "message": message,
+            "traceback": tb,
+            "file": file,
+            "line": line,
+        }
+        timings["total_ms"] = (time.perf_counter() - t0) * 1e3
+        return report
+
+    try:
+        report["reloaded"] = drop_changed_modules(job.get("module_snapshot") or {})
+        module = exec_flow_file(flow_file)
+        cls = find_flow_class(module, step)
+    except FlowLoadError as exc:
+        return fail(exc.err_type, exc.message, exc.file, exc.line)
+    except BaseException as exc:  # import-time error in the flow file or its imports
+        file, line = user_frame(exc.__traceback__, flow_file, workspace)
+        return fail(
+            type(exc).__name__,
+            f"while loading the flow file: {exc}",
+            file,
+            line,
+            traceback.format_exc(),
+        )
+    timings["load_ms"] = (time.perf_counter() - t0) * 1e3
+    report["flow"] = cls.__name__
+
+    graph = cls._graph
+    if step not in {n.name for n in graph}:
+        return fail(
+            "UnknownStep",
+            f"{cls.__name__} has no step {step!r}; steps: {', '.join(n.name for n in graph)}",
+            flow_file,
+        )
+    node = graph[step]
+    try:
+        return _run(job, parents, cls, graph, node, report, notices, timings, t0, fail)
+    except BaseException as exc:
+        file, line = user_frame(exc.__traceback__, flow_file, workspace)
+        return fail(
+            type(exc).__name__, str(exc) or type(exc).__name__, file, line, traceback.format_exc()
+        )
+
+
+def _run(job, parents, cls, graph, node, report, notices, timings, t0, fail):  # noqa: C901
+    from metaflow import current
+    from metaflow.datastore.inputs import Inputs
+    from metaflow.task import MetaflowTask
+
+    flow_file, workspace, step = job["flow_file"], job["workspace"], job["step"]
+
+    # Overrides from --artifacts-module: new values for named artifacts, for every input.
+    overrides: dict[str, Any] = {}
+    if job.get("artifacts_module"):
+        try:
+            mod = load_module_from_path(job["artifacts_module"], "_flowspin_artifacts")
+            overrides = dict(mod.ARTIFACTS)
+        except AttributeError:
+            return fail(
+                "ArtifactsModule",
+                f"{job['artifacts_module']} defines no ARTIFACTS dict",
+                job["artifacts_module"],
+            )
+
+    inputs = []
+    for i, p in enumerate(parents):
+        ds = MemDataStore(p["values"], p["keys"], p["refs"], p.get("info"))
+        for k, v in overrides.items():
+            ds.values[k] = v
+            ds._objects[k] = ("override", i)
+            ds.origin.pop(k, None)
+        inputs.append(ds)
+
+    join_type = None
+    if node.type == "join":
+        join_type = graph[node.split_parents[-1]].type
+    shim = type("TaskShim", (), {})()
+    flow = cls(use_cli=False)
+    shim.flow = flow
+    shim.ubf_context = None
+    MetaflowTask._init_foreach(shim, step, join_type, inputs, job.get("split_index"))
+    recursive = node.type == "split-switch" and step in node.out_funcs
+    MetaflowTask._init_iteration(shim, step, inputs, recursive)
+
+    flow._current_step = step
+    flow._success = False
+    flow._task_ok = None
+    flow._exception = None
+    output = None
+    if join_type:
+        output = MemDataStore()
+        input_obj = Inputs(_clone(cls, ds) for ds in inputs)
+        flow._set_datastore(output)
+        param_names = MetaflowTask._init_parameters(shim, inputs[0], passdown=True)
+    else:
+        input_obj = None
+        flow._set_datastore(inputs[0])
+        param_names = MetaflowTask._init_parameters(shim, inputs[0], passdown=False)
+
+    # --param overrides: read-only properties like Metaflow's own parameters.
+    params = dict(flow._get_parameters())
+    overridden: dict[str, Any] = {}
+    for raw_name, raw in (job.get("params") or {}).items():
+        name = raw_name.replace("-", "_")
+        if name not in params:
+            return fail(
+                "UnknownParameter",
+                f"{cls.__name__} has no parameter {raw_name!r}; "
+                f"parameters: {', '.join(params) or 'none'}",
+                flow_file,
+            )
+        current_value = inputs[0].values.get(name)
+        value = convert_param(raw, current_value, params[name])
+        setattr(cls, name, property(fget=lambda _s, v=value: v))
+        overridden[name] = value
+
+    card = CardCollector()
+    current._set_env(
+        flow=flow,
+        run_id=job["run_id"],
+        step_name=step,
+        task_id=job["task_id"],
+        retry_count=0,
+        origin_run_id=None,
+        namespace=f"user:{job.get('user', 'flowspin')}",
+        username=job.get("user", "flowspin"),
+        metadata_str="flowspin@spin",
+        is_running=True,
+        tags=[],
+    )
+    current._update_env(
+        {
+            "parameter_names": param_names,
+            "graph_info": inputs[0].values.get("_graph_info"),
+            "card": card,
+        }
+    )
+
+    step_func = getattr(flow, step)
+    for deco in step_func.decorators:
+        if deco.name in IGNORED_DECORATORS:
+            notices.append(f"@{deco.name} ignored by spin (runs locally, once, showing errors)")
+        elif deco.name == "environment":
+            env_vars = (deco.attributes or {}).get("vars") or {}
+            os.environ.update({str(k): str(v) for k, v in env_vars.items()})
+    timings["setup_ms"] = (time.perf_counter() - t0) * 1e3
+
+    t_step = time.perf_counter()
+    error = None
+    try:
+        MetaflowTask._exec_step_function(shim, step_func, step_func, input_obj)
+    except BaseException as exc:  # SystemExit and KeyboardInterrupt (cancel) included
+        error = exc
+        traceback.print_exc()
+    timings["step_ms"] = (time.perf_counter() - t_step) * 1e3
+    sys.stdout.flush()
+    sys.stderr.flush()
+
+    if error is not None:
+        file, line = user_frame(error.__traceback__, flow_file, workspace)
+        etype = type(error).__name__
+        msg = str(error)
+        if isinstance(error, SystemExit):
+            msg = f"the step called sys.exit({error.code!r}); a spin reports it as a failure"
+        elif isinstance(error, KeyboardInterrupt):
+            etype, msg = "Cancelled", "the spin was interrupted"
+            report["cancelled"] = True
+        tb = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+        report["error"] = {
+            "type": etype,
+            "message": msg or etype,
+            "traceback": tb,
+            "file": file,
+            "line": line,
+        }
+
+    # Transition taken.
+    nxt: dict[str, Any] = {"type": node.type}
+    transition = getattr(flow, "_transition", None)
+    if transition:
+        funcs, foreach = transition
+        nxt["steps"] = list(funcs)
+        if foreach:
+            nxt["foreach"] = foreach
+            nxt["num_splits"] = getattr(flow, "_foreach_num_splits", None)
+        if node.type == "split-switch" and node.condition:
+            try:
+                nxt["condition"] = node.condition
+                nxt["case"] = short_repr(getattr(flow, node.condition))
+            except Exception:
+                pass
+    elif error is None and node.type != "end":
+        report["error"] = {
+            "type": "MissingNext",
+            "message": f"step {step} finished without calling self.next(...)",
+            "traceback": "",
+            "file": flow_file,
+            "line": getattr(node, "func_lineno", 0),
+        }
+    report["next"] = nxt
+
+    t_collect = time.perf_counter()
+    report["artifacts"] = collect(job, flow, inputs, output, overridden, notices, report)
+    timings["collect_ms"] = (time.perf_counter() - t_collect) * 1e3
+    report["cards"] = [
+        {"type": "components", "id": cid, "count": len(comps)}
+        for cid, comps in card.components.items()
+        if comps
+    ]
+    if "error" not in report:
+        report["status"] = "ok"
+    elif report.get("cancelled"):
+        report["status"] = "cancelled"
+    timings["total_ms"] = (time.perf_counter() - t0) * 1e3
+    return report
+
+
+def _clone(cls: type, ds: MemDataStore) -> Any:
+    x = cls(use_cli=False)
+    x._set_datastore(ds)
+    return x
+
+
+def collect(job, flow, inputs, output, overridden, notices, report) -> dict[str, dict[str, Any]]:
+    """Every artifact the spun task holds: changed ones pickled, the rest referenced."""
+    from flowspin.store.store import Store, dumps_value
+
+    store = Store(job["workspace"]) if job.get("persist", True) else None
+    base = output if output is not None else inputs[0]
+    current_vars: dict[str, Any] = {}
+    for var in dir(flow):
+        if var.startswith("__") or var in flow._EPHEMERAL:
+            continue
+        if hasattr(flow.__class__, var) and isinstance(getattr(flow.__class__, var), property):
+            continue
+        try:
+            val = getattr(flow, var)
+        except Exception:
+            continue
+        import types as _t
+
+        from metaflow.parameters import Parameter
+
+        if isinstance(val, (_t.MethodType, _t.FunctionType, Parameter)):
+            continue
+        current_vars[var] = val
+    for name, value in overridden.items():
+        current_vars[name] = value
+
+    arts: dict[str, dict[str, Any]] = {}
+    unpicklable: list[str] = []
+    for name, value in current_vars.items():
+        parent_has = name in base.values and name not in overridden
+        if parent_has and same_as_parent(value, base.values[name], base._objects.get(name)):
+            arts[name] = _entry_ref(name, value, base, changed=False)
+            continue
+        entry = {"type": type_name(value), "repr": short_repr(value), "changed": True}
+        try:
+            chunks, sha, size = dumps_value(value)
+        except Exception as exc:
+            unpicklable.append(name)
+            entry.update(size=0, ref=None, error=f"{type(exc).__name__}: {exc}")
+            arts[name] = entry
+            continue
+        if store is not None:
+            store.put_chunks(chunks, sha)
+        entry.update(size=size, ref={"kind": "blob", "sha": sha})
+        arts[name] = entry
+    for name in base.values:
+        if name not in arts:
+            arts[name] = _entry_ref(name, base.values[name], base, changed=False)
+    return arts_finish(arts, unpicklable, job, report)
+
+
+def arts_finish(arts, unpicklable, job, report):
+    if unpicklable and "error" not in report:
+        names = ", ".join(unpicklable)
+        report["error"] = {
+            "type": "UnpicklableArtifact",
+            "message": f"artifact(s) {names} cannot be pickled ({arts[unpicklable[0]]['error']}); "
+            "the other artifacts were kept — store a picklable form (a path, a dict) instead",
+            "traceback": "",
+            "file": job["flow_file"],
+            "line": 0,
+        }
+    return arts
+
+
+def _entry_ref(name: str, value: Any, ds: MemDataStore, changed: bool) -> dict[str, Any]:
+    cached = ds.info.get(name) if hasattr(ds, "info") else None
+    if cached is not None and ds.values.get(name) is value:
+        return {**cached, "changed": changed, "ref": ds.origin.get(name)}
+    if name.startswith("_"):
+        return {
+            "type": type_name(value),
+            "repr": "",
+            "size": 0,
+            "changed": changed,
+            "ref": ds.origin.get(name),
+        }
+    try:
+        size = sys.getsizeof(value)
+    except Exception:
+        size = 0
+    return {
+        "type": type_name(value),
+        "repr": short_repr(value),
+        "size": int(size),
+        "changed": changed,
+        "ref": ds.origin.get(name),
+    }

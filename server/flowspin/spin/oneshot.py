@@ -1,0 +1,48 @@
+"""Subprocess mode: a fresh process loads the parent state itself and runs one spin.
+
+Used where forking the worker is unsafe (no fork, CUDA initialised). Slower than a fork, but
+just as isolated: nothing this process does reaches the worker.
+"""
+
+from __future__ import annotations
+
+import faulthandler
+import os
+import sys
+
+from flowspin.spin.protocol import read_fd, write_fd
+
+
+def main() -> int:
+    res_fd = int(sys.argv[1])
+    msg = read_fd(0)
+    assert msg is not None and msg["type"] == "job"
+    job = msg["job"]
+    faulthandler.enable()
+    from flowspin.spin.flowload import exec_flow_file
+    from flowspin.spin.state import ParentSpec, StateCache
+    from flowspin.spin.worker import _limit_memory
+    from flowspin.store.store import Store
+
+    report = None
+    try:
+        exec_flow_file(job["flow_file"])  # makes __main__ classes of parent artifacts loadable
+    except BaseException:
+        pass
+    cache = StateCache(1 << 62, Store(job["workspace"]))
+    parents = [
+        cache.get(ParentSpec(**{**s, "index": tuple(s.get("index") or ())})).as_child_input()
+        for s in msg["parents"]
+    ]
+    _limit_memory()
+    from flowspin.spin.child import execute
+
+    report = execute(job, parents)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    write_fd(res_fd, {"type": "report", "report": report})
+    os._exit(0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,405 @@
+"""Finding and holding parent state in the worker: which tasks feed a spin, and their artifacts.
+
+Artifacts load through Metaflow's Client API (so every datastore Metaflow supports works) or,
+for chained spins, from the local store. Loaded tasks stay in an LRU cache under a memory
+budget; forked children see them copy-on-write.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any
+
+from flowspin.spin.options import SpinOptions
+
+
+class SpinSetupError(Exception):
+    """The spin cannot start (no base run, bad pathspec, ...); message says what to do."""
+
+    def __init__(self, err_type: str, message: str) -> None:
+        super().__init__(message)
+        self.err_type = err_type
+        self.message = message
+
+
+@dataclass
+class ParentSpec:
+    source: str  # "metaflow" | "spin"
+    ident: str  # task pathspec or spin id
+    step: str
+    index: tuple[int, ...] = ()
+
+
+@dataclass
+class Plan:
+    flow_name: str
+    step: str
+    run_id: str
+    parents: list[ParentSpec]
+    split_index: int | None
+    tasks: list[str] = field(default_factory=list)  # Metaflow pathspecs of the base state
+    chained_from: list[str] = field(default_factory=list)
+    spun_task: str | None = None  # the base run's own task of this step, if any
+
+
+def _indices(task: Any) -> tuple[int, ...]:
+    path = task.metadata_dict.get("foreach-execution-path") or ""
+    out = []
+    for part in path.split(","):
+        if ":" in part:
+            try:
+                out.append(int(part.rsplit(":", 1)[1]))
+            except ValueError:
+                pass
+    return tuple(out)
+
+
+def _pick(tasks: list[Any], split: int | None) -> Any:
+    """The task at split `split` of the first outer foreach group (tasks sorted by indices)."""
+    keyed = sorted(((_indices(t), t) for t in tasks), key=lambda kv: (kv[0], kv[1].created_at))
+    if not keyed:
+        raise LookupError
+    first_prefix = keyed[0][0][:-1]
+    group = [(ix, t) for ix, t in keyed if ix[:-1] == first_prefix]
+    if split is None or not keyed[0][0]:
+        return keyed[0][1]
+    for ix, t in group:
+        if ix and ix[-1] == split:
+            return t
+    raise SpinSetupError(
+        "BadSplit",
+        f"no split {split} of step {tasks[0].parent.id}: it has splits 0..{len(group) - 1}",
+    )
+
+
+def split_count(
+    flow_name: str, graph: Any, step: str, plan: Plan, parent_values: dict[str, Any]
+) -> int:
+    """How many foreach splits feed `step` (for --all-splits)."""
+    n = parent_values.get("_foreach_num_splits")
+    if n:
+        return int(n)
+    stack = parent_values.get("_foreach_stack") or []
+    if stack:
+        return int(stack[-1].num_splits or 1)
+    return 1
+
+
+def plan_spin(
+    flow_name: str, graph: Any, step: str, opts: SpinOptions, store: Any, flow_file: str
+) -> Plan:
+    from metaflow import Run, Step, Task
+    from metaflow.exception import MetaflowNotFound
+
+    node = graph[step]
+    in_funcs = [p for p in node.in_funcs if p != step] if step != graph.start_step else []
+    is_foreach_child = any(graph[p].type == "foreach" for p in in_funcs)
+
+    spun_task = None
+    if opts.task:
+        parts = opts.task.split("/")
+        if len(parts) != 4:
+            raise SpinSetupError(
+                "BadPathspec", f"--task expects Flow/run_id/step/task_id, got {opts.task!r}"
+            )
+        try:
+            spun_task = Task(opts.task, _namespace_check=False)
+        except MetaflowNotFound:
+            raise SpinSetupError(
+                "MissingBaseRun", f"task {opts.task} not found in the Metaflow datastore"
+            ) from None
+        run = spun_task.parent.parent
+    else:
+        run = _choose_run(
+            flow_name, graph, step, in_funcs, opts.run, flow_file, node.type == "join"
+        )
+        try:
+            tasks = list(Step(f"{run.pathspec}/{step}", _namespace_check=False))
+        except MetaflowNotFound:
+            tasks = []
+        if tasks:
+            spun_task = _pick(
+                tasks,
+                opts.split
+                if opts.split is not None
+                else (0 if is_foreach_child or _inside_foreach(graph, step) else None),
+            )
+
+    split_index = None
+    parents: list[ParentSpec] = []
+    if step == graph.start_step:
+        ptask = Step(f"{run.pathspec}/_parameters", _namespace_check=False).task
+        parents = [ParentSpec("metaflow", ptask.pathspec, "_parameters")]
+    elif spun_task is not None:
+        ptasks = list(spun_task.parent_tasks)
+        order = {name: i for i, name in enumerate(sorted(in_funcs))}
+        ptasks.sort(key=lambda t: (order.get(t.parent.id, 99), _indices(t)))
+        if node.type != "join" and len(ptasks) > 1:
+            # switch merges and recursive steps: the parent that actually fed this task
+            outside = [t for t in ptasks if t.parent.id != step]
+            ptasks = (outside or ptasks)[:1]
+        parents = [ParentSpec("metaflow", t.pathspec, t.parent.id, _indices(t)) for t in ptasks]
+        if is_foreach_child:
+            split_index = spun_task.index
+    else:
+        for p in sorted(in_funcs):
+            try:
+                ptasks = list(Step(f"{run.pathspec}/{p}", _namespace_check=False))
+            except MetaflowNotFound:
+                continue
+            ptasks = [t for t in ptasks if t.successful]
+            if not ptasks:
+                continue
+            if node.type == "join" and graph[node.split_parents[-1]].type == "foreach":
+                keyed = sorted(((_indices(t), t) for t in ptasks), key=lambda kv: kv[0])
+                prefix = keyed[0][0][:-1]
+                parents += [
+                    ParentSpec("metaflow", t.pathspec, p, ix)
+                    for ix, t in keyed
+                    if ix[:-1] == prefix
+                ]
+            else:
+                t = _pick(ptasks, opts.split if _inside_foreach(graph, p) else None)
+                parents.append(ParentSpec("metaflow", t.pathspec, p, _indices(t)))
+            if node.type != "join":
+                break
+        if is_foreach_child:
+            split_index = opts.split or 0
+    if not parents:
+        raise SpinSetupError(
+            "MissingBaseRun",
+            f"run {run.pathspec} has no finished parent task of step {step}; "
+            f"run `python {flow_file} run` first",
+        )
+
+    plan = Plan(
+        flow_name=flow_name,
+        step=step,
+        run_id=run.id,
+        parents=parents,
+        split_index=split_index,
+        tasks=[p.ident for p in parents],
+        spun_task=spun_task.pathspec if spun_task is not None else None,
+    )
+    if store is not None and not opts.reset:
+        _apply_chaining(plan, store, flow_file)
+    del Run
+    return plan
+
+
+def _inside_foreach(graph: Any, step: str) -> bool:
+    return bool(getattr(graph[step], "is_inside_foreach", False))
+
+
+def _choose_run(flow_name, graph, step, in_funcs, run_id, flow_file, need_all=True):
+    from metaflow import Flow, Run
+    from metaflow.exception import MetaflowNotFound
+
+    hint = f"run `python {flow_file} run` first"
+    if run_id:
+        try:
+            return Run(f"{flow_name}/{run_id}", _namespace_check=False)
+        except MetaflowNotFound:
+            raise SpinSetupError(
+                "MissingBaseRun", f"run {flow_name}/{run_id} not found; {hint}"
+            ) from None
+    try:
+        runs = list(Flow(flow_name))
+    except MetaflowNotFound:
+        raise SpinSetupError(
+            "MissingBaseRun", f"no run of {flow_name} in the Metaflow datastore; {hint}"
+        ) from None
+    needed = in_funcs or ["_parameters"]
+    for run in runs:
+        if need_all:
+            ok = _parents_done(run, needed)
+        else:
+            ok = any(_parents_done(run, [p]) for p in needed)
+        if ok:
+            return run
+    raise SpinSetupError(
+        "MissingBaseRun",
+        f"no run of {flow_name} has finished the parents of step {step} "
+        f"({', '.join(needed)}); {hint}",
+    )
+
+
+def _parents_done(run, needed) -> bool:
+    from metaflow import Step
+    from metaflow.exception import MetaflowNotFound
+
+    if True:
+        ok = True
+        for p in needed:
+            try:
+                st = Step(f"{run.pathspec}/{p}", _namespace_check=False)
+                if not any(t.successful for t in st) and p != "_parameters":
+                    ok = False
+                elif p == "_parameters" and st.task is None:
+                    ok = False
+            except MetaflowNotFound:
+                ok = False
+            if not ok:
+                break
+        return ok
+
+
+def _apply_chaining(plan: Plan, store: Any, flow_file: str) -> None:
+    """Replace parent tasks by the newest spin of their step made on the same base run."""
+    after = store.reset_time(flow_file)
+    for i, spec in enumerate(plan.parents):
+        if spec.step == "_parameters":
+            continue
+        rec = store.latest_ok(
+            flow_file,
+            spec.step,
+            run_id=plan.run_id,
+            after=after,
+            split_index=spec.index[-1] if spec.index else None,
+        )
+        if rec is not None and rec.get("persisted", True):
+            plan.parents[i] = ParentSpec("spin", rec["spin_id"], spec.step, spec.index)
+            plan.chained_from.append(rec["spin_id"])
+
+
+# --- loading -----------------------------------------------------------------------------
+
+
+@dataclass
+class LoadedParent:
+    ident: str
+    source: str
+    step: str
+    values: dict[str, Any]
+    keys: dict[str, Any]
+    refs: dict[str, Any]
+    info: dict[str, Any] = field(default_factory=dict)
+    nbytes: int = 0
+
+    def as_child_input(self) -> dict[str, Any]:
+        return {
+            "values": self.values,
+            "keys": self.keys,
+            "refs": self.refs,
+            "info": self.info,
+            "ident": self.ident,
+        }
+
+
+def _sizeof(value: Any) -> int:
+    try:
+        return int(sys.getsizeof(value))
+    except Exception:
+        return 0
+
+
+class StateCache:
+    """LRU of loaded parent tasks under a memory budget (bytes)."""
+
+    def __init__(self, budget_bytes: int, store: Any) -> None:
+        self.budget = budget_bytes
+        self.store = store
+        self._items: OrderedDict[str, LoadedParent] = OrderedDict()
+        self._lock = threading.RLock()
+
+    def stats(self) -> dict[str, Any]:
+        with self._lock:
+            return {
+                "entries": len(self._items),
+                "bytes": sum(p.nbytes for p in self._items.values()),
+            }
+
+    def get(self, spec: ParentSpec) -> LoadedParent:
+        key = f"{spec.source}:{spec.ident}"
+        with self._lock:
+            hit = self._items.get(key)
+            if hit is not None:
+                self._items.move_to_end(key)
+                return hit
+        loaded = self._load_metaflow(spec) if spec.source == "metaflow" else self._load_spin(spec)
+        with self._lock:
+            self._items[key] = loaded
+            self._items.move_to_end(key)
+            self._evict(keep=key)
+        return loaded
+
+    def _evict(self, keep: str) -> None:
+        total = sum(p.nbytes for p in self._items.values())
+        for key in list(self._items):
+            if total <= self.budget:
+                break
+            if key == keep:
+                continue
+            total -= self._items.pop(key).nbytes
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+    def _find_loaded_value(self, pathspec: str, name: str) -> tuple[bool, Any]:
+        hit = self._items.get(f"metaflow:{pathspec}")
+        if hit is not None and name in hit.values:
+            return True, hit.values[name]
+        return False, None
+
+    def _load_metaflow(self, spec: ParentSpec) -> LoadedParent:
+        from metaflow import Task
+
+        task = Task(spec.ident, _namespace_check=False)
+        task._iter_filter = lambda _x: True  # private artifacts (_foreach_stack, ...) too
+        values, keys, refs = {}, {}, {}
+        for art in task:
+            values[art.id] = art.data
+            keys[art.id] = ("mf", art.sha)
+            refs[art.id] = {
+                "kind": "metaflow",
+                "pathspec": spec.ident,
+                "name": art.id,
+                "sha": art.sha,
+            }
+        return _finish(LoadedParent(spec.ident, "metaflow", spec.step, values, keys, refs))
+
+    def _load_spin(self, spec: ParentSpec) -> LoadedParent:
+        from flowspin.store.reader import resolve_ref
+
+        rec = None
+        for path in self.store.spins.glob(f"*/{spec.step}/{spec.ident}.msgpack"):
+            import msgpack
+
+            rec = msgpack.unpackb(path.read_bytes(), raw=False, strict_map_key=False)
+            break
+        if rec is None:
+            raise SpinSetupError(
+                "MissingSpin",
+                f"spin {spec.ident} of step {spec.step} is gone from the store; use --reset",
+            )
+        values, keys, refs = {}, {}, {}
+        for name, entry in rec.get("artifacts", {}).items():
+            ref = entry.get("ref")
+            if not ref:
+                continue
+            if ref.get("kind") == "metaflow":
+                found, value = self._find_loaded_value(ref["pathspec"], name)
+                if not found:
+                    value = resolve_ref(self.store, ref)
+                keys[name] = ("mf", ref.get("sha"))
+            else:
+                value = resolve_ref(self.store, ref)
+                keys[name] = ("fs", ref["sha"])
+            values[name] = value
+            refs[name] = ref
+        return _finish(LoadedParent(spec.ident, "spin", spec.step, values, keys, refs))
+
+
+def _finish(p: LoadedParent) -> LoadedParent:
+    from flowspin.spin.child import short_repr, type_name
+
+    for name, value in p.values.items():
+        size = _sizeof(value)
+        p.nbytes += size
+        if not name.startswith("_"):
+            p.info[name] = {"type": type_name(value), "repr": short_repr(value), "size": size}
+    return p

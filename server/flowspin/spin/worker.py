@@ -1,0 +1,758 @@
+"""The worker (zygote): one process per flow file holding parent state; forks a child per spin.
+
+Started as `python -m flowspin.spin.worker FLOW_FILE WORKSPACE REQ_FD RESP_FD` with the flow's
+interpreter, in the flow's folder. Requests arrive as frames on REQ_FD; `log` and `result`
+frames go out on RESP_FD. The worker never runs user step code itself: its memory is only
+ever read by children, so no spin can corrupt it.
+"""
+
+from __future__ import annotations
+
+import faulthandler
+import os
+import re
+import resource
+import selectors
+import signal
+import sys
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from flowspin.spin.options import SpinOptions
+from flowspin.spin.protocol import FrameBuffer, write_fd
+
+GRACE_S = float(os.environ.get("FLOWSPIN_CANCEL_GRACE_S", "2"))
+MAX_LOG = 10 * 1024 * 1024
+ENV_MODE = "FLOWSPIN_SPIN_MODE"
+ENV_BUDGET = "FLOWSPIN_STATE_BUDGET_MB"
+ENV_CHILD_MEM = "FLOWSPIN_CHILD_MEMORY_MB"
+ENV_KEEP = "FLOWSPIN_KEEP_SPINS"
+
+
+def fork_unsafe_reason() -> str | None:
+    if not hasattr(os, "fork"):
+        return "this platform has no os.fork"
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        try:
+            if torch.cuda.is_initialized():
+                return "CUDA is initialised in the worker (forking would break it)"
+        except Exception:
+            pass
+    return None
+
+
+@dataclass
+class Child:
+    pid: int
+    spin_id: str
+    plan: Any
+    fds: dict[int, str]
+    mode: str
+    started: float
+    stdout: list[str] = field(default_factory=list)
+    stderr: list[str] = field(default_factory=list)
+    logsize: int = 0
+    frames: FrameBuffer = field(default_factory=FrameBuffer)
+    report: dict[str, Any] | None = None
+    status: int | None = None
+    proc: Any = None
+
+
+@dataclass
+class Active:
+    req_id: Any
+    step: str
+    opts: SpinOptions
+    started: float
+    deadline: float | None
+    children: list[Child] = field(default_factory=list)
+    pending: list[tuple[Any, int | None]] = field(
+        default_factory=list
+    )  # (plan, split) not yet forked
+    done: list[Child] = field(default_factory=list)
+    cancelled: bool = False
+    timed_out: bool = False
+    sigint_at: float | None = None
+    notices: list[str] = field(default_factory=list)
+    job: dict[str, Any] = field(default_factory=dict)
+    parents: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
+    mode: str = "fork"
+    setup_ms: float = 0.0
+
+
+class Worker:
+    def __init__(self, flow_file: str, workspace: str, req_fd: int, resp_fd: int) -> None:
+        from flowspin.spin.state import StateCache
+        from flowspin.store.store import Store
+
+        self.flow_file = str(Path(flow_file).resolve())
+        self.workspace = str(Path(workspace).resolve())
+        self.req_fd = req_fd
+        self.resp_fd = resp_fd
+        self.store = Store(self.workspace)
+        budget = int(float(os.environ.get(ENV_BUDGET, "4096")) * 1024 * 1024)
+        self.cache = StateCache(budget, self.store)
+        self.flow_cls: Any = None
+        self.flow_mtime: float | None = None
+        self.load_error: str | None = None
+        self.module_snapshot: dict[str, tuple[str, float]] = {}
+        self.sel = selectors.DefaultSelector()
+        self.active: Active | None = None
+        self.queue: list[dict[str, Any]] = []
+        self.plans: dict[tuple, Any] = {}
+
+    # --- flow module -------------------------------------------------------------------
+    def warm(self) -> None:
+        """(Re)import the flow file when it changed, for its imports and its graph."""
+        from flowspin.spin.flowload import (
+            FlowLoadError,
+            exec_flow_file,
+            find_flow_class,
+            snapshot_modules,
+        )
+
+        try:
+            mtime = os.stat(self.flow_file).st_mtime
+        except OSError:
+            mtime = None
+        if self.flow_cls is not None and mtime == self.flow_mtime:
+            return
+        self.flow_mtime = mtime
+        try:
+            module = exec_flow_file(self.flow_file)
+            self.flow_cls = find_flow_class(module)
+            self.load_error = None
+            self.plans.clear()
+        except FlowLoadError as exc:
+            self.load_error = exc.message
+        except BaseException as exc:  # the flow's own import failed; the child will report it
+            self.load_error = f"{type(exc).__name__}: {exc}"
+        self.module_snapshot = snapshot_modules(self.workspace)
+
+    def step_timeout(self, step: str) -> float | None:
+        try:
+            func = getattr(self.flow_cls, step)
+        except AttributeError:
+            return None
+        for deco in getattr(func, "decorators", []):
+            if deco.name == "timeout":
+                a = deco.attributes or {}
+                total = (
+                    float(a.get("seconds") or 0)
+                    + 60 * float(a.get("minutes") or 0)
+                    + 3600 * float(a.get("hours") or 0)
+                )
+                return total or None
+        return None
+
+    # --- planning and loading ------------------------------------------------------------
+    def plan(self, step: str, opts: SpinOptions) -> Any:
+        from flowspin.spin.state import SpinSetupError, plan_spin
+
+        if self.flow_cls is None:
+            raise SpinSetupError(
+                "FlowLoadError", f"cannot import {self.flow_file}: {self.load_error}"
+            )
+        graph = self.flow_cls._graph
+        if step not in {n.name for n in graph}:
+            raise SpinSetupError(
+                "UnknownStep",
+                f"{self.flow_cls.__name__} has no step {step!r}; "
+                f"steps: {', '.join(n.name for n in graph)}",
+            )
+        if opts.reset:
+            self.store.mark_reset(self.flow_file)
+            self.plans.clear()
+        key = (step, opts.run, opts.task, opts.split)
+        plan = self.plans.get(key)
+        if plan is None or not self._plan_current(plan, opts):
+            plan = plan_spin(self.flow_cls.__name__, graph, step, opts, self.store, self.flow_file)
+            self.plans[key] = plan
+        else:
+            # The base run is sticky; chaining is re-checked every time (cheap: the local store).
+            from flowspin.spin.state import ParentSpec, _apply_chaining
+
+            plan.parents = [
+                ParentSpec("metaflow", t, p.step, p.index)
+                for t, p in zip(plan.tasks, plan.parents, strict=False)
+            ]
+            plan.chained_from = []
+            _apply_chaining(plan, self.store, self.flow_file)
+        return plan
+
+    def _plan_current(self, plan: Any, opts: SpinOptions) -> bool:
+        if opts.run or opts.task:
+            return True
+        # A newer run of the flow makes the cached base run stale.
+        try:
+            from metaflow import Flow
+
+            latest = Flow(plan.flow_name).latest_run
+            return latest is None or latest.id == plan.run_id or not latest.finished
+        except Exception:
+            return False
+
+    def load(self, plan: Any) -> list[dict[str, Any]]:
+        return [self.cache.get(spec).as_child_input() for spec in plan.parents]
+
+    # --- main loop -------------------------------------------------------------------------
+    def serve(self) -> None:
+        os.set_blocking(self.req_fd, False)
+        self.sel.register(self.req_fd, selectors.EVENT_READ, ("req", None))
+        self.req_frames = FrameBuffer()
+        write_fd(self.resp_fd, {"type": "ready", "pid": os.getpid()})
+        while True:
+            timeout = self._next_wakeup()
+            for key, _ in self.sel.select(timeout):
+                kind, child = key.data
+                if kind == "req":
+                    try:
+                        data = os.read(self.req_fd, 1 << 16)
+                    except BlockingIOError:
+                        continue
+                    if not data:
+                        self._shutdown()
+                        return
+                    for msg in self.req_frames.feed(data):
+                        if self._handle(msg) == "exit":
+                            self._shutdown()
+                            return
+                else:
+                    self._read_child(key.fd, child)
+            self._check_deadlines()
+            if self.active is None and self.queue:
+                self._start(self.queue.pop(0))
+
+    def _next_wakeup(self) -> float | None:
+        a = self.active
+        if a is None:
+            return None
+        waits = [0.5]
+        if a.deadline is not None:
+            waits.append(max(0.0, a.deadline - time.monotonic()))
+        if a.sigint_at is not None:
+            waits.append(max(0.0, a.sigint_at + GRACE_S - time.monotonic()))
+        return min(waits)
+
+    def _handle(self, msg: dict[str, Any]) -> str | None:
+        kind = msg["type"]
+        if kind == "spin":
+            if self.active is None:
+                self._start(msg)
+            else:
+                self.queue.append(msg)
+        elif kind == "cancel":
+            self._cancel(msg.get("id"))
+        elif kind == "preload":
+            self._preload(msg)
+        elif kind == "ping":
+            write_fd(
+                self.resp_fd,
+                {
+                    "type": "pong",
+                    "id": msg.get("id"),
+                    "cache": self.cache.stats(),
+                    "pid": os.getpid(),
+                },
+            )
+        elif kind == "shutdown":
+            return "exit"
+        return None
+
+    def _preload(self, msg: dict[str, Any]) -> None:
+        reply = {"type": "preloaded", "id": msg.get("id"), "ok": True}
+        try:
+            self.warm()
+            opts = SpinOptions.from_dict(msg.get("options"))
+            self.load(self.plan(msg["step"], opts))
+        except Exception as exc:
+            reply.update(ok=False, error=f"{type(exc).__name__}: {exc}")
+        write_fd(self.resp_fd, reply)
+
+    def _cancel(self, req_id: Any) -> None:
+        a = self.active
+        if a is not None and (req_id is None or req_id == a.req_id):
+            a.cancelled = True
+            self.queue = [q for q in self.queue if req_id is not None and q.get("id") != req_id]
+            self._interrupt(a)
+        else:
+            self.queue = [q for q in self.queue if q.get("id") != req_id]
+
+    def _interrupt(self, a: Active) -> None:
+        a.pending.clear()
+        if a.sigint_at is None:
+            a.sigint_at = time.monotonic()
+            for c in a.children:
+                _kill(c.pid, signal.SIGINT)
+
+    def _check_deadlines(self) -> None:
+        a = self.active
+        if a is None:
+            return
+        now = time.monotonic()
+        if a.deadline is not None and now >= a.deadline and a.sigint_at is None:
+            a.timed_out = True
+            self._interrupt(a)
+        if a.sigint_at is not None and now >= a.sigint_at + GRACE_S:
+            for c in a.children:
+                _kill(c.pid, signal.SIGKILL)
+
+    # --- starting a spin -------------------------------------------------------------------
+    def _start(self, msg: dict[str, Any]) -> None:
+        from flowspin.spin.state import SpinSetupError, split_count
+
+        t0 = time.perf_counter()
+        opts = SpinOptions.from_dict(msg.get("options"))
+        step = msg["step"]
+        timeout = opts.timeout
+        a = Active(req_id=msg.get("id"), step=step, opts=opts, started=t0, deadline=None)
+        self.active = a
+        try:
+            self.warm()
+            deco_timeout = self.step_timeout(step)
+            if deco_timeout and (timeout is None or deco_timeout < timeout):
+                timeout = deco_timeout
+                a.notices.append(f"@timeout applied: {deco_timeout:g} s")
+            a.mode, reason = self._mode(opts)
+            if reason:
+                a.notices.append(f"spin mode {a.mode}: {reason}")
+            plan = self.plan(step, opts)
+            parents = self.load(plan)
+            a.job = {
+                "flow_file": self.flow_file,
+                "workspace": self.workspace,
+                "step": step,
+                "run_id": plan.run_id,
+                "params": opts.params,
+                "artifacts_module": str(Path(opts.artifacts_module).resolve())
+                if opts.artifacts_module
+                else None,
+                "persist": opts.persist,
+                "module_snapshot": self.module_snapshot,
+                "user": os.environ.get("METAFLOW_USER") or os.environ.get("USER") or "flowspin",
+            }
+            if opts.all_splits:
+                n = split_count(
+                    self.flow_cls.__name__, self.flow_cls._graph, step, plan, parents[0]["values"]
+                )
+                if plan.split_index is None:
+                    raise SpinSetupError(
+                        "NotAForeach", f"step {step} is not a foreach child; --all-splits needs one"
+                    )
+                a.pending = [(None, i) for i in range(n)]
+            else:
+                a.pending = [(plan, plan.split_index)]
+                a.parents[id(plan)] = parents
+            a.base_plan = plan  # type: ignore[attr-defined]
+        except SpinSetupError as exc:
+            self._finish_early(a, exc.err_type, exc.message)
+            return
+        except Exception as exc:
+            self._finish_early(a, type(exc).__name__, str(exc), traceback.format_exc())
+            return
+        a.setup_ms = (time.perf_counter() - t0) * 1e3
+        if timeout:
+            a.deadline = time.monotonic() + float(timeout)
+        self._launch_more(a)
+
+    def _mode(self, opts: SpinOptions) -> tuple[str, str | None]:
+        forced = opts.mode or os.environ.get(ENV_MODE)
+        reason = fork_unsafe_reason()
+        if forced == "subprocess":
+            return "subprocess", "forced by setting" if not reason else reason
+        if reason:
+            return "subprocess", reason
+        return "fork", None
+
+    def _launch_more(self, a: Active) -> None:
+        limit = max(1, os.cpu_count() or 1)
+        while a.pending and len(a.children) < limit:
+            plan, split = a.pending.pop(0)
+            if plan is None:
+                opts = SpinOptions.from_dict(
+                    {**a.opts.to_dict(), "split": split, "all_splits": False}
+                )
+                try:
+                    plan = self.plan(a.step, opts)
+                    a.parents[id(plan)] = self.load(plan)
+                except Exception as exc:
+                    a.notices.append(f"split {split}: {type(exc).__name__}: {exc}")
+                    continue
+            self._launch(a, plan)
+        if not a.children and not a.pending:
+            self._complete(a)
+
+    def _launch(self, a: Active, plan: Any) -> None:
+        from flowspin.store.layout import new_spin_id
+
+        spin_id = new_spin_id()
+        job = dict(a.job, spin_id=spin_id, split_index=plan.split_index, task_id=f"spin-{spin_id}")
+        parents = a.parents.pop(id(plan))
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        res_r, res_w = os.pipe()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        proc = None
+        if a.mode == "fork":
+            pid = os.fork()
+            if pid == 0:  # child
+                _child_main(job, parents, out_w, err_w, res_w, keep={out_w, err_w, res_w})
+            for fd in (out_w, err_w, res_w):
+                os.close(fd)
+        else:
+            import subprocess
+
+            specs = [vars(s) for s in plan.parents]
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "flowspin.spin.oneshot", str(res_w)],
+                stdin=subprocess.PIPE,
+                stdout=out_w,
+                stderr=err_w,
+                pass_fds=(res_w,),
+                cwd=os.getcwd(),
+                close_fds=True,
+            )
+            for fd in (out_w, err_w, res_w):
+                os.close(fd)
+            from flowspin.spin.protocol import encode
+
+            proc.stdin.write(encode({"type": "job", "job": job, "parents": specs}))
+            proc.stdin.close()
+            pid = proc.pid
+        child = Child(
+            pid=pid,
+            spin_id=spin_id,
+            plan=plan,
+            fds={},
+            mode=a.mode,
+            started=time.perf_counter(),
+            proc=proc,
+        )
+        for fd, name in ((out_r, "stdout"), (err_r, "stderr"), (res_r, "result")):
+            os.set_blocking(fd, False)
+            child.fds[fd] = name
+            self.sel.register(fd, selectors.EVENT_READ, ("child", child))
+        a.children.append(child)
+
+    def _read_child(self, fd: int, child: Child) -> None:
+        try:
+            data = os.read(fd, 1 << 16)
+        except BlockingIOError:
+            return
+        name = child.fds[fd]
+        if not data:
+            self.sel.unregister(fd)
+            os.close(fd)
+            del child.fds[fd]
+            if not child.fds:
+                self._reap(child)
+            return
+        if name == "result":
+            for frame in child.frames.feed(data):
+                if frame.get("type") == "report":
+                    child.report = frame["report"]
+            return
+        text = data.decode("utf-8", errors="replace")
+        if child.logsize < MAX_LOG:
+            (child.stdout if name == "stdout" else child.stderr).append(text)
+            child.logsize += len(text)
+        write_fd(
+            self.resp_fd,
+            {
+                "type": "log",
+                "id": self.active.req_id if self.active else None,
+                "stream": name,
+                "data": text,
+                "spin_id": child.spin_id,
+            },
+        )
+
+    def _reap(self, child: Child) -> None:
+        _, status = os.waitpid(child.pid, 0)
+        child.status = status
+        a = self.active
+        assert a is not None
+        a.children.remove(child)
+        a.done.append(child)
+        if child.proc is not None:
+            child.proc.returncode = os.waitstatus_to_exitcode(status)
+        self._launch_more(a)
+
+    # --- results ---------------------------------------------------------------------------
+    def _finish_early(self, a: Active, err_type: str, message: str, tb: str = "") -> None:
+        from flowspin.store.layout import new_spin_id
+
+        result = {
+            "status": "error",
+            "flow": self.flow_cls.__name__ if self.flow_cls else "",
+            "step": a.step,
+            "spin_id": new_spin_id(),
+            "mode": getattr(a, "mode", "fork"),
+            "base": {"run_id": "", "tasks": [], "chained_from": []},
+            "artifacts": {},
+            "next": {},
+            "stdout": "",
+            "stderr": "",
+            "duration_ms": (time.perf_counter() - a.started) * 1e3,
+            "cards": [],
+            "error": {
+                "type": err_type,
+                "message": message,
+                "traceback": tb,
+                "file": self.flow_file,
+                "line": 0,
+            },
+            "notices": a.notices,
+            "timings": {},
+            "flow_file": self.flow_file,
+        }
+        self.active = None
+        write_fd(self.resp_fd, {"type": "result", "id": a.req_id, "result": result})
+
+    def _complete(self, a: Active) -> None:
+        results = [
+            self._child_result(a, c) for c in sorted(a.done, key=lambda c: c.plan.split_index or 0)
+        ]
+        if not results:
+            self._finish_early(a, "NoSplits", "; ".join(a.notices) or "nothing to spin")
+            return
+        if len(results) == 1:
+            final = results[0]
+        else:
+            final = dict(results[0])
+            bad = [r for r in results if r["status"] != "ok"]
+            if bad:
+                final = dict(bad[0])
+            final["splits"] = [
+                {
+                    k: r[k]
+                    for k in ("spin_id", "status", "split_index", "duration_ms", "error", "next")
+                }
+                for r in results
+            ]
+            final["duration_ms"] = (time.perf_counter() - a.started) * 1e3
+        self.active = None
+        write_fd(self.resp_fd, {"type": "result", "id": a.req_id, "result": final})
+
+    def _child_result(self, a: Active, c: Child) -> dict[str, Any]:
+        plan = c.plan
+        rep = c.report or {}
+        stderr = "".join(c.stderr)
+        error = rep.get("error")
+        status = rep.get("status", "error")
+        if c.report is None:
+            status = "error"
+            error = _crash_error(c.status or 0, stderr, self.flow_file, a)
+        if a.cancelled and status != "ok":
+            status = "cancelled"
+            if error and error.get("type") in ("Cancelled", "Killed", "KeyboardInterrupt"):
+                error["type"] = "Cancelled"
+        if a.timed_out and status != "ok":
+            status = "error"
+            limit = a.deadline and (a.deadline - a.started) if False else None
+            error = dict(
+                error or {},
+                type="Timeout",
+                message="the spin exceeded its time limit and was stopped "
+                f"(SIGINT, then SIGKILL after {GRACE_S:g} s)",
+            )
+            del limit
+        arts = rep.get("artifacts") or {}
+        result = {
+            "status": status,
+            "flow": rep.get("flow") or (self.flow_cls.__name__ if self.flow_cls else ""),
+            "step": a.step,
+            "spin_id": c.spin_id,
+            "mode": c.mode,
+            "base": {
+                "run_id": plan.run_id,
+                "tasks": list(plan.tasks),
+                "chained_from": list(plan.chained_from),
+            },
+            "artifacts": {
+                n: {k: e.get(k) for k in ("type", "repr", "size", "changed")}
+                for n, e in arts.items()
+                if not n.startswith("_")
+            },
+            "next": rep.get("next") or {},
+            "stdout": "".join(c.stdout),
+            "stderr": stderr,
+            "duration_ms": (time.perf_counter() - a.started) * 1e3,
+            "cards": [],
+            "error": error if status != "ok" else None,
+            "notices": a.notices + list(rep.get("notices") or []),
+            "timings": dict(rep.get("timings") or {}, setup_ms=a.setup_ms),
+            "split_index": plan.split_index,
+            "flow_file": self.flow_file,
+        }
+        if a.opts.persist and c.report is not None:
+            record = {
+                "spin_id": c.spin_id,
+                "flow": result["flow"],
+                "flow_file": self.flow_file,
+                "step": a.step,
+                "status": status,
+                "created": time.time(),
+                "base": result["base"],
+                "split_index": plan.split_index,
+                "persisted": True,
+                "artifacts": arts,
+                "next": result["next"],
+                "result": result,
+            }
+            try:
+                self.store.write_record(self.flow_file, record)
+                self.store.gc(self.flow_file, a.step, keep=int(os.environ.get(ENV_KEEP, "5")))
+            except Exception as exc:
+                result["notices"].append(f"could not save the spin to {self.store.root}: {exc}")
+        return result
+
+    def _shutdown(self) -> None:
+        a = self.active
+        if a is not None:
+            for c in a.children:
+                _kill(c.pid, signal.SIGKILL)
+
+
+def _kill(pid: int, sig: int) -> None:
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+_FRAME_RE = re.compile(r'File "([^"]+)", line (\d+)')
+
+
+def _crash_error(status: int, stderr: str, flow_file: str, a: Active) -> dict[str, Any]:
+    file, line = flow_file, 0
+    for m in _FRAME_RE.finditer(stderr):
+        if m.group(1) == flow_file:
+            file, line = m.group(1), int(m.group(2))
+    if os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+        if sig == signal.SIGSEGV:
+            etype, msg = (
+                "Segfault",
+                "the step crashed its process (SIGSEGV); the warm state is unharmed",
+            )
+        elif sig == signal.SIGKILL and (a.cancelled or a.timed_out):
+            etype, msg = "Cancelled", "the spin was stopped with SIGKILL after the grace period"
+        elif sig == signal.SIGKILL:
+            etype, msg = (
+                "Killed",
+                "the step's process was killed (SIGKILL), most likely out of memory",
+            )
+        elif sig == signal.SIGINT:
+            etype, msg = "Cancelled", "the spin was interrupted"
+        else:
+            etype, msg = "Signal", f"the step's process died from signal {signal.Signals(sig).name}"
+    else:
+        code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else status
+        etype, msg = (
+            "ProcessExit",
+            f"the step ended its process with exit code {code} (os._exit?) before finishing",
+        )
+    return {"type": etype, "message": msg, "traceback": stderr[-4000:], "file": file, "line": line}
+
+
+def _child_main(
+    job: dict[str, Any],
+    parents: list[dict[str, Any]],
+    out_w: int,
+    err_w: int,
+    res_w: int,
+    keep: set[int],
+) -> None:
+    """In the forked child: redirect output, cap memory, run the step, report, exit."""
+    try:
+        os.dup2(out_w, 1)
+        os.dup2(err_w, 2)
+        devnull = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(devnull, 0)
+        os.closerange(3, 3)  # placeholder: the worker's own fds are closed below
+        for fd in _open_fds():
+            if fd > 2 and fd not in keep:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+        sys.stdout = open(1, "w", buffering=1, encoding="utf-8", errors="replace", closefd=False)
+        sys.stderr = open(2, "w", buffering=1, encoding="utf-8", errors="replace", closefd=False)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        faulthandler.enable(file=sys.stderr)
+        _limit_memory()
+        from flowspin.spin.child import execute
+
+        report = execute(job, parents)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        try:
+            write_fd(res_w, {"type": "report", "report": report})
+        except Exception as exc:  # e.g. a repr that msgpack cannot carry
+            write_fd(
+                res_w,
+                {
+                    "type": "report",
+                    "report": {
+                        "status": "error",
+                        "error": {
+                            "type": "ReportError",
+                            "message": str(exc),
+                            "traceback": "",
+                            "file": "",
+                            "line": 0,
+                        },
+                    },
+                },
+            )
+    except BaseException:
+        try:
+            traceback.print_exc()
+        except Exception:
+            pass
+    finally:
+        os._exit(0)
+
+
+def _open_fds() -> list[int]:
+    try:
+        return [int(x) for x in os.listdir("/proc/self/fd")]
+    except OSError:
+        return list(range(3, 256))
+
+
+def _limit_memory() -> None:
+    mb = os.environ.get(ENV_CHILD_MEMORY_MB_ALIAS) or os.environ.get(ENV_CHILD_MEM)
+    if not mb:
+        return
+    try:
+        with open("/proc/self/statm") as fh:
+            vsize = int(fh.read().split()[0]) * resource.getpagesize()
+    except OSError:
+        vsize = 0
+    limit = vsize + int(float(mb) * 1024 * 1024)
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
+ENV_CHILD_MEMORY_MB_ALIAS = "FLOWSPIN_CHILD_MEMORY_LIMIT_MB"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    flow_file, workspace, req_fd, resp_fd = args[0], args[1], int(args[2]), int(args[3])
+    os.environ.setdefault("USER", os.environ.get("METAFLOW_USER", "flowspin"))
+    worker = Worker(flow_file, workspace, req_fd, resp_fd)
+    worker.warm()
+    worker.serve()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,41 @@
+"""Where flowspin keeps its files: `.flowspin/` at the workspace root.
+
+The workspace root is the nearest folder, from the flow file's folder upward, that holds a
+`.flowspin` or `.git` entry; failing both, the flow's own folder. So a repository gets one
+store, and a loose flow file gets a store beside it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from pathlib import Path
+
+DIRNAME = ".flowspin"
+
+
+def workspace_root(flow_file: str | os.PathLike[str]) -> Path:
+    start = Path(flow_file).resolve().parent
+    for folder in (start, *start.parents):
+        if (folder / DIRNAME).exists() or (folder / ".git").exists():
+            return folder
+    return start
+
+
+def flow_key(flow_file: str | os.PathLike[str], root: Path) -> str:
+    """Stable folder name for one flow file inside the store."""
+    path = Path(flow_file).resolve()
+    try:
+        rel = path.relative_to(root.resolve())
+        return str(rel).replace(os.sep, "__")
+    except ValueError:
+        digest = hashlib.sha256(str(path).encode()).hexdigest()[:12]
+        return f"{path.name}-{digest}"
+
+
+def new_spin_id() -> str:
+    """Sortable by creation time, unique across processes."""
+    now = time.time()
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
+    return f"{stamp}-{int(now * 1e6) % 1_000_000:06d}-{os.urandom(2).hex()}"

@@ -1,0 +1,216 @@
+"""The local spin store: content-addressed cloudpickle blobs plus one msgpack record per spin.
+
+Records reference artifacts instead of copying them: an artifact a spin did not touch points
+at the Metaflow task it came from (or at an earlier blob), so a spin of a step whose parent
+holds gigabytes writes only what the step changed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import msgpack
+
+from flowspin.store.atomic import write_atomic
+from flowspin.store.layout import DIRNAME, flow_key
+
+DEFAULT_KEEP = 5
+# Blobs younger than this survive GC even when unreferenced: a spin child may have written
+# them for a record that is about to land.
+BLOB_GRACE_S = 120.0
+
+
+def dumps_value(value: Any) -> tuple[list[bytes | memoryview], str, int]:
+    """cloudpickle (protocol 5, out-of-band buffers kept zero-copy) -> chunks, sha256, size."""
+    import pickle
+
+    import cloudpickle
+
+    buffers: list[pickle.PickleBuffer] = []
+    head = cloudpickle.dumps(value, protocol=5, buffer_callback=buffers.append)
+    # Layout: [n buffers][len(head)][head][len(b)][b]...; all lengths 8-byte big-endian.
+    chunks: list[bytes | memoryview] = [len(buffers).to_bytes(8, "big")]
+    chunks += [len(head).to_bytes(8, "big"), head]
+    for buf in buffers:
+        raw = buf.raw()
+        chunks += [raw.nbytes.to_bytes(8, "big"), raw]
+    digest = hashlib.sha256()
+    size = 0
+    for chunk in chunks:
+        digest.update(chunk)
+        size += len(chunk) if isinstance(chunk, bytes) else chunk.nbytes
+    return chunks, digest.hexdigest(), size
+
+
+def loads_value(data: bytes) -> Any:
+    import pickle
+
+    view = memoryview(data)
+    count = int.from_bytes(view[:8], "big")
+    pos = 8
+    hlen = int.from_bytes(view[pos : pos + 8], "big")
+    pos += 8
+    head = view[pos : pos + hlen]
+    pos += hlen
+    buffers = []
+    for _ in range(count):
+        blen = int.from_bytes(view[pos : pos + 8], "big")
+        pos += 8
+        buffers.append(bytearray(view[pos : pos + blen]))
+        pos += blen
+    return pickle.loads(head, buffers=buffers)
+
+
+class Store:
+    def __init__(self, workspace_root: str | os.PathLike[str]) -> None:
+        self.workspace = Path(workspace_root).resolve()
+        self.root = self.workspace / DIRNAME
+        self.objects = self.root / "objects"
+        self.spins = self.root / "spins"
+        self.state = self.root / "state"
+
+    # --- blobs -------------------------------------------------------------------------
+    def blob_path(self, sha: str) -> Path:
+        return self.objects / sha[:2] / sha
+
+    def put_chunks(self, chunks: list[bytes | memoryview], sha: str) -> None:
+        path = self.blob_path(sha)
+        if path.exists():
+            os.utime(path)  # keeps a concurrent GC from taking it
+            return
+        write_atomic(path, chunks)
+
+    def put_value(self, value: Any) -> tuple[str, int]:
+        chunks, sha, size = dumps_value(value)
+        self.put_chunks(chunks, sha)
+        return sha, size
+
+    def get_value(self, sha: str) -> Any:
+        path = self.blob_path(sha)
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            raise KeyError(f"blob {sha} is missing from {self.objects}") from None
+        return loads_value(data)
+
+    # --- records -----------------------------------------------------------------------
+    def step_dir(self, flow_file: str | os.PathLike[str], step: str) -> Path:
+        return self.spins / flow_key(flow_file, self.workspace) / step
+
+    def write_record(self, flow_file: str | os.PathLike[str], record: dict[str, Any]) -> Path:
+        path = self.step_dir(flow_file, record["step"]) / f"{record['spin_id']}.msgpack"
+        write_atomic(path, [msgpack.packb(record, use_bin_type=True, default=str)])
+        return path
+
+    def list_spins(self, flow_file: str | os.PathLike[str], step: str) -> list[str]:
+        folder = self.step_dir(flow_file, step)
+        if not folder.is_dir():
+            return []
+        return sorted(p.stem for p in folder.glob("*.msgpack"))
+
+    def list_steps(self, flow_file: str | os.PathLike[str]) -> list[str]:
+        folder = self.spins / flow_key(flow_file, self.workspace)
+        if not folder.is_dir():
+            return []
+        return sorted(p.name for p in folder.iterdir() if p.is_dir())
+
+    def read_record(
+        self, flow_file: str | os.PathLike[str], step: str, spin_id: str | None = None
+    ) -> dict[str, Any]:
+        ids = self.list_spins(flow_file, step)
+        if spin_id is None:
+            # Newest readable record: a damaged newest file must not hide older spins.
+            for sid in reversed(ids):
+                try:
+                    return self._load(flow_file, step, sid)
+                except (OSError, ValueError, msgpack.UnpackException):
+                    continue
+            raise LookupError(
+                f"no spin of step {step!r} of {flow_file} in {self.spins}: "
+                f"run `flowspin spin {flow_file} {step}` first"
+            )
+        if spin_id not in ids:
+            raise LookupError(f"no spin {spin_id!r} of step {step!r} of {flow_file}")
+        return self._load(flow_file, step, spin_id)
+
+    def _load(self, flow_file: str | os.PathLike[str], step: str, spin_id: str) -> dict[str, Any]:
+        data = (self.step_dir(flow_file, step) / f"{spin_id}.msgpack").read_bytes()
+        return msgpack.unpackb(data, raw=False, strict_map_key=False)
+
+    def latest_ok(
+        self,
+        flow_file: str | os.PathLike[str],
+        step: str,
+        *,
+        run_id: str,
+        after: float = 0.0,
+        split_index: int | None = None,
+    ) -> dict[str, Any] | None:
+        """Newest successful persisted spin of `step` on base run `run_id` (chaining source)."""
+        for sid in reversed(self.list_spins(flow_file, step)):
+            try:
+                rec = self._load(flow_file, step, sid)
+            except (OSError, ValueError, msgpack.UnpackException):
+                continue
+            if rec.get("created", 0) <= after:
+                return None
+            if rec.get("status") != "ok" or rec.get("base", {}).get("run_id") != run_id:
+                continue
+            if split_index is not None and rec.get("split_index") not in (None, split_index):
+                continue
+            return rec
+        return None
+
+    # --- reset markers -----------------------------------------------------------------
+    def reset_time(self, flow_file: str | os.PathLike[str]) -> float:
+        path = self.state / f"{flow_key(flow_file, self.workspace)}.reset"
+        try:
+            return float(path.read_text())
+        except (OSError, ValueError):
+            return 0.0
+
+    def mark_reset(self, flow_file: str | os.PathLike[str]) -> None:
+        path = self.state / f"{flow_key(flow_file, self.workspace)}.reset"
+        write_atomic(path, [repr(time.time()).encode()])
+
+    # --- garbage collection ------------------------------------------------------------
+    def gc(self, flow_file: str | os.PathLike[str], step: str, keep: int = DEFAULT_KEEP) -> int:
+        """Keep the newest `keep` spins of the step; drop blobs no record references."""
+        ids = self.list_spins(flow_file, step)
+        doomed = ids[: max(0, len(ids) - keep)]
+        for sid in doomed:
+            try:
+                (self.step_dir(flow_file, step) / f"{sid}.msgpack").unlink()
+            except FileNotFoundError:
+                pass
+        if doomed:
+            self.gc_blobs()
+        return len(doomed)
+
+    def gc_blobs(self) -> int:
+        live: set[str] = set()
+        for rec_path in self.spins.glob("*/*/*.msgpack"):
+            try:
+                rec = msgpack.unpackb(rec_path.read_bytes(), raw=False, strict_map_key=False)
+            except (OSError, ValueError, msgpack.UnpackException):
+                continue
+            for art in rec.get("artifacts", {}).values():
+                ref = art.get("ref") or {}
+                if ref.get("kind") == "blob":
+                    live.add(ref["sha"])
+        removed = 0
+        cutoff = time.time() - BLOB_GRACE_S
+        for blob in self.objects.glob("*/*"):
+            if blob.name.startswith(".") or blob.name in live:
+                continue
+            try:
+                if blob.stat().st_mtime < cutoff:
+                    blob.unlink()
+                    removed += 1
+            except FileNotFoundError:
+                pass
+        return removed
