@@ -262,3 +262,18 @@ async def test_server_lists_its_commands(client: LanguageClient) -> None:
         "flowspin.server.showCard", "flowspin.server.selectBaseRun",
         "flowspin.server.restartWorker", "flowspin.server.cancel",
     }
+
+
+async def test_commands_explain_bad_targets(client: LanguageClient, train: Doc, root: Path) -> None:
+    unknown = await _execute(client, "flowspin.server.spin", {"uri": train.uri, "step": "nope"})
+    assert unknown == {"ok": False, "message": f"No step named 'nope' in {train.uri}."}
+    missing = (root / "missing.py").as_uri()
+    gone = await _execute(client, "flowspin.server.run", {"uri": missing})
+    assert gone["ok"] is False
+    assert gone["message"].startswith("Cannot read the flow file:")
+    assert "missing.py" in gone["message"]
+
+
+async def test_cancel_with_nothing_running(client: LanguageClient, train: Doc) -> None:
+    result = await _execute(client, "flowspin.server.cancel", {"uri": train.uri})
+    assert result == {"ok": True, "message": "Nothing to cancel: no spin or run is in progress."}

@@ -106,11 +106,13 @@ def execute(ls: FlowspinServer, command: str, arguments: list[Any]) -> Result:
     if entry is None:
         return {"ok": False, "message": f"Unknown flowspin command {command!r}."}
     handler, need_step = entry
-    target = resolve(ls, arguments[0] if arguments else None, need_step)
-    if target.error is not None:
-        return {"ok": False, "message": target.error}
     try:
+        target = resolve(ls, arguments[0] if arguments else None, need_step)
+        if target.error is not None:
+            return {"ok": False, "message": target.error}
         return handler(ls, target)
+    except OSError as exc:
+        return {"ok": False, "message": f"Cannot read the flow file: {exc}"}
     except Exception as exc:  # report, never crash the server
         log.exception("%s failed", command)
         return {"ok": False, "message": f"{command} failed: {exc}"}

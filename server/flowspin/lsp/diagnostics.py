@@ -69,6 +69,7 @@ class DiagnosticsScheduler:
         self.server = server
         self.debounce = debounce
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        self.failed: set[str] = set()
 
     def schedule(self, uri: str) -> None:
         previous = self._tasks.get(uri)
@@ -87,8 +88,15 @@ class DiagnosticsScheduler:
         await asyncio.sleep(delay)
         try:
             self.publish_now(uri)
-        except Exception:
+        except Exception as exc:  # a bug in a rule must not silence later checks
             log.exception("checking %s failed", uri)
+            self.failed.add(uri)
+            self.server.send_status("error", f"Checking {uri} failed: {exc} (see the log)")
+        else:
+            if uri in self.failed:
+                self.failed.discard(uri)
+                if not self.failed:
+                    self.server.send_status("ready", "flows checked")
 
     def publish_now(self, uri: str) -> None:
         state = self.server.state

@@ -44,8 +44,19 @@ class FlowspinServer(LanguageServer):
         self.protocol.notify(STATUS, {"state": state, "message": message})
 
     def refresh_lenses(self) -> None:
-        """Ask the client to re-request code lenses (after `state.step_status` changed)."""
-        self.workspace_code_lens_refresh(None)
+        """Ask the client to re-request code lenses, when it supports being asked."""
+        workspace = self.client_capabilities.workspace
+        code_lens = workspace.code_lens if workspace else None
+        if code_lens is not None and code_lens.refresh_support:
+            self.workspace_code_lens_refresh(None)
+
+    def set_step_status(self, uri: str, step: str, status: str | None) -> None:
+        """Show `status` (e.g. "✓ 12 ms") after the step's Spin lens, or clear it."""
+        if status:
+            self.state.step_status[(uri, step)] = status
+        else:
+            self.state.step_status.pop((uri, step), None)
+        self.refresh_lenses()
 
 
 def _log_level(options: Any) -> int | None:
