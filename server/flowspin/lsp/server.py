@@ -75,9 +75,23 @@ def create_server() -> FlowspinServer:
 
     @server.feature(types.INITIALIZE)
     def on_initialize(ls: FlowspinServer, params: types.InitializeParams) -> None:
-        level = _log_level(params.initialization_options)
+        options = params.initialization_options
+        level = _log_level(options)
         if level is not None:
             logging.getLogger("flowspin").setLevel(level)
+        if isinstance(options, dict) and isinstance(options.get("settings"), dict):
+            ls.state.settings = options["settings"]
+
+    @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
+    def on_configuration(
+        ls: FlowspinServer, params: types.DidChangeConfigurationParams
+    ) -> None:
+        settings = params.settings
+        if isinstance(settings, dict):
+            section = settings.get("flowspin", settings)
+            if isinstance(section, dict):
+                ls.state.settings = section
+                log.info("settings updated")
 
     @server.feature(types.INITIALIZED)
     def on_initialized(ls: FlowspinServer, params: types.InitializedParams) -> None:

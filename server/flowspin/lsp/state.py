@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from flowspin.lsp.documents import ModelStore
 
@@ -15,3 +16,6 @@ class ServerState:
     step_status: dict[tuple[str, str], str] = field(default_factory=dict)
     # URIs we published non-empty diagnostics for (so we know what to clear).
     published: set[str] = field(default_factory=set)
+    # The client's `flowspin` settings section (spin.timeout, run.args, ...), as last sent in
+    # `initializationOptions.settings` or `workspace/didChangeConfiguration`.
+    settings: dict[str, Any] = field(default_factory=dict)
