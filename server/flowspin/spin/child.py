@@ -118,20 +118,16 @@ def same_as_parent(value: Any, parent_value: Any, key: Any) -> bool:
 
 
 def user_frame(tb: Any, flow_file: str, workspace: str) -> tuple[str, int]:
-    """The innermost frame in user code (the flow file first, else any workspace file)."""
+    """The innermost frame in user code: the flow file or any workspace (non-library) file."""
     frames = traceback.extract_tb(tb)
     flow_real = str(Path(flow_file).resolve())
-    for fr in reversed(frames):
-        if fr.filename == flow_file or fr.filename == flow_real:
-            return fr.filename, fr.lineno or 0
     here = str(Path(__file__).resolve().parent.parent)
     for fr in reversed(frames):
-        if (
-            fr.filename.startswith(workspace)
-            and not fr.filename.startswith(here)
-            and "site-packages" not in fr.filename
-        ):
-            return fr.filename, fr.lineno or 0
+        name = fr.filename
+        if name in (flow_file, flow_real):
+            return name, fr.lineno or 0
+        if name.startswith(workspace) and not name.startswith(here) and "site-packages" not in name:
+            return name, fr.lineno or 0
     return (frames[-1].filename, frames[-1].lineno or 0) if frames else (flow_file, 0)
 
 

@@ -110,6 +110,7 @@ class Worker:
         """(Re)import the flow file when it changed, for its imports and its graph."""
         from flowspin.spin.flowload import (
             FlowLoadError,
+            drop_changed_modules,
             exec_flow_file,
             find_flow_class,
             snapshot_modules,
@@ -122,6 +123,7 @@ class Worker:
         if self.flow_cls is not None and mtime == self.flow_mtime:
             return
         self.flow_mtime = mtime
+        drop_changed_modules(self.module_snapshot)  # re-import edited helpers, not stale ones
         try:
             module = exec_flow_file(self.flow_file)
             self.flow_cls = find_flow_class(module)

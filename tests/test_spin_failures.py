@@ -1,0 +1,218 @@
+"""Failure isolation: every way a step can fail, each followed by a correct spin."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+
+import pytest
+from conftest import metaflow_env, run_metaflow, write_flow
+from spin_helpers import make_service
+
+FLOW = """
+from metaflow import FlowSpec, step
+import behave
+
+
+class FailFlow(FlowSpec):
+    @step
+    def start(self):
+        self.data = [1, 2, 3]
+        self.next(self.work)
+
+    @step
+    def work(self):
+        behave.behave(self)
+        self.next(self.end)
+
+    @step
+    def end(self):
+        pass
+
+
+if __name__ == "__main__":
+    FailFlow()
+"""
+
+OK = "def behave(flow):\n    flow.value = sum(flow.data)\n"
+
+
+_BUMP = [0]
+
+
+def set_behaviour(workdir, body: str) -> None:
+    path = workdir / "behave.py"
+    path.write_text(body)
+    _BUMP[0] += 1
+    bump = time.time() + _BUMP[0]
+    os.utime(path, (bump, bump))
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("fail")
+    (workdir / "behave.py").write_text(OK)
+    flow = write_flow(workdir, FLOW)
+    run_metaflow(flow, "run")
+    svc = make_service(workdir, FLOWSPIN_CHILD_MEMORY_MB="300", FLOWSPIN_CANCEL_GRACE_S="1")
+    yield workdir, flow, svc
+    svc.shutdown()
+
+
+def assert_next_spin_is_correct(workdir, flow, svc):
+    set_behaviour(workdir, OK)
+    good = svc.spin(flow, "work", {"persist": False})
+    assert good.ok, good.error
+    assert good.artifacts["value"]["repr"] == "6"
+    assert good.artifacts["data"]["repr"] == "[1, 2, 3]"
+
+
+def test_exception_reports_user_line(env):
+    workdir, flow, svc = env
+    set_behaviour(
+        workdir, "def behave(flow):\n    flow.data.append(99)\n    raise ValueError('boom')\n"
+    )
+    r = svc.spin(flow, "work", {"persist": False})
+    assert r.status == "error"
+    assert r.error["type"] == "ValueError" and r.error["message"] == "boom"
+    assert r.error["file"].endswith("behave.py") and r.error["line"] == 3
+    assert "ValueError: boom" in r.stderr
+    assert_next_spin_is_correct(workdir, flow, svc)
+
+
+def test_sys_exit(env):
+    workdir, flow, svc = env
+    set_behaviour(workdir, "import sys\ndef behave(flow):\n    sys.exit(3)\n")
+    r = svc.spin(flow, "work", {"persist": False})
+    assert r.status == "error" and r.error["type"] == "SystemExit"
+    assert "sys.exit(3)" in r.error["message"]
+    assert_next_spin_is_correct(workdir, flow, svc)
+
+
+def test_os_exit(env):
+    workdir, flow, svc = env
+    set_behaviour(
+        workdir, "import os\ndef behave(flow):\n    print('bye', flush=True)\n    os._exit(7)\n"
+    )
+    r = svc.spin(flow, "work", {"persist": False})
+    assert r.status == "error" and r.error["type"] == "ProcessExit"
+    assert "exit code 7" in r.error["message"]
+    assert "bye" in r.stdout
+    assert_next_spin_is_correct(workdir, flow, svc)
+
+
+def test_segfault(env):
+    workdir, flow, svc = env
+    set_behaviour(workdir, "import ctypes\ndef behave(flow):\n    ctypes.string_at(0)\n")
+    r = svc.spin(flow, "work", {"persist": False})
+    assert r.status == "error" and r.error["type"] == "Segfault"
+    assert r.error["line"] == 0 or r.error["file"]
+    assert_next_spin_is_correct(workdir, flow, svc)
+
+
+def test_hang_cancelled_then_killed(env):
+    workdir, flow, svc = env
+    # Ignores SIGINT, so the worker must escalate to SIGKILL after the grace period.
+    set_behaviour(
+        workdir,
+        "import signal, time\ndef behave(flow):\n"
+        "    signal.signal(signal.SIGINT, signal.SIG_IGN)\n"
+        "    print('hanging', flush=True)\n    while True:\n        time.sleep(0.05)\n",
+    )
+    started = threading.Event()
+    results = []
+
+    def on_log(stream, text):
+        if "hanging" in text:
+            started.set()
+
+    t = threading.Thread(
+        target=lambda: results.append(svc.spin(flow, "work", {"persist": False}, on_log=on_log))
+    )
+    t.start()
+    assert started.wait(60)
+    svc.cancel(flow)
+    t.join(60)
+    assert results and results[0].status == "cancelled"
+    assert_next_spin_is_correct(workdir, flow, svc)
+
+
+def test_timeout(env):
+    workdir, flow, svc = env
+    set_behaviour(workdir, "import time\ndef behave(flow):\n    time.sleep(60)\n")
+    r = svc.spin(flow, "work", {"persist": False, "timeout": 1})
+    assert r.status == "error" and r.error["type"] == "Timeout"
+    assert_next_spin_is_correct(workdir, flow, svc)
+
+
+def test_child_exhausting_memory(env):
+    workdir, flow, svc = env
+    set_behaviour(workdir, "def behave(flow):\n    flow.big = bytearray(2 * 1024**3)\n")
+    r = svc.spin(flow, "work", {"persist": False})
+    assert r.status == "error" and r.error["type"] in ("MemoryError", "Killed")
+    assert_next_spin_is_correct(workdir, flow, svc)
+
+
+def test_unpicklable_artifact_named_and_others_kept(env, monkeypatch):
+    workdir, flow, svc = env
+    for key, value in metaflow_env(workdir).items():
+        monkeypatch.setenv(key, value)
+    set_behaviour(
+        workdir,
+        "import threading\ndef behave(flow):\n"
+        "    flow.lock = threading.Lock()\n    flow.kept = 5\n",
+    )
+    r = svc.spin(flow, "work")
+    assert r.status == "error" and r.error["type"] == "UnpicklableArtifact"
+    assert "lock" in r.error["message"]
+    from flowspin.store import load_spin
+
+    saved = load_spin(flow, "work", r.spin_id)
+    assert saved.artifacts["kept"] == 5
+    assert saved.artifacts["data"] == [1, 2, 3]
+    assert_next_spin_is_correct(workdir, flow, svc)
+
+
+def test_syntax_error_and_deleted_flow_file(env):
+    workdir, flow, svc = env
+    source = flow.read_text()
+    flow.write_text(source.replace("def work(self):", "def work(self)"))
+    r = svc.spin(flow, "work", {"persist": False})
+    assert r.status == "error" and r.error["type"] == "SyntaxError"
+    assert r.error["line"] == 12
+    flow.unlink()
+    gone = svc.spin(flow, "work", {"persist": False})
+    assert gone.status == "error" and gone.error["type"] == "FlowFileMissing"
+    flow.write_text(source)
+    assert_next_spin_is_correct(workdir, flow, svc)
+
+
+def test_missing_base_run(env, tmp_path):
+    workdir, flow, svc = env
+    other = write_flow(workdir, FLOW.replace("FailFlow", "NeverRunFlow"), name="never.py")
+    r = svc.spin(other, "work", {"persist": False})
+    assert r.status == "error" and r.error["type"] == "MissingBaseRun"
+    assert "python" in r.error["message"] and "run` first" in r.error["message"]
+    assert_next_spin_is_correct(workdir, flow, svc)
+
+
+def test_crashed_worker_restarts_and_reloads(env):
+    workdir, flow, svc = env
+    assert_next_spin_is_correct(workdir, flow, svc)
+    pid = svc.worker_pid(flow)
+    os.kill(pid, signal.SIGKILL)
+    assert_next_spin_is_correct(workdir, flow, svc)
+    assert svc.worker_pid(flow) != pid
+
+
+def test_subprocess_mode_isolates_too(env):
+    workdir, flow, svc = env
+    set_behaviour(
+        workdir, "def behave(flow):\n    flow.data.append(4)\n    flow.value = sum(flow.data)\n"
+    )
+    r = svc.spin(flow, "work", {"persist": False, "mode": "subprocess"})
+    assert r.ok, r.error
+    assert r.mode == "subprocess" and r.artifacts["value"]["repr"] == "10"
+    assert_next_spin_is_correct(workdir, flow, svc)
