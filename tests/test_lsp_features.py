@@ -206,6 +206,26 @@ async def test_completion_of_artifacts(client: LanguageClient, root: Path) -> No
     ]
 
 
+async def test_completion_on_new_lines_of_a_half_typed_file(
+    client: LanguageClient, root: Path
+) -> None:
+    doc = Doc(client, root / "complete_new_lines.py", TRAIN_FLOW)
+    await doc.wait_diagnostics(lambda d: True)
+    # New lines above shift every step; then `self.` is typed on a new last line of `join`.
+    edited = TRAIN_FLOW.replace(
+        "self.rates = [0.1, 0.2]", "self.rates = [0.1, 0.2]\n        self.seed = 1\n"
+    ).replace("self.next(self.end)", "self.next(self.end)\n        print(self.")
+    doc.replace(edited)
+    result = await client.text_document_completion_async(
+        types.CompletionParams(
+            text_document=doc.ident(),
+            position=doc.position("print(self.", offset=len("print(self.")),
+        )
+    )
+    labels = {item.label for item in result.items}
+    assert {"seed", "score", "best", "n_rows"} <= labels
+
+
 async def test_step_at_a_line(client: LanguageClient, train: Doc) -> None:
     async def step_at(line: int) -> Any:
         return await client.protocol.send_request_async(

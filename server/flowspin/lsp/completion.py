@@ -63,7 +63,7 @@ def _open_parens(text: str) -> int:
 
 def completions(ls: FlowspinServer, uri: str, position: types.Position) -> types.CompletionList:
     doc = ls.workspace.get_text_document(uri)
-    model = ls.state.models.navigation_model(doc)
+    model = ls.state.models.navigation_model(doc, cursor_line=position.line)
     empty = types.CompletionList(is_incomplete=False, items=[])
     if model is None:
         return empty

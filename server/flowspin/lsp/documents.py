@@ -15,7 +15,7 @@ from lsprotocol import types
 from pygls.uris import to_fs_path
 from pygls.workspace import TextDocument
 
-from flowspin.analysis import Diagnostic, FlowModel, Span, check_source
+from flowspin.analysis import Diagnostic, FlowModel, Span, check_source, parse_source
 
 _FLOW_HINT = re.compile(r"\bFlowSpec\b")
 
@@ -37,6 +37,9 @@ class Analysis:
 class ModelStore:
     current: dict[str, Analysis] = field(default_factory=dict)
     last_good: dict[str, FlowModel] = field(default_factory=dict)
+    repaired: dict[str, tuple[tuple[str, tuple[int, ...]], FlowModel | None]] = field(
+        default_factory=dict
+    )
 
     def analyse(self, doc: TextDocument) -> Analysis:
         """The analysis of the document's current text (cached until the text changes)."""
@@ -53,18 +56,54 @@ class ModelStore:
             self.last_good[doc.uri] = model
         return analysis
 
-    def navigation_model(self, doc: TextDocument) -> FlowModel | None:
-        """The model features navigate with: current text, or the last one that parsed."""
+    def navigation_model(
+        self, doc: TextDocument, cursor_line: int | None = None
+    ) -> FlowModel | None:
+        """The model features navigate with.
+
+        The current text when it parses. Mid-edit it does not: then the line with the syntax
+        error (and the cursor's line, 0-based, when given) is swapped for `pass` and the text
+        parsed again, which keeps every line where it is; failing that, the last model that
+        parsed.
+        """
         if not looks_like_flow(doc.source):
             return None
         analysis = self.analyse(doc)
-        if analysis.model.syntax_error is None:
-            return analysis.model
-        return self.last_good.get(doc.uri, analysis.model)
+        model = analysis.model
+        if model.syntax_error is None:
+            return model
+        candidates = [model.syntax_error.span.line - 1]
+        if cursor_line is not None:
+            candidates.append(cursor_line)
+        key = (analysis.source, tuple(candidates))
+        cached = self.repaired.get(doc.uri)
+        if cached is None or cached[0] != key:
+            cached = (key, repair(analysis.source, candidates, model.path))
+            self.repaired[doc.uri] = cached
+        return cached[1] or self.last_good.get(doc.uri, model)
 
     def forget(self, uri: str) -> None:
         self.current.pop(uri, None)
         self.last_good.pop(uri, None)
+        self.repaired.pop(uri, None)
+
+
+def repair(source: str, lines_to_blank: list[int], path: str) -> FlowModel | None:
+    """The model of `source` with one of the given (0-based) lines, or all of them, replaced
+    by `pass` at the same indentation; None when none of that parses."""
+    lines = source.splitlines(keepends=True)
+    valid = sorted({n for n in lines_to_blank if 0 <= n < len(lines)})
+    attempts = [[n] for n in valid] + ([valid] if len(valid) > 1 else [])
+    for blank in attempts:
+        patched = list(lines)
+        for n in blank:
+            text = patched[n]
+            indent = text[: len(text) - len(text.lstrip())].rstrip("\r\n")
+            patched[n] = f"{indent}pass\n"
+        model = parse_source("".join(patched), path)
+        if model.syntax_error is None:
+            return model
+    return None
 
 
 def _utf16_col(lines: Sequence[str] | None, line: int, col: int) -> int:
