@@ -1,9 +1,25 @@
-"""The flowspin language server (pygls, stdio). Handlers translate between LSP and the static
-model of `flowspin.analysis`; they hold no flow logic of their own.
+"""The flowspin language server (pygls 2, stdio: `flowspin lsp`). Handlers translate between
+LSP and the static model of `flowspin.analysis` (queries in `flowspin.analysis.queries`); they
+hold no flow logic of their own. One module per feature:
 
-Features: diagnostics, code lenses, hover, definition/references, completion, document
-symbols, `workspace/executeCommand` (`flowspin.server.*`), the `flowspin/stepAt` request and
-the `flowspin/status` notification.
+- `diagnostics`: lint findings of every open file that defines a FlowSpec (source "flowspin",
+  code = rule id), on open/change/save, cleared when fixed or closed. An edit is checked at
+  once when no check is pending; edits that pile up wait a short debounce, latest text wins.
+- `lenses`: "▶ Spin" (`flowspin.spin`, `[{"uri", "step"}]`) above every step, "▶ Run"
+  (`flowspin.run`, `[{"uri"}]`) above the start step, "Card" (`flowspin.showCard`) above steps
+  with @card. `FlowspinServer.set_step_status(uri, step, "✓ 12 ms")` appends a status to the
+  Spin lens title and asks the client to refresh.
+- `hover`, `navigation` (definition, references), `completion` (trigger "."), `symbols`.
+- `commands`: `workspace/executeCommand` for `flowspin.server.{spin, run, resume, showCard,
+  selectBaseRun, restartWorker, cancel}`; one argument `{"uri", "step"?, "line"? (0-based)}`,
+  result `{"ok": bool, "message": str, ...}`. `commands.HANDLERS` maps each to its handler.
+- `step_at`: request `flowspin/stepAt` `{"uri", "line"}` -> `{"flow", "step", "nodeType",
+  "line"}` (0-based def line) or null.
+- notification to the client `flowspin/status` `{"state": "ready"|"busy"|"error", "message"}`.
+
+Initialization options: `{"settings": {...the flowspin section...}, "logLevel": "debug"?}`;
+`workspace/didChangeConfiguration` updates `state.settings`. Logs of the `flowspin` logger go
+to the client as `window/logMessage`; nothing is printed (stdout is the protocol).
 """
 
 from flowspin.lsp.server import FlowspinServer, create_server
