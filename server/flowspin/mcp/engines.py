@@ -1,7 +1,9 @@
 """Adapters from MCP tool calls to flowspin's engines (analysis, spin, runs, store, cards).
 
-Each function returns a JSON-ready dict or raises `ToolProblem`. An engine missing from this
-build raises `NotAvailable`, never a made-up result.
+Each function returns a JSON-ready dict sized for a model's context, or raises `ToolProblem`
+saying what happened, where and what to try next. An engine missing from this build raises
+`NotAvailable`, never a made-up result. Heavy imports (Metaflow, the spin service) happen inside
+the functions, on first use, so the server starts fast.
 """
 
 from __future__ import annotations
@@ -9,15 +11,103 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from flowspin.mcp.errors import NotAvailable
+from flowspin.mcp.errors import NotAvailable, ToolProblem
+from flowspin.mcp.shaping import shape_spin
+from flowspin.mcp.workspace import display_path
+
+# --- static analysis -------------------------------------------------------------------------
+
+
+def _static_model(path: Path) -> Any:
+    try:
+        from flowspin.analysis import parse_file
+    except ImportError as exc:
+        raise NotAvailable("static analysis", str(exc)) from exc
+    return parse_file(path)
 
 
 def check(workspace: Path, path: Path) -> dict[str, Any]:
-    raise NotAvailable("static checking")
+    try:
+        from flowspin.commands.check import check_files
+    except ImportError as exc:
+        raise NotAvailable("static checking", str(exc)) from exc
+    entries, errors = check_files([path])
+    if errors:
+        raise ToolProblem(errors[0])
+    shown = display_path(workspace, path)
+    diagnostics = []
+    for entry in entries:
+        for diag in entry["diagnostics"]:
+            diagnostics.append({"flow": entry["flow"], **diag})
+    n_errors = sum(1 for d in diagnostics if d["severity"] == "error")
+    n_warnings = sum(1 for d in diagnostics if d["severity"] == "warning")
+    flows = [e["flow"] for e in entries if e["flow"]]
+    if n_errors:
+        hint = (
+            f"fix the {n_errors} error(s) at the lines shown ({shown}:LINE), then `check` again; "
+            "Metaflow will not run this flow until they are gone."
+        )
+    elif not flows:
+        hint = f"{shown} defines no FlowSpec subclass; pass the file that defines the flow."
+    else:
+        hint = (
+            "the graph is valid: `run` the flow once to create a base run, then `spin` the step "
+            "you are writing."
+        )
+    return {
+        "file": shown,
+        "ok": n_errors == 0 and bool(flows),
+        "flows": flows,
+        "errors": n_errors,
+        "warnings": n_warnings,
+        "diagnostics": diagnostics,
+        "next": hint,
+    }
 
 
 def graph(workspace: Path, path: Path) -> dict[str, Any]:
-    raise NotAvailable("the flow graph")
+    try:
+        from flowspin.commands.graph import graph_json
+    except ImportError as exc:
+        raise NotAvailable("the flow graph", str(exc)) from exc
+    data = graph_json(_static_model(path))
+    data["file"] = display_path(workspace, path)
+    if "syntax_error" in data:
+        err = data["syntax_error"]
+        raise ToolProblem(
+            f"{data['file']} has a syntax error: {err['message']}",
+            where=f"{data['file']}:{err['line']}:{err['column']}",
+            next_step="fix the syntax error, then call `graph` again (`check` lists every "
+            "problem at once).",
+        )
+    if not data["flows"]:
+        raise ToolProblem(
+            f"{data['file']} defines no FlowSpec subclass",
+            next_step="pass the file that defines the flow (a class deriving from FlowSpec).",
+        )
+    return data
+
+
+def flow_names(path: Path) -> list[str]:
+    return [flow.name for flow in _static_model(path).flows]
+
+
+def _known_step(workspace: Path, path: Path, step: str) -> None:
+    """Fail early, with the valid names, when `step` is not a step of the file's flow."""
+    try:
+        model = _static_model(path)
+    except NotAvailable:
+        return  # the spin engine reports it instead
+    steps = [name for flow in model.flows for name in flow.steps]
+    if model.syntax_error is not None or not steps or step in steps:
+        return
+    raise ToolProblem(
+        f"{display_path(workspace, path)} has no step {step!r}",
+        next_step=f"use one of: {', '.join(steps)}.",
+    )
+
+
+# --- spin ------------------------------------------------------------------------------------
 
 
 def spin(
@@ -30,7 +120,139 @@ def spin(
     params: dict[str, str] | None = None,
     timeout_s: float | None = None,
 ) -> dict[str, Any]:
-    raise NotAvailable("spin")
+    _known_step(workspace, path, step)
+    options: dict[str, Any] = {
+        "run": run_id,
+        "split": split,
+        "params": dict(params or {}),
+        "timeout": timeout_s,
+    }
+    from flowspin.mcp import spinclient
+
+    result, via = spinclient.spin(path, step, options)
+    return shape_spin(workspace, path, result, via=via)
+
+
+# --- artifacts and cards ---------------------------------------------------------------------
+
+
+def _load_spin(path: Path, step: str, spin_id: str | None) -> Any | None:
+    """The step's newest (or given) persisted spin, or None when it was never spun."""
+    try:
+        from flowspin.store import load_spin
+    except ImportError:
+        return None
+    try:
+        return load_spin(path, step, spin_id)
+    except LookupError:
+        if spin_id is not None:
+            raise ToolProblem(
+                f"there is no spin {spin_id!r} of step {step!r}",
+                next_step="pass a spin_id from a `spin` result, or leave it out for the "
+                "latest spin.",
+            ) from None
+        return None
+
+
+def show_artifact(
+    workspace: Path, path: Path, step: str, name: str, *, spin_id: str | None = None
+) -> dict[str, Any]:
+    from flowspin.agents.summary import summarize
+
+    _known_step(workspace, path, step)
+    shown = display_path(workspace, path)
+    loaded = _load_spin(path, step, spin_id)
+    if loaded is not None:
+        names = sorted(loaded.artifacts)
+        if name not in loaded.artifacts:
+            raise ToolProblem(
+                f"the latest spin of {step!r} ({loaded.spin_id}) has no artifact {name!r}",
+                next_step=f"use one of: {', '.join(names) or '(none)'}.",
+            )
+        try:
+            value = loaded.artifacts[name]
+        except Exception as exc:
+            raise ToolProblem(
+                f"artifact {name!r} of spin {loaded.spin_id} could not be loaded: "
+                f"{type(exc).__name__}: {exc}",
+                next_step=f"spin {step!r} again to store a fresh copy.",
+            ) from exc
+        info = loaded.artifacts.info(name)
+        return {
+            "file": shown,
+            "step": step,
+            "name": name,
+            "source": {"kind": "spin", "spin_id": loaded.spin_id},
+            "changed_in_spin": bool(info.get("changed")),
+            "value": summarize(value),
+        }
+    from flowspin.mcp import rundata
+
+    task = rundata.latest_task(path, step)
+    if task is None:
+        raise ToolProblem(
+            f"step {step!r} of {shown} was never spun and has no finished task in any run",
+            next_step="call `run` to run the flow (or `spin` the step), then ask again.",
+        )
+    names = sorted(artifact.id for artifact in task)
+    if name not in names:
+        raise ToolProblem(
+            f"task {task.pathspec} has no artifact {name!r}",
+            next_step=f"use one of: {', '.join(n for n in names if not n.startswith('_'))}.",
+        )
+    return {
+        "file": shown,
+        "step": step,
+        "name": name,
+        "source": {"kind": "run", "task": task.pathspec},
+        "value": summarize(task[name].data),
+    }
+
+
+def card(workspace: Path, path: Path, step: str) -> dict[str, Any]:
+    from flowspin.agents.cardtext import card_text
+
+    _known_step(workspace, path, step)
+    shown = display_path(workspace, path)
+    found: list[dict[str, Any]] = []
+    loaded = _load_spin(path, step, None)
+    source: dict[str, Any] = {}
+    if loaded is not None:
+        cards = (loaded.record.get("result") or {}).get("cards") or loaded.record.get("cards") or []
+        for entry in cards:
+            card_path = Path(entry.get("path", ""))
+            if card_path.is_file():
+                found.append({"type": entry.get("type"), "id": entry.get("id"), "path": card_path})
+        source = {"kind": "spin", "spin_id": loaded.spin_id}
+    if not found:
+        from flowspin.mcp import rundata
+
+        run_cards = rundata.latest_cards(path, step)
+        if run_cards:
+            found = run_cards
+            source = {"kind": "run", "task": run_cards[0].get("task")}
+    if not found:
+        raise ToolProblem(
+            f"step {step!r} of {shown} has no card yet",
+            next_step="add @card to the step (e.g. @card(type=\"blank\") with "
+            "current.card.append(Markdown(...))), then `spin` it; or `run` the flow.",
+        )
+    out = []
+    for entry in found:
+        card_path = Path(entry["path"])
+        html = entry.get("html") or card_path.read_text(encoding="utf-8", errors="replace")
+        out.append(
+            {
+                "type": entry.get("type"),
+                "id": entry.get("id"),
+                "path": str(card_path),
+                "text": card_text(html),
+            }
+        )
+    return {"file": shown, "step": step, "source": source, "cards": out}
+
+
+# --- runs ------------------------------------------------------------------------------------
 
 
 def run(
@@ -45,13 +267,3 @@ def run(
 
 def list_runs(workspace: Path, path: Path, *, limit: int = 10) -> dict[str, Any]:
     raise NotAvailable("listing runs")
-
-
-def show_artifact(
-    workspace: Path, path: Path, step: str, name: str, *, spin_id: str | None = None
-) -> dict[str, Any]:
-    raise NotAvailable("showing artifacts")
-
-
-def card(workspace: Path, path: Path, step: str) -> dict[str, Any]:
-    raise NotAvailable("cards")

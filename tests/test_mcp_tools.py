@@ -1,0 +1,193 @@
+"""Every MCP tool against real flows and one real Metaflow run, through the SDK's stdio client."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import run_metaflow, write_flow
+from mcp_session import error_text, mcp_session, payload
+
+FLOW = """
+from metaflow import FlowSpec, Parameter, card, current, step
+from metaflow.cards import Markdown
+
+
+class AgentFlow(FlowSpec):
+    scale = Parameter("scale", default=2)
+
+    @step
+    def start(self):
+        import numpy as np
+
+        self.values = [1, 2, 3]
+        self.matrix = np.ones((400, 3))
+        self.next(self.compute)
+
+    @step
+    def compute(self):
+        import pandas as pd
+
+        scaled = [v * self.scale for v in self.values]
+        self.frame = pd.DataFrame({"v": self.values, "scaled": scaled})
+        self.total = sum(self.values) * self.scale
+        print("total is", self.total)
+        self.next(self.end)
+
+    @card(type="blank")
+    @step
+    def end(self):
+        current.card.append(Markdown(f"# Total {self.total}"))
+
+
+if __name__ == "__main__":
+    AgentFlow()
+"""
+
+# The same flow (same name, so the same base run) with a bug in `compute`.
+BROKEN = FLOW.replace(
+    "        self.total = sum(self.values) * self.scale\n",
+    "        self.total = sum(self.values) / (self.scale - self.scale)\n",
+)
+BROKEN_LINE = BROKEN.lstrip().splitlines().index(
+    "        self.total = sum(self.values) / (self.scale - self.scale)"
+) + 1
+
+NEVER_RUN = """
+from metaflow import FlowSpec, step
+
+
+class NeverRunFlow(FlowSpec):
+    @step
+    def start(self):
+        self.next(self.end)
+
+    @step
+    def end(self):
+        pass
+"""
+
+BAD_GRAPH = """
+from metaflow import FlowSpec, step
+
+
+class BadFlow(FlowSpec):
+    @step
+    def start(self):
+        self.next(self.middle)
+
+    @step
+    def end(self):
+        pass
+"""
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A workspace with AgentFlow run once (the base run every spin starts from)."""
+    workdir = tmp_path_factory.mktemp("mcp")
+    flow = write_flow(workdir, FLOW)
+    write_flow(workdir, BROKEN, name="broken.py")
+    write_flow(workdir, NEVER_RUN, name="never_run.py")
+    write_flow(workdir, BAD_GRAPH, name="bad.py")
+    run_metaflow(flow, "run")
+    return workdir
+
+
+async def test_check_and_graph(project: Path) -> None:
+    async with mcp_session(project) as client:
+        good = payload(await client.call_tool("check", {"file": "flow.py"}))
+        bad = payload(await client.call_tool("check", {"file": "bad.py"}))
+        graph = payload(await client.call_tool("graph", {"file": str(project / "flow.py")}))
+    assert good["ok"] is True and good["errors"] == 0 and good["flows"] == ["AgentFlow"]
+    assert "`run` the flow once" in good["next"]
+
+    assert bad["ok"] is False and bad["errors"] >= 1
+    unknown = [d for d in bad["diagnostics"] if "middle" in d["message"]]
+    assert unknown and unknown[0]["line"] == 7 and unknown[0]["severity"] == "error"
+    assert "bad.py:LINE" in bad["next"]
+
+    assert graph["file"] == "flow.py"
+    (flow,) = graph["flows"]
+    assert [s["name"] for s in flow["steps"]] == ["start", "compute", "end"]
+    assert flow["edges"] == [["start", "compute"], ["compute", "end"]]
+    assert flow["parameters"][0]["name"] == "scale"
+
+
+async def test_spin_reports_artifacts_output_and_takes_params(project: Path) -> None:
+    async with mcp_session(project) as client:
+        first = await client.call_tool("spin", {"file": "flow.py", "step": "compute"})
+        again = await client.call_tool(
+            "spin", {"file": "flow.py", "step": "compute", "params": {"scale": "3"}}
+        )
+    assert not first.is_error, first.content[0].text
+    spun = payload(first)
+    assert spun["status"] == "ok" and spun["flow"] == "AgentFlow" and spun["step"] == "compute"
+    assert spun["base"]["run_id"]
+    frame = spun["changed"]["frame"]
+    assert frame["shape"] == [3, 2] and list(frame["dtypes"]) == ["v", "scaled"]
+    assert spun["changed"]["total"]["repr"] == "12"
+    assert {"values", "matrix"} <= set(spun["inherited"])
+    assert "total is 12" in spun["stdout"]
+    assert spun["error"] is None and "works" in spun["hint"]
+
+    assert payload(again)["changed"]["total"]["repr"] == "18"
+
+
+async def test_failing_spin_names_the_line_and_what_to_do(project: Path) -> None:
+    async with mcp_session(project) as client:
+        result = await client.call_tool("spin", {"file": "broken.py", "step": "compute"})
+    assert result.is_error
+    failed = payload(result)
+    assert failed["status"] == "error"
+    assert failed["error"]["type"] == "ZeroDivisionError"
+    assert failed["error"]["file"] == "broken.py"
+    assert failed["error"]["line"] == BROKEN_LINE
+    assert f"fix broken.py:{BROKEN_LINE}" in failed["hint"]
+
+
+async def test_spin_without_a_base_run_says_to_run_first(project: Path) -> None:
+    async with mcp_session(project) as client:
+        result = await client.call_tool("spin", {"file": "never_run.py", "step": "end"})
+        unknown = await client.call_tool("spin", {"file": "flow.py", "step": "nope"})
+    missing = payload(result)
+    assert result.is_error and missing["error"]["type"] == "MissingBaseRun"
+    assert "run the flow first with the `run` tool" in missing["hint"]
+    assert "has no step 'nope'" in error_text(unknown)
+    assert "start, compute, end" in error_text(unknown)
+
+
+async def test_show_artifact_from_a_spin_and_from_the_run(project: Path) -> None:
+    async with mcp_session(project) as client:
+        await client.call_tool("spin", {"file": "flow.py", "step": "compute"})
+        spun = payload(
+            await client.call_tool(
+                "show_artifact", {"file": "flow.py", "step": "compute", "name": "frame"}
+            )
+        )
+        from_run = payload(
+            await client.call_tool(
+                "show_artifact", {"file": "flow.py", "step": "start", "name": "matrix"}
+            )
+        )
+        missing = error_text(
+            await client.call_tool(
+                "show_artifact", {"file": "flow.py", "step": "compute", "name": "nope"}
+            )
+        )
+    assert spun["source"]["kind"] == "spin" and spun["changed_in_spin"] is True
+    assert spun["value"]["shape"] == [3, 2] and "scaled" in spun["value"]["head"]
+    assert from_run["source"]["kind"] == "run"
+    assert from_run["source"]["task"].startswith("AgentFlow/")
+    assert from_run["value"] == {"type": "numpy.ndarray", "shape": [400, 3], "dtype": "float64"}
+    assert "no artifact 'nope'" in missing and "frame" in missing
+
+
+async def test_card_text_of_the_latest_run(project: Path) -> None:
+    async with mcp_session(project) as client:
+        shown = payload(await client.call_tool("card", {"file": "flow.py", "step": "end"}))
+        none = error_text(await client.call_tool("card", {"file": "flow.py", "step": "start"}))
+    (card,) = shown["cards"]
+    assert card["type"] == "blank"
+    assert "Total 12" in card["text"]
+    assert "has no card yet" in none and "@card" in none
