@@ -251,3 +251,23 @@ def test_invalid_transition_shapes_are_flagged_like_metaflow() -> None:
         assert steps[name].transition.valid is False, name
         assert steps[name].metaflow_type is None
         assert steps[name].transition.invalid_reason
+
+
+def test_many_consecutive_splits_are_checked_without_path_enumeration() -> None:
+    """60 splits in a row have 2**60 paths: a path-walking checker would never finish."""
+    lines = ["from metaflow import FlowSpec, step", "class F(FlowSpec):"]
+
+    def add(name: str, nxt: str, join: bool = False) -> None:
+        args = "self, inputs" if join else "self"
+        lines.extend(["    @step", f"    def {name}({args}):", f"        self.next({nxt})"])
+
+    add("start", "self.s0")
+    for i in range(60):
+        add(f"s{i}", f"self.a{i}, self.b{i}")
+        add(f"a{i}", f"self.j{i}")
+        add(f"b{i}", f"self.j{i}")
+        add(f"j{i}", f"self.s{i + 1}" if i < 59 else "self.end", join=True)
+    lines.extend(["    @step", "    def end(self):", "        pass"])
+    model, diagnostics = check_source("\n".join(lines) + "\n")
+    assert len(model.flows[0].steps) == 242
+    assert diagnostics == []

@@ -67,12 +67,12 @@ def compute_facts(flow: Flow) -> DagFacts:
 def _split_context(flow: Flow, nodes: dict[str, NodeFacts], start: str) -> None:
     """Metaflow's split_parents / split_branches / matching_join, one visit per state."""
     seen_states: set[tuple[str, tuple[str, ...], tuple[str, ...]]] = set()
-    # Each frame: (step, split_parents, split_branches, path set)
-    stack: list[tuple[str, tuple[str, ...], tuple[str, ...], frozenset[str]]] = [
-        (start, (), (), frozenset())
-    ]
+    # Each frame: (step, split_parents, split_branches). A loop through a split would grow
+    # them forever; no simple path holds more splits than the flow has.
+    max_depth = sum(1 for s in flow.steps.values() if s.metaflow_type in ("split", "foreach"))
+    stack: list[tuple[str, tuple[str, ...], tuple[str, ...]]] = [(start, (), ())]
     while stack:
-        name, parents, branches, path = stack.pop()
+        name, parents, branches = stack.pop()
         state = (name, parents, branches)
         if state in seen_states:
             continue
@@ -96,11 +96,12 @@ def _split_context(flow: Flow, nodes: dict[str, NodeFacts], start: str) -> None:
             facts.split_parents = list(node_parents)
             facts.split_branches = list(node_branches)
             facts.visited = True
-        child_path = path | {name}
+        if len(parents) > max_depth:
+            continue
         for child in reversed(known_out(flow, name)):
-            if child in child_path:  # loops are ignored, as Metaflow does
-                continue
-            stack.append((child, parents, branches + ((child,) if add_branch else ()), child_path))
+            if child == name:
+                continue  # a self-loop changes nothing
+            stack.append((child, parents, branches + ((child,) if add_branch else ())))
 
 
 def _topo_order(flow: Flow, reach_order: list[str]) -> list[str]:

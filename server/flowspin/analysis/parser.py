@@ -338,33 +338,50 @@ def _parse_step(node: ast.FunctionDef | ast.AsyncFunctionDef, src: _Source) -> S
     body = node.body
     tail = body[-1] if body else None
     skip: set[int] = set()  # `self.next` itself and its `self.<step>` targets are not reads
-    for stmt in body:
-        for sub in ast.walk(stmt):
-            if id(sub) in skip:
-                continue
-            if isinstance(sub, ast.Call) and _is_self_attr(sub.func) and sub.func.attr == "next":
-                is_tail = isinstance(tail, ast.Expr) and tail.value is sub
-                step.transitions.append(_parse_transition(sub, src, is_tail=is_tail))
-                skip.add(id(sub.func))
-                for arg in sub.args:
-                    if _is_self_attr(arg):
-                        skip.add(id(arg))
-                    elif isinstance(arg, ast.Dict):
-                        skip.update(id(v) for v in arg.values if _is_self_attr(v))
-            elif isinstance(sub, ast.Attribute) and _is_self_attr(sub):
-                access = ArtifactAccess(sub.attr, src.span(sub))
-                if isinstance(sub.ctx, ast.Store):
-                    step.writes.append(access)
-                elif isinstance(sub.ctx, ast.Load):
-                    step.reads.append(access)
-    for sub in ast.walk(node):
-        if isinstance(sub, ast.AugAssign) and _is_self_attr(sub.target):
+    for sub in _walk(body):
+        if id(sub) in skip:
+            continue
+        if isinstance(sub, ast.Call) and _is_self_attr(sub.func) and sub.func.attr == "next":
+            is_tail = isinstance(tail, ast.Expr) and tail.value is sub
+            step.transitions.append(_parse_transition(sub, src, is_tail=is_tail))
+            skip.add(id(sub.func))
+            for arg in sub.args:
+                if _is_self_attr(arg):
+                    skip.add(id(arg))
+                elif isinstance(arg, ast.Dict):
+                    skip.update(id(v) for v in arg.values if _is_self_attr(v))
+        elif isinstance(sub, ast.Attribute) and _is_self_attr(sub):
+            access = ArtifactAccess(sub.attr, src.span(sub))
+            if isinstance(sub.ctx, ast.Store):
+                step.writes.append(access)
+            elif isinstance(sub.ctx, ast.Load):
+                step.reads.append(access)
+        elif isinstance(sub, ast.AugAssign) and _is_self_attr(sub.target):
+            # `self.x += 1` reads x before writing it
             target = sub.target
             assert isinstance(target, ast.Attribute)
             step.reads.append(ArtifactAccess(target.attr, src.span(target)))
     step.reads.sort(key=lambda a: (a.span.line, a.span.col))
     step.writes.sort(key=lambda a: (a.span.line, a.span.col))
     return step
+
+
+def _walk(nodes: list[ast.stmt]):  # noqa: ANN202 - a generator of ast nodes
+    """Pre-order walk (parents before children), faster than `ast.walk`: it skips the
+    `ctx` markers that make up a third of all nodes."""
+    stack: list[ast.AST] = list(reversed(nodes))
+    node_type = ast.AST
+    while stack:
+        node = stack.pop()
+        yield node
+        for name in node._fields:
+            if name == "ctx":
+                continue
+            value = getattr(node, name, None)
+            if isinstance(value, list):
+                stack.extend(v for v in reversed(value) if isinstance(v, node_type))
+            elif isinstance(value, node_type):
+                stack.append(value)
 
 
 def _end(node: ast.AST, src: _Source) -> tuple[int, int]:

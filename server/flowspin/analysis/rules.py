@@ -435,8 +435,10 @@ def split_join_balance(ctx: _Ctx) -> Iterator[Diagnostic]:
     nodes = ctx.facts.nodes
     reported: set[tuple[str, str]] = set()
     seen: set[tuple[str, tuple[str, ...]]] = set()
-    stack: list[tuple[str, tuple[str, ...], frozenset[str]]] = [(flow.start_step, (), frozenset())]
+    stack: list[tuple[str, tuple[str, ...]]] = [(flow.start_step, ())]
     found: list[Diagnostic] = []
+    # A loop through a split would grow the stack forever; no simple path holds more splits.
+    max_depth = sum(1 for s in ctx.steps.values() if s.metaflow_type in ("split", "foreach"))
 
     def report(rule: str, step: Step, message: str, related: list[str]) -> None:
         if (rule, step.name) not in reported:
@@ -444,7 +446,7 @@ def split_join_balance(ctx: _Ctx) -> Iterator[Diagnostic]:
             found.append(ctx.diag(rule, message, step.name_span, step.name, related))
 
     while stack:
-        name, split_stack, path = stack.pop()
+        name, split_stack = stack.pop()
         if (name, split_stack) in seen:
             continue
         seen.add((name, split_stack))
@@ -517,13 +519,12 @@ def split_join_balance(ctx: _Ctx) -> Iterator[Diagnostic]:
                     "join the inner split first, then the outer one.",
                     list(nodes[name].in_funcs),
                 )
-        child_path = path | {name}
+        if len(new_stack) > max_depth:
+            continue  # inside a loop, which the cycle rule reports
         for child in known_out(flow, name):
             if child == name and mf_type == "split-switch":
                 continue
-            if child in child_path:
-                continue  # loops are reported by the cycle rule
-            stack.append((child, new_stack, child_path))
+            stack.append((child, new_stack))
     yield from found
 
 
@@ -666,21 +667,23 @@ def _known_attrs(flow: Flow) -> set[str]:
     return known
 
 
-def _available_artifacts(ctx: _Ctx) -> dict[str, set[str]]:
-    """For each reachable step: artifacts written by some step on a path from start to it
-    (not counting itself, unless it lies on a loop). A forward may-analysis over bitsets."""
+def _available_artifacts(ctx: _Ctx) -> tuple[dict[str, int], dict[str, int]]:
+    """Bit per artifact name, and for each reachable step the artifacts written by some step
+    on a path from start to it (itself excluded unless it lies on a loop): a forward
+    may-analysis over int bitsets, linear in the graph for a DAG."""
     order = ctx.facts.order
     bit: dict[str, int] = {}
     writes: dict[str, int] = {}
     for name in order:
         mask = 0
         for access in ctx.steps[name].writes:
-            if access.name not in bit:
-                bit[access.name] = 1 << len(bit)
-            mask |= bit[access.name]
+            b = bit.get(access.name)
+            if b is None:
+                b = bit[access.name] = 1 << len(bit)
+            mask |= b
         writes[name] = mask
     avail = dict.fromkeys(order, 0)
-    reachable = ctx.facts.reachable
+    children = {name: [c for c in known_out(ctx.flow, name) if c in avail] for name in order}
     changed = True
     rounds = 0
     while changed and rounds < 50:
@@ -688,20 +691,12 @@ def _available_artifacts(ctx: _Ctx) -> dict[str, set[str]]:
         rounds += 1
         for name in order:
             out = avail[name] | writes[name]
-            for child in known_out(ctx.flow, name):
-                if child in reachable and (avail[child] | out) != avail[child]:
-                    avail[child] |= out
+            for child in children[name]:
+                merged = avail[child] | out
+                if merged != avail[child]:
+                    avail[child] = merged
                     changed = True
-    names = {b: n for n, b in bit.items()}
-    result: dict[str, set[str]] = {}
-    for name, mask in avail.items():
-        found = set()
-        while mask:
-            low = mask & -mask
-            found.add(names[low])
-            mask ^= low
-        result[name] = found
-    return result
+    return bit, {name: avail[name] | writes[name] for name in order}
 
 
 @_rule
@@ -710,14 +705,17 @@ def undefined_artifacts(ctx: _Ctx) -> Iterator[Diagnostic]:
     if flow.has_external_bases or flow.start_step is None:
         return
     known = _known_attrs(flow)
-    available = _available_artifacts(ctx)
+    bit, available = _available_artifacts(ctx)
+
+    def is_defined(attr: str, mask: int) -> bool:
+        return attr in known or bool(bit.get(attr, 0) & mask)
+
     for name in ctx.facts.order:
         step = ctx.steps[name]
-        own = {w.name for w in step.writes}
-        defined = available.get(name, set()) | own | known
+        mask = available[name]
         tail = step.tail_transition
         if tail and tail.kind == "foreach" and tail.foreach and tail.foreach_span:
-            if tail.foreach not in defined and tail.foreach.isidentifier():
+            if not is_defined(tail.foreach, mask) and tail.foreach.isidentifier():
                 yield ctx.diag(
                     "unknown-foreach-artifact",
                     f"foreach='{tail.foreach}' in step '{name}' names an artifact that neither "
@@ -727,7 +725,7 @@ def undefined_artifacts(ctx: _Ctx) -> Iterator[Diagnostic]:
                     name,
                 )
         if tail and tail.kind == "switch" and tail.condition and tail.condition_span:
-            if tail.condition not in defined and tail.condition.isidentifier():
+            if not is_defined(tail.condition, mask) and tail.condition.isidentifier():
                 yield ctx.diag(
                     "unknown-condition-artifact",
                     f"condition='{tail.condition}' in step '{name}' names an artifact that "
@@ -739,7 +737,7 @@ def undefined_artifacts(ctx: _Ctx) -> Iterator[Diagnostic]:
         reported: set[str] = set()
         for read in step.reads:
             attr = read.name
-            if attr in defined or attr in reported or attr.startswith("_"):
+            if attr in reported or attr.startswith("_") or is_defined(attr, mask):
                 continue
             reported.add(attr)
             yield ctx.diag(
