@@ -297,3 +297,20 @@ async def test_commands_explain_bad_targets(client: LanguageClient, train: Doc, 
 async def test_cancel_with_nothing_running(client: LanguageClient, train: Doc) -> None:
     result = await _execute(client, "flowspin.server.cancel", {"uri": train.uri})
     assert result == {"ok": True, "message": "Nothing to cancel: no spin or run is in progress."}
+
+
+async def test_hover_on_a_switch_step(client: LanguageClient, switch: Doc) -> None:
+    hover = await client.text_document_hover_async(
+        types.HoverParams(text_document=switch.ident(), position=switch.position("start(self)"))
+    )
+    text = hover.contents.value
+    assert "switch (conditional branch)" in text
+    assert "children: `fast`, `slow`" in text
+    assert "switch on `self.mode`" in text
+    on_value = await client.text_document_hover_async(
+        types.HoverParams(
+            text_document=switch.ident(), position=switch.position("self.fast", offset=6)
+        )
+    )
+    assert "step `fast`" in on_value.contents.value
+    assert "parents: `start`" in on_value.contents.value

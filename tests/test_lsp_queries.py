@@ -1,0 +1,99 @@
+"""The model queries behind hover and completion, on branching flows (pure functions, no
+server): which upstream steps write an artifact, where a step is mentioned."""
+
+from __future__ import annotations
+
+from flowspin.analysis import parse_source
+from flowspin.analysis.queries import (
+    ancestors,
+    artifact_source,
+    available_artifacts,
+    mention_at,
+    references,
+    step_at,
+)
+from lsp_support import source
+
+BRANCHES = source(
+    """
+    from metaflow import Config, FlowSpec, Parameter, step
+
+
+    class BranchFlow(FlowSpec):
+        lr = Parameter("lr", default=0.1)
+        cfg = Config("cfg", default="cfg.json")
+
+        @step
+        def start(self):
+            self.x = 1
+            self.next(self.a, self.b)
+
+        @step
+        def a(self):
+            self.y = self.x + 1
+            self.next(self.join)
+
+        @step
+        def b(self):
+            self.y = self.x + 2
+            self.z = 3
+            self.next(self.join)
+
+        @step
+        def join(self, inputs):
+            self.merge_artifacts(inputs, exclude=["y"])
+            self.next(self.end)
+
+        @step
+        def end(self):
+            print(self.z)
+    """
+)
+
+
+def _line(needle: str, occurrence: int = 0) -> int:
+    """1-based line of the `occurrence`-th line containing `needle`."""
+    hits = [n for n, text in enumerate(BRANCHES.splitlines(), 1) if needle in text]
+    return hits[occurrence]
+
+
+def test_both_branches_are_upstream_writers() -> None:
+    flow = parse_source(BRANCHES).flows[0]
+    assert ancestors(flow, "end") == ["join", "a", "b", "start"]
+    found = artifact_source(flow, "join", "y")
+    assert [(step, span.line) for step, span in found.writers] == [
+        ("a", _line("self.y = self.x + 1")),
+        ("b", _line("self.y = self.x + 2")),
+    ]
+    assert found.parameter is None and found.written_here is None
+
+
+def test_parameters_and_configs_complete_with_artifacts() -> None:
+    flow = parse_source(BRANCHES).flows[0]
+    available = available_artifacts(flow, "a")
+    assert list(available) == ["cfg", "lr", "x", "y"]
+    assert available["cfg"].parameter.kind == "Config"
+    assert available["lr"].parameter.kind == "Parameter"
+    assert available["y"].written_here is not None and available["y"].writers == []
+
+
+def test_mentions_and_references() -> None:
+    model = parse_source(BRANCHES)
+    flow = model.flows[0]
+    line = _line("self.next(self.a, self.b)")
+    col = BRANCHES.splitlines()[line - 1].index("self.b") + 5
+    _, mention = mention_at(model, line, col)
+    assert (mention.step, mention.is_definition) == ("b", False)
+    assert [(m.span.line, m.is_definition) for m in references(flow, "join")] == [
+        (_line("self.next(self.join)"), False),
+        (_line("self.next(self.join)", 1), False),
+        (_line("def join"), True),
+    ]
+
+
+def test_step_at_counts_the_step_decorator() -> None:
+    model = parse_source(BRANCHES)
+    lines = BRANCHES.splitlines(keepends=True)
+    decorator = _line("def a(self)") - 1
+    assert step_at(model, decorator, lines)[1].name == "a"
+    assert step_at(model, _line("cfg = Config"), lines) is None
