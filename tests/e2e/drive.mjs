@@ -1,0 +1,155 @@
+// Drives a running code-server (a real VS Code) with Debian's chromium through playwright-core,
+// as a user would: open the flow, look at the Problems view, fix the file, press Ctrl+Alt+S.
+// Usage: node drive.mjs CONFIG.json  (written by test_vscode_extension.py)
+// Prints one JSON line per finished check to stdout; on failure saves a screenshot and exits 1.
+// Every wait polls observable DOM state with a deadline; nothing sleeps a fixed time.
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { chromium } from 'playwright-core';
+
+const config = JSON.parse(readFileSync(process.argv[2], 'utf8'));
+const TIMEOUT = (config.timeoutSeconds ?? 60) * 1000;
+
+function report(check, detail = {}) {
+  process.stdout.write(`${JSON.stringify({ check, ...detail })}\n`);
+}
+
+/** Polls `probe` (returns a truthy value when done) until it succeeds or the deadline passes. */
+async function waitFor(what, probe, timeout = TIMEOUT) {
+  const deadline = Date.now() + timeout;
+  let last;
+  for (;;) {
+    try {
+      const value = await probe();
+      if (value) return value;
+      last = value;
+    } catch (e) {
+      last = e instanceof Error ? e.message : String(e);
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`timed out after ${timeout / 1000} s waiting for ${what} (last probe: ${JSON.stringify(last)})`);
+    }
+    await new Promise((r) => setTimeout(r, 150));
+  }
+}
+
+/** The text of every element matching `selector`, without the contents of <style> elements. */
+const text = (page, selector) =>
+  page.evaluate((sel) => {
+    const textOf = (root) => {
+      const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+      let out = '';
+      for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+        if (node.parentElement?.closest('style, script') == null) out += node.nodeValue;
+      }
+      return out;
+    };
+    return Array.from(document.querySelectorAll(sel), textOf).join('\n');
+  }, selector);
+
+async function statusText(page) {
+  return text(page, '.statusbar-item');
+}
+
+async function toasts(page) {
+  return text(page, '.notifications-toasts .notification-toast');
+}
+
+async function openFile(page, name) {
+  await page.keyboard.press('Control+P');
+  await waitFor('the quick open box', () => page.locator('.quick-input-widget input').isVisible());
+  await page.keyboard.type(name);
+  await waitFor(`"${name}" in quick open`, async () => (await text(page, '.quick-input-list')).includes(name));
+  await page.keyboard.press('Enter');
+  await waitFor(`an editor tab for ${name}`, async () => (await text(page, '.tabs-container .tab.active')).includes(name));
+}
+
+async function gotoLine(page, line) {
+  await page.keyboard.press('Control+1');
+  await page.keyboard.press('Control+G');
+  await waitFor('the go-to-line box', () => page.locator('.quick-input-widget input').isVisible());
+  await page.keyboard.type(String(line));
+  await page.keyboard.press('Enter');
+  await waitFor(`the cursor on line ${line}`, async () => (await statusText(page)).includes(`Ln ${line},`));
+}
+
+async function main() {
+  const browser = await chromium.launch({
+    executablePath: config.chromium,
+    headless: true,
+    args: [
+      '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync',
+    ],
+  });
+  const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+  try {
+    await page.goto(`${config.url}/?folder=${encodeURIComponent(config.workspace)}`);
+    await waitFor('the VS Code workbench', () => page.locator('.monaco-workbench').isVisible());
+    report('workbench');
+
+    await openFile(page, config.flowName);
+    // The extension activates on Python files; its status bar item says when the server is up.
+    await waitFor('the flowspin status bar item to say "ready"', async () =>
+      (await statusText(page)).includes('flowspin: ready'),
+    );
+    report('server-ready', { status: (await statusText(page)).match(/flowspin: \w+/)?.[0] });
+
+    await page.keyboard.press('Control+Shift+M');
+    const problem = `Ln ${config.brokenLine}`;
+    const rows = await waitFor(`a problem at "${problem}" in the Problems view`, async () => {
+      const t = await text(page, '.markers-panel .monaco-list-row');
+      return t.includes(problem) ? t : '';
+    });
+    report('diagnostic-shown', { rows });
+
+    writeFileSync(config.flowPath, config.fixedSource);
+    await waitFor(`the problem at "${problem}" to clear after the fix`, async () => {
+      const t = await text(page, '.markers-panel');
+      return !t.includes(problem) && !t.includes(config.problemWord);
+    });
+    report('diagnostic-cleared', { panel: await text(page, '.markers-panel') });
+
+    await gotoLine(page, config.stepLine);
+    await page.keyboard.press('Control+Alt+S');
+    const answer = await waitFor('the server\'s answer to Ctrl+Alt+S in a notification', async () => {
+      const t = await toasts(page);
+      return new RegExp(config.answerPattern, 'i').test(t) ? t : '';
+    });
+    report('spin-answered', { notification: answer });
+
+    if (config.noFlowspinPython) {
+      // Point flowspin.python at an interpreter without flowspin: the extension restarts the
+      // server, finds flowspin missing and says so once, with a button that installs it.
+      // Workspace settings (.vscode/settings.json) override the user's, as a project would.
+      mkdirSync(dirname(config.workspaceSettings), { recursive: true });
+      writeFileSync(config.workspaceSettings, JSON.stringify({ 'flowspin.python': config.noFlowspinPython }, null, 2));
+      const missing = await waitFor('the "flowspin is not installed" notification', async () => {
+        const t = await toasts(page);
+        return t.includes('flowspin is not installed in') ? t : '';
+      });
+      const button = await page.locator('.notifications-toasts .monaco-button', { hasText: 'Install flowspin' }).count();
+      await waitFor('the status bar item to say "error"', async () => (await statusText(page)).includes('flowspin: error'));
+      report('flowspin-missing', { notification: missing, installButtons: button });
+
+      rmSync(config.workspaceSettings);
+      await waitFor('the server to be ready again after restoring flowspin.python', async () =>
+        (await statusText(page)).includes('flowspin: ready'),
+      );
+      report('server-restarted');
+    }
+  } catch (e) {
+    mkdirSync(config.artifacts, { recursive: true });
+    const shot = join(config.artifacts, 'vscode-e2e-failure.png');
+    await page.screenshot({ path: shot }).catch(() => undefined);
+    writeFileSync(join(config.artifacts, 'vscode-e2e-failure.txt'),
+      `${e instanceof Error ? e.stack : String(e)}\n\nstatus bar: ${await statusText(page).catch(() => '?')}\n` +
+      `notifications: ${await toasts(page).catch(() => '?')}\n`);
+    process.stderr.write(`${e instanceof Error ? e.message : String(e)}\nscreenshot: ${shot}\n`);
+    process.exitCode = 1;
+  } finally {
+    await browser.close();
+  }
+}
+
+await main();

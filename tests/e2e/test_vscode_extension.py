@@ -1,0 +1,245 @@
+"""The extension in a real VS Code: code-server (installed by scripts/setup-e2e.sh) driven by
+Debian's chromium through playwright-core (tests/e2e/drive.mjs).
+
+One code-server serves the whole module. The extension under test is the packaged .vsix, built
+and installed the way a user would (`npm run package`, `--install-extension`), into a fresh
+extensions folder; the language server is the test venv's `python -m flowspin lsp`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from conftest import REPO, metaflow_env
+
+pytestmark = pytest.mark.e2e
+
+CACHE = Path(os.environ.get("FLOWSPIN_E2E_CACHE", Path.home() / ".cache" / "flowspin-e2e"))
+NODE = CACHE / "node" / "bin" / "node"
+CODE_SERVER = CACHE / "code-server" / "out" / "node" / "entry.js"
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = REPO / "test-artifacts"
+
+BROKEN = textwrap.dedent(
+    """\
+    from metaflow import FlowSpec, step
+
+
+    class BrokenFlow(FlowSpec):
+        @step
+        def start(self):
+            self.x = 1
+            self.next(self.missing)
+
+        @step
+        def end(self):
+            pass
+
+
+    if __name__ == "__main__":
+        BrokenFlow()
+    """
+)
+BROKEN_LINE = 8  # self.next(self.missing)
+FIXED = BROKEN.replace("self.next(self.missing)", "self.next(self.end)")
+STEP_LINE = 7  # inside `start`
+
+
+def _missing_prerequisites() -> list[str]:
+    missing = []
+    if not NODE.is_file() or not CODE_SERVER.is_file():
+        missing.append(f"code-server and Node 24 in {CACHE}")
+    if not CHROMIUM.is_file():
+        missing.append(str(CHROMIUM))
+    if not (REPO / "node_modules" / "playwright-core").is_dir():
+        missing.append("node_modules/playwright-core (scripts/setup-node.sh)")
+    return missing
+
+
+def _require_prerequisites() -> None:
+    missing = _missing_prerequisites()
+    if not missing:
+        return
+    message = (
+        f"the VS Code end-to-end test needs {', '.join(missing)}; "
+        "run `bash scripts/setup-e2e.sh` as root (it uses apt-get and npm)"
+    )
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_http(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"code-server exited ({proc.returncode}):\n{log.read_text()}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.2)  # polling interval of a readiness check, not a wait for an outcome
+    raise AssertionError(f"code-server did not answer {url} within {timeout} s:\n{log.read_text()}")
+
+
+def _run(cmd: list[str], **kwargs) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(cmd, capture_output=True, text=True, **kwargs)
+    if proc.returncode != 0:
+        raise AssertionError(
+            f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
+        )
+    return proc
+
+
+@dataclass
+class VSCode:
+    url: str
+    workspace: Path
+    flow: Path
+    log: Path
+    user_data: Path
+    no_flowspin_python: Path
+
+
+@pytest.fixture(scope="module")
+def vsix(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The extension packaged as users get it (`npm run package`)."""
+    _require_prerequisites()
+    out = tmp_path_factory.mktemp("vsix") / "flowspin.vsix"
+    _run(["npm", "run", "--silent", "package", "--", "--out", str(out)], cwd=REPO, timeout=300)
+    return out
+
+
+@pytest.fixture(scope="module")
+def vscode(vsix: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[VSCode]:
+    root = tmp_path_factory.mktemp("vscode")
+    workspace = root / "workspace"
+    workspace.mkdir()
+    flow = workspace / "flow.py"
+    flow.write_text(BROKEN)
+    extensions, user_data = root / "extensions", root / "user-data"
+    (user_data / "User").mkdir(parents=True)
+    user_settings = user_data / "User" / "settings.json"
+    user_settings.write_text(
+        json.dumps(
+            {
+                "security.workspace.trust.enabled": False,
+                "workbench.startupEditor": "none",
+                "chat.disableAIFeatures": True,
+                "workbench.tips.enabled": False,
+                "extensions.autoCheckUpdates": False,
+                "extensions.autoUpdate": False,
+                "telemetry.telemetryLevel": "off",
+                "flowspin.python": sys.executable,
+                "flowspin.trace": "messages",
+            },
+            indent=2,
+        )
+    )
+    # A real interpreter without flowspin, for the "not installed" notification.
+    bare = root / "bare-venv"
+    _run([sys.executable, "-m", "venv", "--without-pip", str(bare)], timeout=120)
+    env = metaflow_env(workspace)
+    env.update(XDG_CONFIG_HOME=str(root / "xdg-config"), XDG_DATA_HOME=str(root / "xdg-data"))
+    base = [str(NODE), str(CODE_SERVER), "--extensions-dir", str(extensions),
+            "--user-data-dir", str(user_data)]
+    _run([*base, "--install-extension", str(vsix)], env=env, timeout=120)
+    assert (extensions / "flowspin.flowspin-0.1.0" / "dist" / "extension.js").is_file()
+
+    port = _free_port()
+    log = root / "code-server.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [*base, "--auth", "none", "--bind-addr", f"127.0.0.1:{port}", "--disable-telemetry",
+             "--disable-update-check", "--disable-workspace-trust", str(workspace)],
+            stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True,
+        )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        _wait_http(f"{url}/healthz", proc, log)
+        yield VSCode(url=url, workspace=workspace, flow=flow, log=log,
+                     user_data=user_data,
+                     no_flowspin_python=bare / "bin" / "python")
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def _drive(vscode: VSCode, tmp_path: Path, **scenario) -> list[dict]:
+    config = tmp_path / "drive.json"
+    config.write_text(json.dumps({
+        "url": vscode.url,
+        "workspace": str(vscode.workspace),
+        "chromium": str(CHROMIUM),
+        "artifacts": str(ARTIFACTS),
+        "timeoutSeconds": 60,
+        **scenario,
+    }))
+    proc = subprocess.run(
+        [str(NODE), str(Path(__file__).with_name("drive.mjs")), str(config)],
+        capture_output=True, text=True, timeout=600, cwd=REPO,
+    )
+    checks = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    if proc.returncode != 0:
+        ARTIFACTS.mkdir(exist_ok=True)
+        shutil.copy(vscode.log, ARTIFACTS / "code-server.log")
+        raise AssertionError(
+            f"VS Code end-to-end check failed after {[c['check'] for c in checks]}:\n"
+            f"{proc.stderr}\n(code-server log and screenshot in {ARTIFACTS})"
+        )
+    return checks
+
+
+def test_diagnostics_fix_spin_and_missing_flowspin_in_real_vscode(
+    vscode: VSCode, tmp_path: Path
+) -> None:
+    checks = _drive(
+        vscode,
+        tmp_path,
+        flowName=vscode.flow.name,
+        flowPath=str(vscode.flow),
+        brokenLine=BROKEN_LINE,
+        problemWord="missing",
+        fixedSource=FIXED,
+        stepLine=STEP_LINE,
+        # The server's answer for spinning `start` (not the extension's own fallbacks such as
+        # "Put the cursor inside a @step" or "Cannot reach the flowspin server").
+        answerPattern=r"spin|not available",
+        workspaceSettings=str(vscode.workspace / ".vscode" / "settings.json"),
+        noFlowspinPython=str(vscode.no_flowspin_python),
+    )
+    print(json.dumps(checks, indent=1))  # shown by pytest -s or on failure
+    by_name = {c["check"]: c for c in checks}
+    assert "missing" in by_name["diagnostic-shown"]["rows"]
+    notification = by_name["spin-answered"]["notification"]
+    assert "Put the cursor inside" not in notification
+    assert "Cannot reach the flowspin server" not in notification
+    missing = by_name["flowspin-missing"]
+    assert f"flowspin is not installed in {vscode.no_flowspin_python}" in missing["notification"]
+    assert missing["installButtons"] == 1
+    assert "server-restarted" in by_name
