@@ -84,7 +84,8 @@ async def test_code_lenses_above_each_step(client: LanguageClient, train: Doc) -
     spin = {"uri": train.uri}
     assert seen == [
         (train.line_of("@step"), "▶ Spin", "flowspin.spin", [spin | {"step": "start"}]),
-        (train.line_of("@step"), "▶ Run", "flowspin.run", [spin]),
+        (train.line_of("@step"), "▶ Run", "flowspin.run",
+         [spin | {"line": train.line_of("def start")}]),
         (train.line_of("@card"), "▶ Spin", "flowspin.spin", [spin | {"step": "train"}]),
         (train.line_of("@card"), "Card", "flowspin.showCard", [spin | {"step": "train"}]),
         (train.line_of("@step", 2), "▶ Spin", "flowspin.spin", [spin | {"step": "join"}]),
@@ -314,3 +315,22 @@ async def test_hover_on_a_switch_step(client: LanguageClient, switch: Doc) -> No
     )
     assert "step `fast`" in on_value.contents.value
     assert "parents: `start`" in on_value.contents.value
+
+
+async def test_two_flows_in_one_file(client: LanguageClient, root: Path) -> None:
+    doc = Doc(client, root / "two_flows.py", SWITCH_FLOW + "\n\n" + TRAIN_FLOW)
+    await doc.wait_diagnostics(lambda d: True)
+    lenses = await client.text_document_code_lens_async(
+        types.CodeLensParams(text_document=doc.ident())
+    )
+    runs = [lens.command.arguments[0] for lens in lenses if lens.command.title == "▶ Run"]
+    assert [r["line"] for r in runs] == [
+        doc.line_of("def start"), doc.line_of("def start", 1)
+    ]
+    for argument, flow in zip(runs, ["SwitchFlow", "TrainFlow"], strict=True):
+        result = await _execute(client, "flowspin.server.run", dict(argument))
+        assert f"({flow})" in result["message"]
+    # A Spin lens names the step; the line (the extension adds the cursor's) picks the flow.
+    in_train = {"uri": doc.uri, "step": "start", "line": doc.line_of("self.best =")}
+    result = await _execute(client, "flowspin.server.spin", in_train)
+    assert "(step 'start' in TrainFlow)" in result["message"]

@@ -52,14 +52,17 @@ def resolve(ls: FlowspinServer, argument: Any, need_step: bool) -> Target:
         return Target(uri, error=f"No Metaflow FlowSpec class found in {doc.path or uri}.")
     step_name, line = argument.get("step"), argument.get("line")
     if isinstance(step_name, str):
-        for flow in model.flows:
+        # With several flows in the file, the one at `line` wins; else the first that has it.
+        at_line = model.flow_at(line + 1) if isinstance(line, int) else None
+        for flow in ([at_line] if at_line else []) + model.flows:
             if step_name in flow.steps:
                 return Target(uri, flow, flow.steps[step_name])
         return Target(uri, model.flows[0], error=f"No step named '{step_name}' in {uri}.")
     if isinstance(line, int):
         located = queries.step_at(model, line + 1, doc.lines)
         if located is not None:
-            return Target(uri, *located)
+            # Flow-level commands (run, ...) get the flow only: the cursor's step is not theirs.
+            return Target(uri, *located) if need_step else Target(uri, located[0])
         flow = model.flow_at(line + 1) or model.flows[0]
         if need_step:
             return Target(

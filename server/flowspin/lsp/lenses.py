@@ -50,7 +50,10 @@ def code_lenses(ls: FlowspinServer, uri: str) -> list[types.CodeLens]:
                     types.CodeLens(
                         range=where,
                         command=types.Command(
-                            title="▶ Run", command="flowspin.run", arguments=[{"uri": uri}]
+                            title="▶ Run",
+                            command="flowspin.run",
+                            # `line` names the flow when a file holds several.
+                            arguments=[{"uri": uri, "line": step.span.line - 1}],
                         ),
                     )
                 )
