@@ -29,14 +29,18 @@ PASSED_VARS = (
 
 def server_env(workdir: Path) -> dict[str, str]:
     env = metaflow_env(workdir)
-    return {key: env[key] for key in PASSED_VARS if key in env}
+    passed = {key: env[key] for key in PASSED_VARS if key in env}
+    # A daemon the server starts must not outlive the test run by long if teardown fails.
+    passed["FLOWSPIN_DAEMON_IDLE_S"] = "120"
+    return passed
 
 
 @asynccontextmanager
-async def mcp_session(workdir: Path) -> AsyncIterator[Client]:
+async def mcp_session(workdir: Path, *args: str) -> AsyncIterator[Client]:
+    """A client connected to `python -m flowspin mcp ARGS` started in `workdir`."""
     params = StdioServerParameters(
         command=sys.executable,
-        args=["-m", "flowspin", "mcp"],
+        args=["-m", "flowspin", "mcp", *args],
         env=server_env(workdir),
         cwd=str(workdir),
     )
@@ -55,3 +59,15 @@ def payload(result: CallToolResult) -> dict[str, Any]:
 def error_text(result: CallToolResult) -> str:
     assert result.is_error, result
     return result.content[0].text
+
+
+def stop_daemon(workdir: Path) -> None:
+    """Stop the workspace daemon an MCP spin may have started (no-op when none runs)."""
+    try:
+        from flowspin.daemon import client
+    except ImportError:  # no daemon in this build: spins ran in the MCP server
+        return
+    try:
+        list(client.request(workdir, {"type": "stop"}))
+    except client.DaemonUnavailable:
+        pass

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from conftest import run_metaflow, write_flow
-from mcp_session import error_text, mcp_session, payload
+from mcp_session import error_text, mcp_session, payload, stop_daemon
 
 FLOW = """
 from metaflow import FlowSpec, Parameter, card, current, step
@@ -83,7 +84,7 @@ class BadFlow(FlowSpec):
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A workspace with AgentFlow run once (the base run every spin starts from)."""
     workdir = tmp_path_factory.mktemp("mcp")
     flow = write_flow(workdir, FLOW)
@@ -91,7 +92,8 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     write_flow(workdir, NEVER_RUN, name="never_run.py")
     write_flow(workdir, BAD_GRAPH, name="bad.py")
     run_metaflow(flow, "run")
-    return workdir
+    yield workdir
+    stop_daemon(workdir)
 
 
 async def test_check_and_graph(project: Path) -> None:
@@ -132,6 +134,22 @@ async def test_spin_reports_artifacts_output_and_takes_params(project: Path) -> 
     assert spun["error"] is None and "works" in spun["hint"]
 
     assert payload(again)["changed"]["total"]["repr"] == "18"
+
+
+async def test_spins_go_through_the_workspace_daemon_shared_with_cli_and_editor(
+    project: Path,
+) -> None:
+    client = pytest.importorskip("flowspin.daemon.client")
+    async with mcp_session(project) as session:
+        spun = payload(await session.call_tool("spin", {"file": "flow.py", "step": "end"}))
+    assert spun["via"] == "daemon"
+    # The daemon outlives the MCP session and holds the flow's warm worker for the next caller.
+    (status,) = list(client.request(project, {"type": "status"}))
+    assert str(project / "flow.py") in status["workers"]
+
+    async with mcp_session(project, "--no-daemon") as session:
+        local = payload(await session.call_tool("spin", {"file": "flow.py", "step": "end"}))
+    assert local["via"] == "server" and local["status"] == "ok"
 
 
 async def test_failing_spin_names_the_line_and_what_to_do(project: Path) -> None:
@@ -191,3 +209,14 @@ async def test_card_text_of_the_latest_run(project: Path) -> None:
     assert card["type"] == "blank"
     assert "Total 12" in card["text"]
     assert "has no card yet" in none and "@card" in none
+
+
+async def test_list_runs_after_a_metaflow_run(project: Path) -> None:
+    async with mcp_session(project) as client:
+        listed = payload(await client.call_tool("list_runs", {"file": "flow.py"}))
+        empty = payload(await client.call_tool("list_runs", {"file": "never_run.py"}))
+    (run,) = listed["runs"]
+    assert run["flow"] == "AgentFlow" and run["status"] == "ok"
+    assert run["user"] == "tester" and run["params"] == {"scale": 2}
+    assert run["run_id"] in listed["next"]
+    assert empty["runs"] == [] and "call `run`" in empty["next"]

@@ -23,6 +23,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         default=None,
         help="workspace root; relative flow paths start here (default: the current folder)",
     )
+    parser.add_argument(
+        "--no-daemon",
+        action="store_true",
+        help="spin in this process instead of the workspace's warm daemon (which is shared "
+        "with the CLI and the editor)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -36,8 +42,10 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    from flowspin.mcp import spinclient
     from flowspin.mcp.server import build_server
 
+    spinclient.USE_DAEMON = not args.no_daemon
     workspace = (args.workspace or Path.cwd()).resolve()
     if not workspace.is_dir():
         print(f"flowspin mcp: workspace {workspace} is not a folder", file=sys.stderr)

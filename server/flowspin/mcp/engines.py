@@ -266,4 +266,26 @@ def run(
 
 
 def list_runs(workspace: Path, path: Path, *, limit: int = 10) -> dict[str, Any]:
-    raise NotAvailable("listing runs")
+    from flowspin.mcp import rundata
+
+    shown = display_path(workspace, path)
+    names = flow_names(path)
+    if not names:
+        raise ToolProblem(
+            f"{shown} defines no FlowSpec subclass",
+            next_step="pass the file that defines the flow (`check` shows what is wrong).",
+        )
+    runs = rundata.list_runs(path, limit)
+    if not runs:
+        hint = "no runs yet: call `run` to create one (spins need a base run)."
+    elif runs[0]["status"] == "ok":
+        hint = (
+            "spins start from the latest run whose parent tasks finished "
+            f"({runs[0]['run_id']} here); pass run_id to `spin` to pick another."
+        )
+    else:
+        hint = (
+            "the latest run did not succeed; spins of steps before the failure still work; "
+            "`run` again after fixing it."
+        )
+    return {"file": shown, "flows": names, "runs": runs, "next": hint}

@@ -83,3 +83,73 @@ def latest_cards(path: Path, step: str) -> list[dict[str, Any]]:
     except Exception as exc:  # no card storage, or a card that cannot be read
         log.info("cards of %s not readable: %s", task.pathspec, exc)
     return out
+
+
+def _status(run: Any) -> str:
+    if run.successful:
+        return "ok"
+    return "failed" if run.finished else "running (or killed)"
+
+
+def _user(run: Any) -> str | None:
+    for tag in run.system_tags:
+        if tag.startswith("user:"):
+            return tag[len("user:"):]
+    return None
+
+
+def _params(run: Any, names: list[str]) -> dict[str, Any]:
+    """Parameter values the run used (the start task holds them as artifacts)."""
+    from flowspin.agents.summary import cut
+
+    out: dict[str, Any] = {}
+    if not names:
+        return out
+    try:
+        task = run["start"].task
+    except Exception:
+        return out
+    for name in names:
+        try:
+            value = task[name].data
+        except Exception:
+            continue
+        out[name] = value if isinstance(value, (int, float, bool, str)) else cut(repr(value), 200)
+    return out
+
+
+def list_runs(path: Path, limit: int) -> list[dict[str, Any]]:
+    """The newest `limit` runs of the file's flows, in the current Metaflow namespace."""
+    _prepare_local_datastore(path)
+    from metaflow import Flow
+    from metaflow.exception import MetaflowNotFound
+
+    from flowspin.analysis import parse_file
+
+    out: list[dict[str, Any]] = []
+    for flow_def in parse_file(path).flows:
+        try:
+            flow = Flow(flow_def.name)
+        except MetaflowNotFound:
+            continue
+        names = [p.name for p in flow_def.parameters if p.kind == "Parameter"]
+        for i, run in enumerate(flow):
+            if i >= limit:
+                break
+            out.append(
+                {
+                    "flow": flow_def.name,
+                    "run_id": run.id,
+                    "status": _status(run),
+                    "started": run.created_at.isoformat(sep=" ", timespec="seconds")
+                    if run.created_at
+                    else None,
+                    "finished": run.finished_at.isoformat(sep=" ", timespec="seconds")
+                    if run.finished_at
+                    else None,
+                    "user": _user(run),
+                    "params": _params(run, names),
+                }
+            )
+    out.sort(key=lambda r: r["started"] or "", reverse=True)
+    return out[:limit]

@@ -19,6 +19,7 @@ log = logging.getLogger("flowspin.mcp")
 OUTPUT_TAIL = 4000
 TRACEBACK_TAIL = 3000
 MAX_CHANGED_SUMMARIES = 30
+MAX_BASE_TASKS = 10
 LOAD_LIMIT_BYTES = 512 * 1024 * 1024  # never unpickle something this big just to describe it
 
 
@@ -58,6 +59,16 @@ def _changed_summaries(path: Path, result: dict[str, Any]) -> dict[str, Any]:
             log.info("artifact %s not loadable: %s", name, exc)
             out[name] = fallback
     return out
+
+
+def _short_base(base: dict[str, Any]) -> dict[str, Any]:
+    """The base run, with at most MAX_BASE_TASKS parent pathspecs (a wide foreach has 1000s)."""
+    tasks = list(base.get("tasks") or [])
+    short = dict(base)
+    if len(tasks) > MAX_BASE_TASKS:
+        short["tasks"] = tasks[:MAX_BASE_TASKS]
+        short["tasks_total"] = len(tasks)
+    return short
 
 
 def _hint(shown: str, result: dict[str, Any]) -> str:
@@ -100,7 +111,7 @@ def shape_spin(workspace: Path, path: Path, result: dict[str, Any], *, via: str)
         "spin_id": result.get("spin_id"),
         "mode": result.get("mode"),
         "via": via,
-        "base": result.get("base"),
+        "base": _short_base(result.get("base") or {}),
         "duration_ms": round(float(result.get("duration_ms") or 0.0), 1),
         "changed": _changed_summaries(path, result),
         "inherited": sorted(n for n, a in artifacts.items() if not a.get("changed")),
