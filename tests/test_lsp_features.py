@@ -196,6 +196,10 @@ async def test_completion_of_next_targets(client: LanguageClient, root: Path) ->
     await doc.wait_diagnostics(lambda d: True)
     assert await _complete(client, doc, "self.next(") == ["self.join", "self.end"]
     assert await _complete(client, doc, "self.next(self.") == ["join", "end"]
+    # foreach="..." names an artifact, not a step.
+    assert await _complete(client, doc, 'self.next(self.join, foreach="') == [
+        "data", "rate", "rates", "score"
+    ]
 
 
 async def test_completion_of_artifacts(client: LanguageClient, root: Path) -> None:

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 _AFTER_SELF = re.compile(r"(?<![\w.])self\.(\w*)$")
 _WORD = re.compile(r"(\w*)$")
 _NEXT_CALL = "self.next("
+_NAMED_STRING = re.compile(r"\b(?:foreach|condition)\s*=\s*[\"'](\w*)$")
 _LOOKBACK_LINES = 8
 
 
@@ -31,6 +32,7 @@ class CursorContext:
     in_next_call: bool
     after_self: bool  # the cursor follows `self.` (and maybe a partial name)
     partial: str
+    in_string: bool = False  # inside a string of the `self.next(` call: foreach=/condition=
 
 
 def cursor_context(doc: TextDocument, position: types.Position) -> CursorContext:
@@ -41,7 +43,10 @@ def cursor_context(doc: TextDocument, position: types.Position) -> CursorContext
     first = max(0, position.line - _LOOKBACK_LINES)
     before = "".join(lines[first : position.line]) + prefix
     start = before.rfind(_NEXT_CALL)
-    in_next = start >= 0 and _open_parens(before[start + len(_NEXT_CALL) - 1 :]) > 0
+    call = before[start + len(_NEXT_CALL) - 1 :] if start >= 0 else ""
+    in_next = start >= 0 and _open_parens(call) > 0
+    if in_next and _NAMED_STRING.search(call):
+        return CursorContext(True, False, "", in_string=True)
     match = _AFTER_SELF.search(prefix)
     if match:
         return CursorContext(in_next, True, match.group(1))
@@ -73,7 +78,16 @@ def completions(ls: FlowspinServer, uri: str, position: types.Position) -> types
     flow, step = located
     context = cursor_context(doc, position)
     items: list[types.CompletionItem] = []
-    if context.in_next_call:
+    if context.in_string:
+        # foreach="..." / condition="...": the artifact's name, as a string.
+        for name, source in available_artifacts(flow, step.name).items():
+            if source.parameter is None:
+                items.append(
+                    types.CompletionItem(
+                        label=name, kind=types.CompletionItemKind.Field, sort_text=f"0{name}"
+                    )
+                )
+    elif context.in_next_call:
         for target in next_candidates(flow, step.name):
             label = target.name if context.after_self else f"self.{target.name}"
             items.append(
