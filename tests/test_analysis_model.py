@@ -271,3 +271,23 @@ def test_many_consecutive_splits_are_checked_without_path_enumeration() -> None:
     model, diagnostics = check_source("\n".join(lines) + "\n")
     assert len(model.flows[0].steps) == 242
     assert diagnostics == []
+
+
+def test_reads_are_not_flagged_when_artifacts_are_set_by_computed_names() -> None:
+    source = """
+from metaflow import FlowSpec, step
+class F(FlowSpec):
+    @step
+    def start(self):
+        for key in ("a", "b"):
+            setattr(self, key, 1)
+        self.next(self.end)
+    @step
+    def end(self):
+        print(self.a, self.b)
+"""
+    assert check_source(source)[1] == []
+    assert [d.rule for d in check_source(source.replace("setattr", "print"))[1]] == [
+        "undefined-artifact",
+        "undefined-artifact",
+    ]

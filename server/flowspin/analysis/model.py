@@ -114,6 +114,9 @@ class Step:
     metaflow_type: str | None = None
     parallel: bool = False  # decorated with @parallel (Metaflow's IS_PARALLEL)
     num_args: int = 1  # positional parameters of the `def`, `self` included (as Metaflow counts)
+    # Sets artifacts by computed names (`setattr(self, ...)`, `self.__dict__`): its writes are
+    # not all listed in `writes`.
+    dynamic_writes: bool = False
 
     @property
     def tail_transition(self) -> Transition | None:

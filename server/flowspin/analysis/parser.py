@@ -350,7 +350,18 @@ def _parse_step(node: ast.FunctionDef | ast.AsyncFunctionDef, src: _Source) -> S
                     skip.add(id(arg))
                 elif isinstance(arg, ast.Dict):
                     skip.update(id(v) for v in arg.values if _is_self_attr(v))
+        elif (
+            isinstance(sub, ast.Call)
+            and isinstance(sub.func, ast.Name)
+            and sub.func.id == "setattr"
+            and sub.args
+            and isinstance(sub.args[0], ast.Name)
+            and sub.args[0].id == "self"
+        ):
+            step.dynamic_writes = True
         elif isinstance(sub, ast.Attribute) and _is_self_attr(sub):
+            if sub.attr == "__dict__":
+                step.dynamic_writes = True
             access = ArtifactAccess(sub.attr, src.span(sub))
             if isinstance(sub.ctx, ast.Store):
                 step.writes.append(access)

@@ -703,7 +703,9 @@ def _available_artifacts(ctx: _Ctx) -> tuple[dict[str, int], dict[str, int]]:
 def undefined_artifacts(ctx: _Ctx) -> Iterator[Diagnostic]:
     flow = ctx.flow
     if flow.has_external_bases or flow.start_step is None:
-        return
+        return  # attributes may come from code we cannot see
+    if any(step.dynamic_writes for step in ctx.steps.values()):
+        return  # artifacts set by computed names: any read may be defined
     known = _known_attrs(flow)
     bit, available = _available_artifacts(ctx)
 
