@@ -153,6 +153,17 @@ async def test_hover_on_an_artifact(client: LanguageClient, train: Doc) -> None:
     )
 
 
+async def test_hover_on_a_foreach_input(client: LanguageClient, train: Doc) -> None:
+    hover = await client.text_document_hover_async(
+        types.HoverParams(
+            text_document=train.ident(), position=train.position("self.input", offset=6)
+        )
+    )
+    assert "the item of `self.rates` (set in `start`) that this foreach task handles" in (
+        hover.contents.value
+    )
+
+
 async def test_hover_on_a_parameter(client: LanguageClient, train: Doc) -> None:
     hover = await client.text_document_hover_async(
         types.HoverParams(

@@ -134,6 +134,16 @@ def available_artifacts(flow: Flow, step: str) -> dict[str, ArtifactSource]:
     return {name: artifact_source(flow, step, name) for name in sorted(names)}
 
 
+def foreach_source(flow: Flow, step: str) -> tuple[str, str] | None:
+    """(parent step, list artifact) when `step` is the body of a foreach: what `self.input`
+    and `self.index` refer to."""
+    for parent in flow.steps[step].in_steps if step in flow.steps else []:
+        for transition in flow.steps[parent].transitions:
+            if transition.foreach and step in transition.targets:
+                return parent, transition.foreach
+    return None
+
+
 def next_candidates(flow: Flow, step: str) -> list[Step]:
     """Steps that `step` may transition to: every step but itself and the start step."""
     return [s for s in flow.steps.values() if s.name not in (step, flow.start_step)]

@@ -8,7 +8,12 @@ from typing import TYPE_CHECKING, Any
 from lsprotocol import types
 
 from flowspin.analysis import Decorator, Expr, Flow, ParameterDef, Step
-from flowspin.analysis.queries import artifact_access_at, artifact_source, mention_at
+from flowspin.analysis.queries import (
+    artifact_access_at,
+    artifact_source,
+    foreach_source,
+    mention_at,
+)
 from flowspin.lsp.documents import to_model_position, to_range
 
 if TYPE_CHECKING:
@@ -66,6 +71,14 @@ def parameter_line(p: ParameterDef) -> str:
 
 
 def artifact_markdown(flow: Flow, step: Step, name: str) -> str:
+    foreach = foreach_source(flow, step.name)
+    if foreach is not None and name in ("input", "index"):
+        parent, items = foreach
+        what = "the item" if name == "input" else "the position of the item"
+        return (
+            f"**`self.{name}`** in step `{step.name}`\n\n"
+            f"- {what} of `self.{items}` (set in `{parent}`) that this foreach task handles"
+        )
     source = artifact_source(flow, step.name, name)
     lines = [f"**`self.{name}`** in step `{step.name}`", ""]
     if source.parameter is not None:
