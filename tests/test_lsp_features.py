@@ -217,8 +217,9 @@ async def test_completion_of_artifacts(client: LanguageClient, root: Path) -> No
     doc = Doc(client, root / "complete_self.py", TRAIN_FLOW)
     await doc.wait_diagnostics(lambda d: True)
     # Upstream artifacts, the Parameter, and what this step assigns; never downstream `best`.
+    # In a foreach body, `input` and `index` too.
     assert sorted(await _complete(client, doc, "print(self.")) == [
-        "data", "n_rows", "rate", "rates", "score"
+        "data", "index", "input", "n_rows", "rate", "rates", "score"
     ]
 
 

@@ -12,7 +12,12 @@ from typing import TYPE_CHECKING
 
 from lsprotocol import types
 
-from flowspin.analysis.queries import available_artifacts, next_candidates, step_at
+from flowspin.analysis.queries import (
+    available_artifacts,
+    foreach_source,
+    next_candidates,
+    step_at,
+)
 from flowspin.lsp.hover import KIND, parameter_line
 
 if TYPE_CHECKING:
@@ -112,6 +117,17 @@ def completions(ls: FlowspinServer, uri: str, position: types.Position) -> types
             items.append(
                 types.CompletionItem(label=name, kind=kind, detail=detail, sort_text=f"0{name}")
             )
+        foreach = foreach_source(flow, step.name)
+        if foreach is not None:
+            for name, what in (("input", "item"), ("index", "position of the item")):
+                items.append(
+                    types.CompletionItem(
+                        label=name,
+                        kind=types.CompletionItemKind.Property,
+                        detail=f"this task's {what} of self.{foreach[1]}",
+                        sort_text=f"1{name}",
+                    )
+                )
     return types.CompletionList(is_incomplete=False, items=items)
 
 
