@@ -1,6 +1,4 @@
-"""Warm spins: worker (zygote) per flow file, fork-per-spin children, the `SpinService` facade."""
+"""Warm spins: worker (zygote) per flow file, fork-per-spin children, the `SpinService` facade.
 
-from flowspin.spin.options import SpinOptions
-from flowspin.spin.result import SpinResult
-
-__all__ = ["SpinOptions", "SpinResult"]
+`SpinService` lives in `flowspin.spin.service`, options and results in `.options`/`.result`.
+"""

@@ -206,9 +206,11 @@ def _choose_run(flow_name, graph, step, in_funcs, run_id, flow_file, need_all=Tr
             raise SpinSetupError(
                 "MissingBaseRun", f"run {flow_name}/{run_id} not found; {hint}"
             ) from None
+    from metaflow.exception import MetaflowNamespaceMismatch
+
     try:
         runs = list(Flow(flow_name))
-    except MetaflowNotFound:
+    except (MetaflowNotFound, MetaflowNamespaceMismatch):
         raise SpinSetupError(
             "MissingBaseRun", f"no run of {flow_name} in the Metaflow datastore; {hint}"
         ) from None

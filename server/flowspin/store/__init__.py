@@ -1,8 +1,12 @@
-"""Local spin store under `.flowspin/` (content-addressed blobs + one record per spin)."""
+"""Local spin store under `.flowspin/` (content-addressed blobs + one record per spin).
 
-from flowspin.store.layout import flow_key, new_spin_id, workspace_root
-from flowspin.store.reader import LazyArtifacts, LoadedSpin, load_spin, resolve_ref
-from flowspin.store.store import Store
+Exports are lazy so that the CLI's hot path (`flowspin spin` talking to the daemon) only
+imports what it uses.
+"""
+
+from __future__ import annotations
+
+from typing import Any
 
 __all__ = [
     "LazyArtifacts",
@@ -14,3 +18,22 @@ __all__ = [
     "resolve_ref",
     "workspace_root",
 ]
+
+_WHERE = {
+    "LazyArtifacts": "reader",
+    "LoadedSpin": "reader",
+    "load_spin": "reader",
+    "resolve_ref": "reader",
+    "Store": "store",
+    "flow_key": "layout",
+    "new_spin_id": "layout",
+    "workspace_root": "layout",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WHERE:
+        import importlib
+
+        return getattr(importlib.import_module(f"flowspin.store.{_WHERE[name]}"), name)
+    raise AttributeError(name)

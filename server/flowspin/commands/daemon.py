@@ -1,0 +1,51 @@
+"""`flowspin daemon status|stop|start`: the per-workspace warm daemon."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "daemon", help="status / stop / start the workspace's warm spin daemon"
+    )
+    p.add_argument("action", choices=["status", "stop", "start"])
+    p.add_argument(
+        "--workspace", default=None, help="workspace folder or a file in it (default: .)"
+    )
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from flowspin.daemon import client
+    from flowspin.store.layout import workspace_root
+
+    target = Path(args.workspace or os.getcwd()).resolve()
+    workspace = workspace_root(target / "_" if target.is_dir() else target)
+    if args.action == "start":
+        sock = client.ensure(workspace)
+        sock.close()
+        args.action = "status"
+    try:
+        frames = list(client.request(workspace, {"type": args.action}))
+    except client.DaemonUnavailable:
+        if args.json:
+            print(json.dumps({"running": False, "workspace": str(workspace)}))
+        else:
+            print(f"no flowspin daemon runs for {workspace}")
+        return 0 if args.action == "stop" else 1
+    reply = frames[-1] if frames else {}
+    if args.json:
+        print(json.dumps({"running": args.action == "status", **reply}))
+    elif args.action == "stop":
+        print(f"stopped flowspin daemon (pid {reply.get('pid')}) for {workspace}")
+    else:
+        workers = reply.get("workers", {})
+        print(f"flowspin daemon pid {reply.get('pid')} for {workspace}, {len(workers)} worker(s)")
+        for path, w in workers.items():
+            print(f"  {path}: pid {w['pid']} {'alive' if w['alive'] else 'dead'}")
+    return 0

@@ -1,0 +1,182 @@
+"""`flowspin spin/show/daemon` from real shells, through the real per-workspace daemon."""
+
+from __future__ import annotations
+
+import json
+import stat
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from conftest import metaflow_env, run_metaflow, write_flow
+
+FLOW = """
+from metaflow import FlowSpec, step
+
+
+class CliFlow(FlowSpec):
+    @step
+    def start(self):
+        self.n = 1
+        print("hello from start")
+        self.next(self.double)
+
+    @step
+    def double(self):
+        self.n = self.n * 2
+        self.next(self.end)
+
+    @step
+    def end(self):
+        if self.n > 100:
+            raise RuntimeError("too big")
+
+
+if __name__ == "__main__":
+    CliFlow()
+"""
+
+CONTRACT = {
+    "status",
+    "flow",
+    "step",
+    "spin_id",
+    "mode",
+    "base",
+    "artifacts",
+    "next",
+    "stdout",
+    "stderr",
+    "duration_ms",
+    "cards",
+    "error",
+}
+
+
+@pytest.fixture(scope="module")
+def ws(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("cli")
+    flow = write_flow(workdir, FLOW)
+    run_metaflow(flow, "run")
+    yield workdir, flow
+    flowspin(workdir, "daemon", "stop", "--workspace", str(workdir))
+
+
+def flowspin(workdir, *args, env=None):
+    e = metaflow_env(workdir)
+    e.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "flowspin.cli", *args],
+        cwd=workdir,
+        env=e,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def spin_json(workdir, *args):
+    proc = flowspin(workdir, "spin", "flow.py", *args, "--json")
+    lines = [ln for ln in proc.stdout.splitlines() if ln.strip()]
+    assert len(lines) == 1, proc.stdout + proc.stderr
+    return proc.returncode, json.loads(lines[0])
+
+
+def test_json_contract_and_warm_daemon(ws):
+    workdir, _ = ws
+    code, res = spin_json(workdir, "start")
+    assert code == 0 and res["status"] == "ok"
+    assert CONTRACT <= set(res)
+    assert res["artifacts"]["n"] == {
+        "type": "int",
+        "repr": "1",
+        "size": res["artifacts"]["n"]["size"],
+        "changed": True,
+    }
+    assert res["stdout"] == "hello from start\n" and res["error"] is None
+    sock = workdir / ".flowspin" / "daemon.sock"
+    assert stat.S_IMODE(sock.stat().st_mode) == 0o600
+    status1 = json.loads(
+        flowspin(workdir, "daemon", "status", "--workspace", str(workdir), "--json").stdout
+    )
+    code, _ = spin_json(workdir, "start")
+    status2 = json.loads(
+        flowspin(workdir, "daemon", "status", "--workspace", str(workdir), "--json").stdout
+    )
+    assert status1["pid"] == status2["pid"]
+    assert (
+        list(status1["workers"].values())[0]["pid"] == list(status2["workers"].values())[0]["pid"]
+    )
+
+
+def test_chaining_and_reset(ws):
+    workdir, _ = ws
+    _, start = spin_json(workdir, "start", "--param", "nothing=1")
+    assert start["status"] == "error" and start["error"]["type"] == "UnknownParameter"
+    _, start = spin_json(workdir, "start")
+    _, double = spin_json(workdir, "double")
+    assert double["base"]["chained_from"] == [start["spin_id"]]
+    _, end = spin_json(workdir, "end")
+    assert end["base"]["chained_from"] == [double["spin_id"]]
+    _, reset = spin_json(workdir, "double", "--reset")
+    assert reset["base"]["chained_from"] == []
+    assert reset["base"]["tasks"][0].startswith("CliFlow/")
+
+
+def test_error_exit_code_and_human_output(ws):
+    workdir, _ = ws
+    proc = flowspin(workdir, "spin", "flow.py", "nosuchstep")
+    assert proc.returncode == 1
+    assert "UnknownStep" in proc.stdout
+    human = flowspin(workdir, "spin", "flow.py", "start")
+    assert human.returncode == 0
+    assert "hello from start" in human.stdout
+    last = human.stdout.strip().splitlines()[-1]
+    assert last.startswith("✓ start ok") and "state: run " in last
+
+
+def test_concurrent_cli_processes(ws):
+    workdir, _ = ws
+    with ThreadPoolExecutor(4) as pool:
+        results = list(
+            pool.map(
+                lambda s: spin_json(workdir, s, "--no-persist"), ["start", "double", "start", "end"]
+            )
+        )
+    assert [r[1]["status"] for r in results] == ["ok"] * 4
+    assert [r[1]["step"] for r in results] == ["start", "double", "start", "end"]
+
+
+def test_show_and_no_daemon(ws):
+    workdir, _ = ws
+    proc = flowspin(workdir, "spin", "flow.py", "double", "--no-daemon", "--json", "--reset")
+    res = json.loads(proc.stdout)
+    assert res["status"] == "ok" and res["artifacts"]["n"]["repr"] == "2"
+    listing = flowspin(workdir, "show", "flow.py")
+    assert "double" in listing.stdout and "start" in listing.stdout
+    shown = flowspin(workdir, "show", "flow.py", "double")
+    assert res["spin_id"] in shown.stdout
+    value = flowspin(workdir, "show", "flow.py", "double", "n")
+    assert value.stdout.strip() == "2"
+    missing = flowspin(workdir, "show", "flow.py", "double", "nope")
+    assert missing.returncode == 1 and "no artifact 'nope'" in missing.stderr
+
+
+def test_daemon_stop_and_idle_exit(ws, tmp_path):
+    workdir, _ = ws
+    stop = flowspin(workdir, "daemon", "stop", "--workspace", str(workdir))
+    assert stop.returncode == 0
+    assert not (workdir / ".flowspin" / "daemon.sock").exists()
+    code, res = spin_json(workdir, "start")  # starts a fresh daemon
+    assert code == 0
+    flowspin(workdir, "daemon", "stop", "--workspace", str(workdir))
+    e = {"FLOWSPIN_DAEMON_IDLE_S": "1"}
+    proc = flowspin(workdir, "spin", "flow.py", "start", "--json", env=e)
+    assert json.loads(proc.stdout)["status"] == "ok"
+    sock = workdir / ".flowspin" / "daemon.sock"
+    deadline = time.monotonic() + 30
+    while sock.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not sock.exists()
