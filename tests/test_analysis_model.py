@@ -291,3 +291,18 @@ class F(FlowSpec):
         "undefined-artifact",
         "undefined-artifact",
     ]
+
+
+def test_incomplete_flows_this_file_never_runs_are_bases_for_other_files() -> None:
+    base = """
+from metaflow import FlowSpec, step
+class Base(FlowSpec):
+    @step
+    def start(self):
+        self.next(self.process)
+"""
+    model, diagnostics = check_source(base)
+    assert model.flows[0].is_base and diagnostics == []
+    run_here = base + "\n\nif __name__ == '__main__':\n    Base()\n"
+    rules = {d.rule for d in check_source(run_here)[1]}
+    assert rules == {"end-has-transition", "unknown-transition"}  # one step: start is end

@@ -25,6 +25,8 @@ from flowspin.analysis.model import (
     Transition,
 )
 
+# Decorators whose class sets IS_PARALLEL in Metaflow and its common extensions.
+PARALLEL_DECORATORS = {"parallel", "pytorch_parallel", "torchrun", "deepspeed", "metaflow_ray"}
 PARAMETER_KINDS = {"Parameter": "Parameter", "IncludeFile": "Parameter", "Config": "Config"}
 
 
@@ -115,10 +117,33 @@ def parse_source(source: str, path: str = "<string>") -> FlowModel:
         for base in cls.bases
         if isinstance(base, ast.Name) and base.id != cls.name
     }
+    instantiated = _called_names(tree)
     for flow in model.flows:
-        flow.is_base = flow.name in subclassed
         build_graph(flow)
+        flow.is_base = flow.name in subclassed or (
+            flow.name not in instantiated and _incomplete(flow)
+        )
     return model
+
+
+def _called_names(tree: ast.Module) -> set[str]:
+    """Names called outside class bodies, e.g. `MyFlow()` under `if __name__ == "__main__"`."""
+    called: set[str] = set()
+    for stmt in tree.body:
+        if isinstance(stmt, ast.ClassDef):
+            continue
+        for sub in _walk([stmt]):
+            if isinstance(sub, ast.Call) and isinstance(sub.func, ast.Name):
+                called.add(sub.func.id)
+    return called
+
+
+def _incomplete(flow: Flow) -> bool:
+    """No start or end step, or transitions to steps it does not have: on its own it is a
+    base for subclasses defined in other files (a flow this file runs is never exempt)."""
+    if flow.start_step is None or flow.end_step is None:
+        return True
+    return any(t not in flow.steps for s in flow.steps.values() for t in s.out_steps)
 
 
 def _syntax_problem(exc: SyntaxError, source: str) -> SyntaxProblem:
@@ -328,7 +353,7 @@ def _parse_step(node: ast.FunctionDef | ast.AsyncFunctionDef, src: _Source) -> S
                 key = kw.arg if kw.arg is not None else "**"
                 decorator.args[key] = _value(kw.value, src)
         step.decorators.append(decorator)
-        if name == "parallel":
+        if name in PARALLEL_DECORATORS or name.endswith("_parallel"):
             step.parallel = True
     args = node.args
     params = [a.arg for a in args.posonlyargs + args.args]
