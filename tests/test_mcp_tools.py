@@ -117,8 +117,15 @@ async def test_check_and_graph(project: Path) -> None:
 
 
 async def test_spin_reports_artifacts_output_and_takes_params(project: Path) -> None:
+    progress: list[str] = []
+
+    async def on_progress(done: float, total: float | None, message: str | None) -> None:
+        progress.append(message or "")
+
     async with mcp_session(project) as client:
-        first = await client.call_tool("spin", {"file": "flow.py", "step": "compute"})
+        first = await client.call_tool(
+            "spin", {"file": "flow.py", "step": "compute"}, progress_callback=on_progress
+        )
         again = await client.call_tool(
             "spin", {"file": "flow.py", "step": "compute", "params": {"scale": "3"}}
         )
@@ -134,6 +141,8 @@ async def test_spin_reports_artifacts_output_and_takes_params(project: Path) -> 
     assert spun["error"] is None and "works" in spun["hint"]
 
     assert payload(again)["changed"]["total"]["repr"] == "18"
+    # The step's output streamed to the client while it ran.
+    assert "[stdout] total is 12" in progress
 
 
 async def test_spins_go_through_the_workspace_daemon_shared_with_cli_and_editor(

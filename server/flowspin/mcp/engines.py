@@ -8,6 +8,7 @@ the functions, on first use, so the server starts fast.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -119,6 +120,7 @@ def spin(
     split: int | None = None,
     params: dict[str, str] | None = None,
     timeout_s: float | None = None,
+    on_log: Callable[[str, str], None] | None = None,
 ) -> dict[str, Any]:
     _known_step(workspace, path, step)
     options: dict[str, Any] = {
@@ -129,7 +131,7 @@ def spin(
     }
     from flowspin.mcp import spinclient
 
-    result, via = spinclient.spin(path, step, options)
+    result, via = spinclient.spin(path, step, options, on_log)
     return shape_spin(workspace, path, result, via=via)
 
 

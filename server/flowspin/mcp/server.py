@@ -10,11 +10,16 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
-from mcp.server.mcpserver import MCPServer
+import anyio
+import anyio.from_thread
+import anyio.lowlevel
+import anyio.to_thread
+from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import Field
@@ -110,6 +115,40 @@ def _guarded(name: str, fn: Callable[[], CallToolResult]) -> CallToolResult:
         ) from exc
 
 
+class ProgressRelay:
+    """Forwards a step's output lines to the client as progress notifications, from any thread.
+
+    Engines call back from worker or reader threads; `anyio.from_thread.run` with the event
+    loop's token hops onto the loop. A client that asked for no progress gets nothing (the SDK
+    makes `report_progress` a no-op), and a failed notification never fails the tool.
+    """
+
+    def __init__(self, ctx: Context) -> None:
+        self._ctx = ctx
+        self._token = anyio.lowlevel.current_token()
+        self._count = 0
+        self._lock = threading.Lock()
+
+    def __call__(self, stream: str, text: str) -> None:
+        for line in text.splitlines():
+            if not line.strip():
+                continue
+            with self._lock:
+                self._count += 1
+                count = self._count
+            message = f"[{stream}] {line[:500]}"
+            try:
+                anyio.from_thread.run(
+                    self._ctx.report_progress, count, None, message, token=self._token
+                )
+            except Exception:  # the client went away, or the loop is closing
+                log.debug("progress notification dropped", exc_info=True)
+
+
+async def _in_thread(name: str, fn: Callable[[], CallToolResult]) -> CallToolResult:
+    return await anyio.to_thread.run_sync(_guarded, name, fn)
+
+
 def build_server(workspace: Path) -> MCPServer:
     """An MCPServer whose tools act on flows under `workspace` (relative paths start there)."""
     workspace = workspace.resolve()
@@ -136,7 +175,8 @@ def build_server(workspace: Path) -> MCPServer:
 
         return _guarded("graph", go)
 
-    def spin(
+    async def spin(
+        ctx: Context,
         file: FileArg,
         step: StepArg,
         run_id: Annotated[
@@ -160,15 +200,17 @@ def build_server(workspace: Path) -> MCPServer:
                   gt=0),
         ] = None,
     ) -> CallToolResult:
+        relay = ProgressRelay(ctx)
+
         def go() -> CallToolResult:
             path = resolve_flow_file(workspace, file)
             data = engines.spin(
                 workspace, path, step, run_id=run_id, split=split, params=params,
-                timeout_s=timeout_s,
+                timeout_s=timeout_s, on_log=relay,
             )
             return _result(data, is_error=data.get("status") != "ok")
 
-        return _guarded("spin", go)
+        return await _in_thread("spin", go)
 
     def run(
         file: FileArg,

@@ -10,6 +10,7 @@ this server process runs them (warm from the second spin on).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,13 +18,20 @@ from flowspin.mcp.errors import NotAvailable
 
 log = logging.getLogger("flowspin.mcp")
 
+LogCallback = Callable[[str, str], None]
+
 USE_DAEMON = True  # `flowspin mcp --no-daemon` turns it off
 
 
-def spin(path: Path, step: str, options: dict[str, Any]) -> tuple[dict[str, Any], str]:
-    """The spin result (the `flowspin spin --json` contract) and how it ran ("daemon"/"server")."""
+def spin(
+    path: Path, step: str, options: dict[str, Any], on_log: LogCallback | None = None
+) -> tuple[dict[str, Any], str]:
+    """The spin result (the `flowspin spin --json` contract) and how it ran ("daemon"/"server").
+
+    `on_log(stream, text)` gets the step's output while it runs, from any thread.
+    """
     if USE_DAEMON:
-        result = _spin_via_daemon(path, step, options)
+        result = _spin_via_daemon(path, step, options, on_log)
         if result is not None:
             return result, "daemon"
     try:
@@ -31,11 +39,13 @@ def spin(path: Path, step: str, options: dict[str, Any]) -> tuple[dict[str, Any]
         from flowspin.spin.options import SpinOptions
     except ImportError as exc:
         raise NotAvailable("spin", str(exc)) from exc
-    result_obj = api_spin(path, step, options=SpinOptions.from_dict(options))
+    result_obj = api_spin(path, step, options=SpinOptions.from_dict(options), on_log=on_log)
     return result_obj.to_dict(), "server"
 
 
-def _spin_via_daemon(path: Path, step: str, options: dict[str, Any]) -> dict[str, Any] | None:
+def _spin_via_daemon(
+    path: Path, step: str, options: dict[str, Any], on_log: LogCallback | None
+) -> dict[str, Any] | None:
     """None when this build has no daemon client or no daemon can be reached or started."""
     try:
         from flowspin.daemon import client
@@ -43,7 +53,7 @@ def _spin_via_daemon(path: Path, step: str, options: dict[str, Any]) -> dict[str
     except ImportError:
         return None
     try:
-        return client.spin(workspace_root(path), str(path), step, options)
+        return client.spin(workspace_root(path), str(path), step, options, on_log=on_log)
     except (client.DaemonUnavailable, OSError) as exc:
         log.warning("spinning in the MCP server process: daemon unavailable (%s)", exc)
         return None
