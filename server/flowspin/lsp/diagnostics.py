@@ -101,7 +101,7 @@ class DiagnosticsScheduler:
     def publish_now(self, uri: str) -> None:
         state = self.server.state
         doc = self.server.workspace.get_text_document(uri)
-        if not looks_like_flow(doc.source):
+        if doc.language_id not in (None, "python") or not looks_like_flow(doc.source):
             if uri in state.published:
                 self.clear(uri)
             return
