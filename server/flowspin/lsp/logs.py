@@ -57,6 +57,8 @@ def install(server: LanguageServer, level: int = logging.INFO) -> ClientLogHandl
     handler = ClientLogHandler(server)
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
     logger = logging.getLogger("flowspin")
+    for old in [h for h in logger.handlers if isinstance(h, ClientLogHandler)]:
+        logger.removeHandler(old)  # one server per process talks to the client
     logger.addHandler(handler)
     logger.setLevel(level)
     logger.propagate = False
