@@ -26,7 +26,6 @@ if TYPE_CHECKING:
     from flowspin.lsp.server import FlowspinServer
 
 _AFTER_SELF = re.compile(r"(?<![\w.])self\.(\w*)$")
-_WORD = re.compile(r"(\w*)$")
 _NEXT_CALL = "self.next("
 _NAMED_STRING = re.compile(r"\b(?:foreach|condition)\s*=\s*[\"'](\w*)$")
 _LOOKBACK_LINES = 8
@@ -36,14 +35,13 @@ _LOOKBACK_LINES = 8
 class CursorContext:
     in_next_call: bool
     after_self: bool  # the cursor follows `self.` (and maybe a partial name)
-    partial: str
     in_string: bool = False  # inside a string of the `self.next(` call: foreach=/condition=
 
 
 def cursor_context(doc: TextDocument, position: types.Position) -> CursorContext:
     lines = doc.lines
     if position.line >= len(lines):
-        return CursorContext(False, False, "")
+        return CursorContext(False, False)
     prefix = lines[position.line][: position.character]
     first = max(0, position.line - _LOOKBACK_LINES)
     before = "".join(lines[first : position.line]) + prefix
@@ -51,12 +49,8 @@ def cursor_context(doc: TextDocument, position: types.Position) -> CursorContext
     call = before[start + len(_NEXT_CALL) - 1 :] if start >= 0 else ""
     in_next = start >= 0 and _open_parens(call) > 0
     if in_next and _NAMED_STRING.search(call):
-        return CursorContext(True, False, "", in_string=True)
-    match = _AFTER_SELF.search(prefix)
-    if match:
-        return CursorContext(in_next, True, match.group(1))
-    word = _WORD.search(prefix)
-    return CursorContext(in_next, False, word.group(1) if word else "")
+        return CursorContext(True, False, in_string=True)
+    return CursorContext(in_next, _AFTER_SELF.search(prefix) is not None)
 
 
 def _open_parens(text: str) -> int:

@@ -138,11 +138,3 @@ def to_model_position(
     position: types.Position, lines: Sequence[str] | None = None
 ) -> tuple[int, int]:
     return position.line + 1, _model_col(lines, position.line, position.character)
-
-
-def line_prefix(doc: TextDocument, position: types.Position) -> str:
-    """Text of the cursor's line before the cursor."""
-    lines = doc.lines
-    if position.line >= len(lines):
-        return ""
-    return lines[position.line][: position.character]
