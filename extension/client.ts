@@ -4,6 +4,7 @@
  */
 import * as vscode from 'vscode';
 import {
+  DidChangeConfigurationNotification,
   ExecuteCommandRequest,
   LanguageClient,
   type LanguageClientOptions,
@@ -102,6 +103,20 @@ export class Server implements vscode.Disposable {
     setTimeout(() => void this.client?.setTrace(TRACE[level]), 0);
   }
 
+  /**
+   * Sends the whole `flowspin` section to the running server (workspace/didChangeConfiguration
+   * with `{settings: {flowspin: ...}}`). Done here rather than by the client's deprecated
+   * `synchronize.configurationSection`, which would try to start a server that is restarting.
+   */
+  sendSettings(): void {
+    if (this.client && this.running) {
+      const settings = { [SECTION]: readSettings(vscode.workspace.workspaceFolders?.[0]) };
+      this.client.sendNotification(DidChangeConfigurationNotification.type, { settings }).catch((e: unknown) => {
+        log.warn(`Sending settings to the server: ${String(e)}`);
+      });
+    }
+  }
+
   async stepAt(uri: vscode.Uri, line: number): Promise<StepAt | null> {
     const client = await this.ready();
     return client.sendRequest(StepAtRequest, { uri: uri.toString(), line });
@@ -184,8 +199,6 @@ export class Server implements vscode.Disposable {
         },
       },
       initializationOptions: { settings },
-      // Sends the whole `flowspin` section in workspace/didChangeConfiguration on every change.
-      synchronize: { configurationSection: SECTION },
       markdown: { isTrusted: false, supportHtml: false },
     };
     const client = new LanguageClient('flowspinServer', 'flowspin', serverOptions, clientOptions);

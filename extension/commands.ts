@@ -59,7 +59,8 @@ async function runServerCommand(server: Server, spec: ServerCommand, raw: unknow
   let line = given.line;
   if (uri) {
     arg.uri = uri.toString();
-    if (line === undefined && editor && editor.document.uri.toString() === uri.toString()) {
+    // The cursor decides only when the caller named no step (a lens names its own).
+    if (line === undefined && !given.step && editor && editor.document.uri.toString() === uri.toString()) {
       line = editor.selection.active.line;
     }
   }

@@ -18,12 +18,19 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
 
   context.subscriptions.push(
     vscode.workspace.onDidChangeConfiguration((e) => {
+      if (!e.affectsConfiguration(SECTION)) {
+        return;
+      }
       if (e.affectsConfiguration(`${SECTION}.python`)) {
         log.info('flowspin.python changed; restarting the server.');
-        void current.restart();
-      } else if (e.affectsConfiguration(`${SECTION}.trace`)) {
+        // After this event has reached every listener (the client's own among them).
+        setTimeout(() => void current.restart(), 0);
+        return;
+      }
+      if (e.affectsConfiguration(`${SECTION}.trace`)) {
         current.applyTrace();
       }
+      current.sendSettings();
     }),
   );
   const pythonChange = await onPythonExtensionChange(() => {

@@ -3,7 +3,7 @@
 // Usage: node drive.mjs CONFIG.json  (written by test_vscode_extension.py)
 // Prints one JSON line per finished check to stdout; on failure saves a screenshot and exits 1.
 // Every wait polls observable DOM state with a deadline; nothing sleeps a fixed time.
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { chromium } from 'playwright-core';
 
@@ -73,6 +73,12 @@ async function gotoLine(page, line) {
   await waitFor(`the cursor on line ${line}`, async () => (await statusText(page)).includes(`Ln ${line},`));
 }
 
+/** The "flowspin" output channel as VS Code writes it to disk (logs/<session>/exthost1/...). */
+function readFlowspinLog(dir) {
+  const found = readdirSync(dir, { recursive: true }).filter((f) => String(f).endsWith('flowspin.log'));
+  return found.map((f) => readFileSync(join(dir, String(f)), 'utf8')).join('\n');
+}
+
 async function main() {
   const browser = await chromium.launch({
     executablePath: config.chromium,
@@ -117,6 +123,19 @@ async function main() {
       return new RegExp(config.answerPattern, 'i').test(t) ? t : '';
     });
     report('spin-answered', { notification: answer });
+
+    // The "▶ Spin" code lens above `end` sends its own {uri, step}; the extension logs the
+    // request it forwards and the server's answer in the flowspin output channel.
+    const spinLenses = page.locator('.codelens-decoration a', { hasText: 'Spin' });
+    await waitFor('two "▶ Spin" code lenses', async () => (await spinLenses.count()) >= 2);
+    await spinLenses.nth(1).click();
+    const logged = await waitFor('the lens click to reach the server (flowspin log)', () => {
+      const logText = readFlowspinLog(config.logsDir);
+      const sent = logText.indexOf('flowspin.server.spin {"uri":"file://');
+      const forEnd = logText.indexOf('"step":"end"', sent);
+      return forEnd > 0 && /\] spin: /.test(logText.slice(forEnd)) ? logText.slice(forEnd, forEnd + 300) : '';
+    });
+    report('lens-answered', { log: logged });
 
     if (config.noFlowspinPython) {
       // Point flowspin.python at an interpreter without flowspin: the extension restarts the

@@ -230,6 +230,7 @@ def test_diagnostics_fix_spin_and_missing_flowspin_in_real_vscode(
         # The server's answer for spinning `start` (not the extension's own fallbacks such as
         # "Put the cursor inside a @step" or "Cannot reach the flowspin server").
         answerPattern=r"spin|not available",
+        logsDir=str(vscode.user_data / "logs"),
         workspaceSettings=str(vscode.workspace / ".vscode" / "settings.json"),
         noFlowspinPython=str(vscode.no_flowspin_python),
     )
@@ -239,6 +240,7 @@ def test_diagnostics_fix_spin_and_missing_flowspin_in_real_vscode(
     notification = by_name["spin-answered"]["notification"]
     assert "Put the cursor inside" not in notification
     assert "Cannot reach the flowspin server" not in notification
+    assert '"step":"end"' in by_name["lens-answered"]["log"]
     missing = by_name["flowspin-missing"]
     assert f"flowspin is not installed in {vscode.no_flowspin_python}" in missing["notification"]
     assert missing["installButtons"] == 1
