@@ -80,6 +80,7 @@ class Transition:
     target_spans: list[Span] = field(default_factory=list)
     foreach: str | None = None
     foreach_span: Span | None = None
+    foreach_is_literal: bool = True  # False when foreach= is an expression (kept as text)
     num_parallel: int | Expr | None = None
     condition: str | None = None
     condition_span: Span | None = None

@@ -456,6 +456,7 @@ def _parse_transition(call: ast.Call, src: _Source, is_tail: bool) -> Transition
             t.foreach = value
         else:
             t.foreach = src.segment(kw.value)
+            t.foreach_is_literal = False
     if "num_parallel" in keywords:
         t.kind = "parallel"
         kw = keywords["num_parallel"]

@@ -716,8 +716,8 @@ def undefined_artifacts(ctx: _Ctx) -> Iterator[Diagnostic]:
         step = ctx.steps[name]
         mask = available[name]
         tail = step.tail_transition
-        if tail and tail.kind == "foreach" and tail.foreach and tail.foreach_span:
-            if not is_defined(tail.foreach, mask) and tail.foreach.isidentifier():
+        if tail and tail.kind == "foreach" and tail.foreach_is_literal and tail.foreach_span:
+            if tail.foreach and not is_defined(tail.foreach, mask):
                 yield ctx.diag(
                     "unknown-foreach-artifact",
                     f"foreach='{tail.foreach}' in step '{name}' names an artifact that neither "
