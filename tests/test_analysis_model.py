@@ -306,3 +306,10 @@ class Base(FlowSpec):
     run_here = base + "\n\nif __name__ == '__main__':\n    Base()\n"
     rules = {d.rule for d in check_source(run_here)[1]}
     assert rules == {"end-has-transition", "unknown-transition"}  # one step: start is end
+
+
+def test_step_at_includes_the_step_decorator_line() -> None:
+    flow = parse(SOURCE).flows[2]
+    begin = flow.steps["begin"]
+    assert begin.first_line == 42 and begin.span.line == 43
+    assert flow.step_at(42) is begin and flow.step_at(46) is flow.steps["a"]

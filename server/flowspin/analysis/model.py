@@ -118,6 +118,8 @@ class Step:
     # Sets artifacts by computed names (`setattr(self, ...)`, `self.__dict__`): its writes are
     # not all listed in `writes`.
     dynamic_writes: bool = False
+    # First line of the step's source: its first decorator (`@step` included), else the `def`.
+    first_line: int = 0
 
     @property
     def tail_transition(self) -> Transition | None:
@@ -180,7 +182,9 @@ class Flow:
     def step_at(self, line: int) -> Step | None:
         """The step whose decorators, `def` or body contain `line` (1-based)."""
         for step in self.steps.values():
-            first = min([step.span.line] + [d.span.line for d in step.decorators])
+            first = step.first_line or min(
+                [step.span.line] + [d.span.line for d in step.decorators]
+            )
             if first <= line <= step.span.end_line:
                 return step
         return None

@@ -334,6 +334,7 @@ def _parse_step(node: ast.FunctionDef | ast.AsyncFunctionDef, src: _Source) -> S
         span=Span(start_line, src.col(start_line, node.col_offset), *_end(node, src)),
         name_span=_name_span(node, src, "def"),
     )
+    step.first_line = min([start_line] + [d.lineno for d in node.decorator_list])
     for deco in node.decorator_list:
         name = _dotted_tail(deco) or src.segment(deco)
         if name == "step":
