@@ -139,7 +139,10 @@ export class Server implements vscode.Disposable {
 
   /** The running client, starting the server if needed; throws with the reason it is not up. */
   private async ready(): Promise<LanguageClient> {
-    if (!this.running) {
+    if (this.client?.state === State.Stopped) {
+      // The client gave up restarting a crashing server: a command is a good moment to retry.
+      await this.restart();
+    } else if (!this.running) {
       await this.start();
     }
     if (!this.client || !this.running) {
