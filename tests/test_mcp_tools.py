@@ -75,11 +75,19 @@ from metaflow import FlowSpec, step
 class BadFlow(FlowSpec):
     @step
     def start(self):
-        self.next(self.middle)
+        self.next(self.trian)
+
+    @step
+    def train(self):
+        self.next(self.end)
 
     @step
     def end(self):
         pass
+
+
+if __name__ == "__main__":
+    BadFlow()
 """
 
 
@@ -105,7 +113,7 @@ async def test_check_and_graph(project: Path) -> None:
     assert "`run` the flow once" in good["next"]
 
     assert bad["ok"] is False and bad["errors"] >= 1
-    unknown = [d for d in bad["diagnostics"] if "middle" in d["message"]]
+    unknown = [d for d in bad["diagnostics"] if "'trian'" in d["message"]]
     assert unknown and unknown[0]["line"] == 7 and unknown[0]["severity"] == "error"
     assert "bad.py:LINE" in bad["next"]
 
