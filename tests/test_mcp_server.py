@@ -40,3 +40,27 @@ async def test_bad_arguments_say_what_to_do(workdir: Path) -> None:
     assert "relative paths are resolved from the workspace root" in missing
     assert "is a folder" in folder
     assert "split" in negative
+
+
+async def test_vscode_language_model_tools_mirror_the_mcp_tools(workdir: Path) -> None:
+    import json
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "flowspin.mcp.lmtools"],
+        cwd=workdir, capture_output=True, text=True, timeout=60, check=True,
+    )
+    lm_tools = {tool["name"]: tool for tool in json.loads(proc.stdout)}
+    assert set(lm_tools) == {
+        "flowspin_spin", "flowspin_check", "flowspin_run", "flowspin_showArtifact"
+    }
+    async with mcp_session(workdir) as client:
+        listed = {tool.name: tool for tool in (await client.list_tools()).tools}
+    spin = lm_tools["flowspin_spin"]
+    assert spin["toolReferenceName"] == "spin" and spin["userDescription"]
+    assert spin["modelDescription"] == " ".join(listed["spin"].description.split())
+    for tool in lm_tools.values():
+        mcp_schema = listed[tool["toolReferenceName"].replace("-", "_")].input_schema
+        assert set(tool["inputSchema"]["properties"]) == set(mcp_schema["properties"])
+        assert tool["inputSchema"]["required"] == mcp_schema["required"]
