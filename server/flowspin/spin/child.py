@@ -374,7 +374,23 @@ def _run(job, parents, cls, graph, node, report, notices, timings, t0, fail):  #
     elif report.get("cancelled"):
         report["status"] = "cancelled"
     timings["total_ms"] = (time.perf_counter() - t0) * 1e3
+    if os.environ.get("FLOWSPIN_MEASURE_MEMORY"):
+        report["memory"] = _child_memory()
     return report
+
+
+def _child_memory() -> dict[str, float]:
+    """RSS and private (copied or newly allocated) memory of this child, in MB."""
+    out: dict[str, float] = {}
+    try:
+        with open("/proc/self/smaps_rollup") as fh:
+            for line in fh:
+                key, _, rest = line.partition(":")
+                if key in ("Rss", "Private_Dirty", "Private_Clean"):
+                    out[key] = int(rest.split()[0]) / 1024
+    except OSError:
+        pass
+    return out
 
 
 def _clone(cls: type, ds: MemDataStore) -> Any:

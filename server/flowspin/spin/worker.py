@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from flowspin.spin.options import SpinOptions
-from flowspin.spin.protocol import FrameBuffer, write_fd
+from flowspin.spin.protocol import FrameBuffer, read_fd, write_fd
 
 GRACE_S = float(os.environ.get("FLOWSPIN_CANCEL_GRACE_S", "2"))
 MAX_LOG = 10 * 1024 * 1024
@@ -104,6 +104,11 @@ class Worker:
         self.active: Active | None = None
         self.queue: list[dict[str, Any]] = []
         self.plans: dict[tuple, Any] = {}
+        self.generation = 0  # bumps when the flow module is re-imported
+        self.spare: dict[str, Any] | None = None  # a child forked ahead, waiting for a job
+        self.zombies: list[int] = []
+        self.pending_gc: set[str] = set()
+        self._latest_checked: dict[str, tuple[float, bool]] = {}
 
     # --- flow module -------------------------------------------------------------------
     def warm(self) -> None:
@@ -129,6 +134,7 @@ class Worker:
             self.flow_cls = find_flow_class(module)
             self.load_error = None
             self.plans.clear()
+            self.generation += 1
         except FlowLoadError as exc:
             self.load_error = exc.message
         except BaseException as exc:  # the flow's own import failed; the child will report it
@@ -189,7 +195,16 @@ class Worker:
     def _plan_current(self, plan: Any, opts: SpinOptions) -> bool:
         if opts.run or opts.task:
             return True
-        # A newer run of the flow makes the cached base run stale.
+        # A newer run of the flow makes the cached base run stale (checked at most once a second:
+        # a Metaflow run takes longer than that to produce parents anyway).
+        seen = self._latest_checked.get(plan.run_id)
+        if seen is not None and time.monotonic() - seen[0] < 1.0:
+            return seen[1]
+        fresh = self._latest_is(plan)
+        self._latest_checked[plan.run_id] = (time.monotonic(), fresh)
+        return fresh
+
+    def _latest_is(self, plan: Any) -> bool:
         try:
             from metaflow import Flow
 
@@ -226,13 +241,28 @@ class Worker:
                 else:
                     self._read_child(key.fd, child)
             self._check_deadlines()
+            if self.zombies:
+                self._reap_zombies()
+            if self.active is None and self.pending_gc:
+                keep = int(os.environ.get(ENV_KEEP, "5"))
+                for step in self.pending_gc:
+                    try:
+                        self.store.gc(self.flow_file, step, keep=keep)
+                    except OSError:
+                        pass
+                self.pending_gc.clear()
             if self.active is None and self.queue:
                 self._start(self.queue.pop(0))
+            if self.active is None and not self.queue and self.spare is None and self.cache._items:
+                try:
+                    self._make_spare()
+                except OSError:
+                    pass
 
     def _next_wakeup(self) -> float | None:
         a = self.active
         if a is None:
-            return None
+            return 0.05 if self.zombies else None
         waits = [0.5]
         if a.deadline is not None:
             waits.append(max(0.0, a.deadline - time.monotonic()))
@@ -394,6 +424,26 @@ class Worker:
         spin_id = new_spin_id()
         job = dict(a.job, spin_id=spin_id, split_index=plan.split_index, task_id=f"spin-{spin_id}")
         parents = a.parents.pop(id(plan))
+        keys = [f"{p.source}:{p.ident}" for p in plan.parents]
+        spare = self._take_spare(keys) if a.mode == "fork" else None
+        if spare is not None:
+            try:
+                write_fd(spare["job_w"], {"type": "job", "job": job, "keys": keys})
+                os.close(spare["job_w"])
+                self._register(
+                    a,
+                    plan,
+                    spin_id,
+                    spare["pid"],
+                    spare["out_r"],
+                    spare["err_r"],
+                    spare["res_r"],
+                    a.mode,
+                    None,
+                )
+                return
+            except OSError:
+                self._discard_spare(spare)
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
         res_r, res_w = os.pipe()
@@ -426,12 +476,15 @@ class Worker:
             proc.stdin.write(encode({"type": "job", "job": job, "parents": specs}))
             proc.stdin.close()
             pid = proc.pid
+        self._register(a, plan, spin_id, pid, out_r, err_r, res_r, a.mode, proc)
+
+    def _register(self, a, plan, spin_id, pid, out_r, err_r, res_r, mode, proc) -> None:
         child = Child(
             pid=pid,
             spin_id=spin_id,
             plan=plan,
             fds={},
-            mode=a.mode,
+            mode=mode,
             started=time.perf_counter(),
             proc=proc,
         )
@@ -440,6 +493,62 @@ class Worker:
             child.fds[fd] = name
             self.sel.register(fd, selectors.EVENT_READ, ("child", child))
         a.children.append(child)
+
+    def _make_spare(self) -> None:
+        """Fork the next spin's child now, so a warm spin does not wait for fork()."""
+        if self.spare is not None or self._mode(SpinOptions())[0] != "fork":
+            return
+        job_r, job_w = os.pipe()
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        res_r, res_w = os.pipe()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:
+            _spare_main(self.cache, job_r, out_w, err_w, res_w)
+        for fd in (job_r, out_w, err_w, res_w):
+            os.close(fd)
+        with self.cache._lock:
+            keys = set(self.cache._items)
+        self.spare = {
+            "pid": pid,
+            "job_w": job_w,
+            "out_r": out_r,
+            "err_r": err_r,
+            "res_r": res_r,
+            "keys": keys,
+            "generation": self.generation,
+        }
+
+    def _take_spare(self, keys: list[str]) -> dict[str, Any] | None:
+        spare, self.spare = self.spare, None
+        if spare is None:
+            return None
+        alive = os.waitpid(spare["pid"], os.WNOHANG) == (0, 0)
+        if alive and spare["generation"] == self.generation and set(keys) <= spare["keys"]:
+            return spare
+        self._discard_spare(spare, reaped=not alive)
+        return None
+
+    def _discard_spare(self, spare: dict[str, Any], reaped: bool = False) -> None:
+        for key in ("job_w", "out_r", "err_r", "res_r"):
+            try:
+                os.close(spare[key])
+            except OSError:
+                pass
+        if not reaped:
+            _kill(spare["pid"], signal.SIGKILL)
+            self.zombies.append(spare["pid"])
+
+    def _reap_zombies(self) -> None:
+        for pid in list(self.zombies):
+            try:
+                done, _ = os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                done = pid
+            if done:
+                self.zombies.remove(pid)
 
     def _read_child(self, fd: int, child: Child) -> None:
         try:
@@ -475,8 +584,13 @@ class Worker:
         )
 
     def _reap(self, child: Child) -> None:
-        _, status = os.waitpid(child.pid, 0)
-        child.status = status
+        if child.report is not None and child.proc is None:
+            # It hung up after reporting; let the kernel finish its exit while we answer.
+            child.status = 0
+            self.zombies.append(child.pid)
+        else:
+            _, status = os.waitpid(child.pid, 0)
+            child.status = status
         a = self.active
         assert a is not None
         a.children.remove(child)
@@ -592,6 +706,8 @@ class Worker:
             "split_index": plan.split_index,
             "flow_file": self.flow_file,
         }
+        if rep.get("memory"):
+            result["timings"].update({f"child_{k}_mb": v for k, v in rep["memory"].items()})
         if a.opts.persist and c.report is not None:
             record = {
                 "spin_id": c.spin_id,
@@ -609,12 +725,15 @@ class Worker:
             }
             try:
                 self.store.write_record(self.flow_file, record)
-                self.store.gc(self.flow_file, a.step, keep=int(os.environ.get(ENV_KEEP, "5")))
+                self.pending_gc.add(a.step)  # after the answer: GC is not on the spin's path
             except Exception as exc:
                 result["notices"].append(f"could not save the spin to {self.store.root}: {exc}")
         return result
 
     def _shutdown(self) -> None:
+        if self.spare is not None:
+            self._discard_spare(self.spare)
+            self.spare = None
         a = self.active
         if a is not None:
             for c in a.children:
@@ -663,32 +782,32 @@ def _crash_error(status: int, stderr: str, flow_file: str, a: Active) -> dict[st
     return {"type": etype, "message": msg, "traceback": stderr[-4000:], "file": file, "line": line}
 
 
-def _child_main(
-    job: dict[str, Any],
-    parents: list[dict[str, Any]],
-    out_w: int,
-    err_w: int,
-    res_w: int,
-    keep: set[int],
-) -> None:
-    """In the forked child: redirect output, cap memory, run the step, report, exit."""
+def _child_setup(out_w: int, err_w: int, keep: set[int]) -> None:
+    """In a forked child: output to the pipes, the worker's other descriptors closed."""
+    os.dup2(out_w, 1)
+    os.dup2(err_w, 2)
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    for fd in _open_fds():
+        if fd > 2 and fd not in keep:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+    sys.stdout = open(1, "w", buffering=1, encoding="utf-8", errors="replace", closefd=False)
+    sys.stderr = open(2, "w", buffering=1, encoding="utf-8", errors="replace", closefd=False)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    faulthandler.enable(file=sys.stderr)
+
+
+def _child_run(job: dict[str, Any], parents: list[dict[str, Any]], res_w: int) -> None:
+    """Run the step, report, and hang up before exiting.
+
+    Closing the pipes first lets the worker answer at once, while the kernel is still tearing
+    down this process's (large, copy-on-write) address space.
+    """
     try:
-        os.dup2(out_w, 1)
-        os.dup2(err_w, 2)
-        devnull = os.open(os.devnull, os.O_RDONLY)
-        os.dup2(devnull, 0)
-        os.closerange(3, 3)  # placeholder: the worker's own fds are closed below
-        for fd in _open_fds():
-            if fd > 2 and fd not in keep:
-                try:
-                    os.close(fd)
-                except OSError:
-                    pass
-        sys.stdout = open(1, "w", buffering=1, encoding="utf-8", errors="replace", closefd=False)
-        sys.stderr = open(2, "w", buffering=1, encoding="utf-8", errors="replace", closefd=False)
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        faulthandler.enable(file=sys.stderr)
         _limit_memory()
         from flowspin.spin.child import execute
 
@@ -698,22 +817,16 @@ def _child_main(
         try:
             write_fd(res_w, {"type": "report", "report": report})
         except Exception as exc:  # e.g. a repr that msgpack cannot carry
-            write_fd(
-                res_w,
-                {
-                    "type": "report",
-                    "report": {
-                        "status": "error",
-                        "error": {
-                            "type": "ReportError",
-                            "message": str(exc),
-                            "traceback": "",
-                            "file": "",
-                            "line": 0,
-                        },
-                    },
-                },
-            )
+            err = {
+                "type": "ReportError",
+                "message": str(exc),
+                "traceback": "",
+                "file": "",
+                "line": 0,
+            }
+            write_fd(res_w, {"type": "report", "report": {"status": "error", "error": err}})
+        for fd in (res_w, 1, 2):
+            os.close(fd)
     except BaseException:
         try:
             traceback.print_exc()
@@ -721,6 +834,34 @@ def _child_main(
             pass
     finally:
         os._exit(0)
+
+
+def _child_main(
+    job: dict[str, Any],
+    parents: list[dict[str, Any]],
+    out_w: int,
+    err_w: int,
+    res_w: int,
+    keep: set[int],
+) -> None:
+    try:
+        _child_setup(out_w, err_w, keep)
+    except BaseException:
+        os._exit(70)
+    _child_run(job, parents, res_w)
+
+
+def _spare_main(cache: Any, job_r: int, out_w: int, err_w: int, res_w: int) -> None:
+    """A child forked ahead of time: waits for a job, then runs it on its copy of the state."""
+    try:
+        _child_setup(out_w, err_w, {job_r, out_w, err_w, res_w})
+        msg = read_fd(job_r)
+    except BaseException:
+        os._exit(70)
+    if msg is None:
+        os._exit(0)
+    parents = [cache._items[key].as_child_input() for key in msg["keys"]]
+    _child_run(msg["job"], parents, res_w)
 
 
 def _open_fds() -> list[int]:
