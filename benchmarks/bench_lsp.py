@@ -37,8 +37,11 @@ def generate_flow(steps: int) -> str:
         "",
     ]
     for i, name in enumerate(names):
-        out += ["    @card(type='blank')" if i % 10 == 0 else "", "    @step",
-                f"    def {name}(self):"]
+        out += [
+            "    @card(type='blank')" if i % 10 == 0 else "",
+            "    @step",
+            f"    def {name}(self):",
+        ]
         out.append(f'        """Step {i}."""')
         if i == 0:
             out.append("        self.value_0 = self.alpha")
@@ -73,8 +76,9 @@ async def run(steps: int, edits: int) -> dict[str, list[float]]:
     opened = client.protocol.wait_for_notification_async(types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
     client.text_document_did_open(
         types.DidOpenTextDocumentParams(
-            text_document=types.TextDocumentItem(uri=uri, language_id="python", version=1,
-                                                 text=text)
+            text_document=types.TextDocumentItem(
+                uri=uri, language_id="python", version=1, text=text
+            )
         )
     )
     await asyncio.wait_for(opened, 30)
@@ -131,8 +135,10 @@ async def run(steps: int, edits: int) -> dict[str, list[float]]:
     for i in range(edits):
         digit = str(i % 8 + 2)  # never the text already there: every edit is a real change
         change = types.TextDocumentContentChangePartial(
-            range=types.Range(start=types.Position(line=middle, character=col),
-                              end=types.Position(line=middle, character=col + 1)),
+            range=types.Range(
+                start=types.Position(line=middle, character=col),
+                end=types.Position(line=middle, character=col + 1),
+            ),
             text=digit,
         )
         results["incremental: type one character"].append(await timed(change))
@@ -143,8 +149,10 @@ async def run(steps: int, edits: int) -> dict[str, list[float]]:
     for i in range(edits + edits % 2):  # an even count: the line ends fixed
         replacement = broken if i % 2 == 0 else original
         change = types.TextDocumentContentChangePartial(
-            range=types.Range(start=types.Position(line=next_line, character=0),
-                              end=types.Position(line=next_line, character=len(current))),
+            range=types.Range(
+                start=types.Position(line=next_line, character=0),
+                end=types.Position(line=next_line, character=len(current)),
+            ),
             text=replacement,
         )
         current = replacement
@@ -165,20 +173,28 @@ def main() -> int:
     parser.add_argument("--edits", type=int, default=30)
     args = parser.parse_args()
     results = asyncio.run(run(args.steps, args.edits))
-    print(f"flowspin lsp: didChange -> publishDiagnostics, {args.steps}-step flow, "
-          f"{args.edits} edits each (budget {BUDGET_MS:.0f} ms median)")
-    print("latency = the full round trip, nothing subtracted; parse+lint = the same text "
-          "checked in this process right after (same machine load), for reference")
-    print(f"{'edit':<34} {'median':>7} {'p90':>7} {'min':>7} {'max':>7} "
-          f"{'parse+lint':>11} {'budget':>7}")
+    print(
+        f"flowspin lsp: didChange -> publishDiagnostics, {args.steps}-step flow, "
+        f"{args.edits} edits each (budget {BUDGET_MS:.0f} ms median)"
+    )
+    print(
+        "latency = the full round trip, nothing subtracted; parse+lint = the same text "
+        "checked in this process right after (same machine load), for reference"
+    )
+    print(
+        f"{'edit':<34} {'median':>7} {'p90':>7} {'min':>7} {'max':>7} "
+        f"{'parse+lint':>11} {'budget':>7}"
+    )
     for label, pairs in results.items():
         latency = sorted(p[0] for p in pairs)
         parse = statistics.median(p[1] for p in pairs)
         p90 = latency[min(len(latency) - 1, int(len(latency) * 0.9))]
         median = statistics.median(latency)
         verdict = "ok" if median <= BUDGET_MS else "OVER"
-        print(f"{label:<34} {median:7.1f} {p90:7.1f} {latency[0]:7.1f} {latency[-1]:7.1f} "
-              f"{parse:11.1f} {verdict:>7}")
+        print(
+            f"{label:<34} {median:7.1f} {p90:7.1f} {latency[0]:7.1f} {latency[-1]:7.1f} "
+            f"{parse:11.1f} {verdict:>7}"
+        )
     return 0
 
 

@@ -19,9 +19,7 @@ TIMEOUT = 20.0  # an upper bound for a hung server, not a wait
 STATUS = "flowspin/status"
 
 
-async def start_session(
-    client: LanguageClient, root: Path
-) -> tuple[Any, types.InitializeResult]:
+async def start_session(client: LanguageClient, root: Path) -> tuple[Any, types.InitializeResult]:
     """Initialize the session; returns the `flowspin/status` the server sent when ready and
     the server's initialize result."""
     status = client.protocol.wait_for_notification_async(STATUS)

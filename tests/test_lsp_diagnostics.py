@@ -62,14 +62,13 @@ async def test_dag_rules_follow_edits(client: LanguageClient, root: Path) -> Non
     assert unknown.range.start == doc.position("self.joinn")
     assert "Did you mean 'join'?" in unknown.message
     assert by_rule["orphan-step"].range.start.line in (
-        doc.line_of("def join"), doc.line_of("def end")
+        doc.line_of("def join"),
+        doc.line_of("def end"),
     )
 
     # Fix the transition but misspell an artifact: only a warning on the line that reads it.
     doc.replace(TRAIN_FLOW.replace("print(self.best)", "print(self.bestt)"))
-    found = await doc.wait_diagnostics(
-        lambda d: [x.code for x in d] == ["undefined-artifact"]
-    )
+    found = await doc.wait_diagnostics(lambda d: [x.code for x in d] == ["undefined-artifact"])
     assert found[0].severity == types.DiagnosticSeverity.Warning
     assert found[0].range.start == doc.position("self.bestt")
 
@@ -77,13 +76,11 @@ async def test_dag_rules_follow_edits(client: LanguageClient, root: Path) -> Non
     assert await doc.wait_diagnostics(lambda d: d == []) == []
 
 
-async def test_ranges_count_utf16_units_like_the_editor(
-    client: LanguageClient, root: Path
-) -> None:
+async def test_ranges_count_utf16_units_like_the_editor(client: LanguageClient, root: Path) -> None:
     # An emoji is one character in Python but two UTF-16 units in the editor.
-    doc = Doc(client, root / "emoji.py", TRAIN_FLOW.replace(
-        "print(self.best)", 'print("🚀", self.bestt)'
-    ))
+    doc = Doc(
+        client, root / "emoji.py", TRAIN_FLOW.replace("print(self.best)", 'print("🚀", self.bestt)')
+    )
     found = await doc.wait_diagnostics(lambda d: len(d) == 1)
     line = doc.text.splitlines()[doc.line_of("self.bestt")]
     col = line.index("self.bestt")
@@ -103,17 +100,13 @@ async def test_valid_flow_has_no_diagnostics(client: LanguageClient, root: Path)
     assert await doc.wait_diagnostics(lambda d: True) == []
 
 
-async def test_burst_of_edits_ends_with_the_latest_text(
-    client: LanguageClient, root: Path
-) -> None:
+async def test_burst_of_edits_ends_with_the_latest_text(client: LanguageClient, root: Path) -> None:
     doc = Doc(client, root / "burst.py", TRAIN_FLOW)
     await doc.wait_diagnostics(lambda d: True)
     for step in ["start", "train", "join", "end"] * 5:
         doc.replace(_broken_def(TRAIN_FLOW, step))
     last = doc.line_of("def end(self)")
-    found = await doc.wait_diagnostics(
-        lambda d: len(d) == 1 and d[0].range.start.line == last
-    )
+    found = await doc.wait_diagnostics(lambda d: len(d) == 1 and d[0].range.start.line == last)
     assert found[0].code == "syntax-error"
 
 

@@ -79,13 +79,24 @@ async def test_code_lenses_above_each_step(client: LanguageClient, train: Doc) -
     lenses = await client.text_document_code_lens_async(
         types.CodeLensParams(text_document=train.ident())
     )
-    seen = [(lens.range.start.line, lens.command.title, lens.command.command,
-             list(lens.command.arguments)) for lens in lenses]
+    seen = [
+        (
+            lens.range.start.line,
+            lens.command.title,
+            lens.command.command,
+            list(lens.command.arguments),
+        )
+        for lens in lenses
+    ]
     spin = {"uri": train.uri}
     assert seen == [
         (train.line_of("@step"), "▶ Spin", "flowspin.spin", [spin | {"step": "start"}]),
-        (train.line_of("@step"), "▶ Run", "flowspin.run",
-         [spin | {"line": train.line_of("def start")}]),
+        (
+            train.line_of("@step"),
+            "▶ Run",
+            "flowspin.run",
+            [spin | {"line": train.line_of("def start")}],
+        ),
         (train.line_of("@card"), "▶ Spin", "flowspin.spin", [spin | {"step": "train"}]),
         (train.line_of("@card"), "Card", "flowspin.showCard", [spin | {"step": "train"}]),
         (train.line_of("@step", 2), "▶ Spin", "flowspin.spin", [spin | {"step": "join"}]),
@@ -209,7 +220,10 @@ async def test_completion_of_next_targets(client: LanguageClient, root: Path) ->
     assert await _complete(client, doc, "self.next(self.") == ["join", "end"]
     # foreach="..." names an artifact, not a step.
     assert await _complete(client, doc, 'self.next(self.join, foreach="') == [
-        "data", "rate", "rates", "score"
+        "data",
+        "rate",
+        "rates",
+        "score",
     ]
 
 
@@ -219,7 +233,13 @@ async def test_completion_of_artifacts(client: LanguageClient, root: Path) -> No
     # Upstream artifacts, the Parameter, and what this step assigns; never downstream `best`.
     # In a foreach body, `input` and `index` too.
     assert sorted(await _complete(client, doc, "print(self.")) == [
-        "data", "index", "input", "n_rows", "rate", "rates", "score"
+        "data",
+        "index",
+        "input",
+        "n_rows",
+        "rate",
+        "rates",
+        "score",
     ]
 
 
@@ -250,8 +270,12 @@ async def test_step_at_a_line(client: LanguageClient, train: Doc) -> None:
         )
 
     inside = await step_at(train.line_of("self.rate = self.input"))
-    expected = {"flow": "TrainFlow", "step": "train", "nodeType": "linear",
-                "line": train.line_of("def train")}
+    expected = {
+        "flow": "TrainFlow",
+        "step": "train",
+        "nodeType": "linear",
+        "line": train.line_of("def train"),
+    }
     assert inside._asdict() == expected
     assert (await step_at(train.line_of("@card")))._asdict() == expected
     assert await step_at(train.line_of("n_rows = Parameter")) is None
@@ -280,7 +304,8 @@ async def test_spin_says_not_available_yet(client: LanguageClient, train: Doc) -
 async def test_run_says_not_available_yet(client: LanguageClient, train: Doc) -> None:
     result = await _execute(client, "flowspin.server.run", {"uri": train.uri})
     assert (result["ok"], result["message"]) == (
-        False, "Run is not available yet in this version of flowspin (TrainFlow)."
+        False,
+        "Run is not available yet in this version of flowspin (TrainFlow).",
     )
 
 
@@ -295,9 +320,13 @@ async def test_spin_outside_a_step_explains(client: LanguageClient, train: Doc) 
 async def test_server_lists_its_commands(client: LanguageClient) -> None:
     provider = _session["init"].capabilities.execute_command_provider
     assert set(provider.commands) >= {
-        "flowspin.server.spin", "flowspin.server.run", "flowspin.server.resume",
-        "flowspin.server.showCard", "flowspin.server.selectBaseRun",
-        "flowspin.server.restartWorker", "flowspin.server.cancel",
+        "flowspin.server.spin",
+        "flowspin.server.run",
+        "flowspin.server.resume",
+        "flowspin.server.showCard",
+        "flowspin.server.selectBaseRun",
+        "flowspin.server.restartWorker",
+        "flowspin.server.cancel",
     }
 
 
@@ -340,9 +369,7 @@ async def test_two_flows_in_one_file(client: LanguageClient, root: Path) -> None
         types.CodeLensParams(text_document=doc.ident())
     )
     runs = [lens.command.arguments[0] for lens in lenses if lens.command.title == "▶ Run"]
-    assert [r["line"] for r in runs] == [
-        doc.line_of("def start"), doc.line_of("def start", 1)
-    ]
+    assert [r["line"] for r in runs] == [doc.line_of("def start"), doc.line_of("def start", 1)]
     for argument, flow in zip(runs, ["SwitchFlow", "TrainFlow"], strict=True):
         result = await _execute(client, "flowspin.server.run", dict(argument))
         assert f"({flow})" in result["message"]

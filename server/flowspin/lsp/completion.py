@@ -129,7 +129,5 @@ def register(server: FlowspinServer) -> None:
     @server.feature(
         types.TEXT_DOCUMENT_COMPLETION, types.CompletionOptions(trigger_characters=["."])
     )
-    def on_completion(
-        ls: FlowspinServer, params: types.CompletionParams
-    ) -> types.CompletionList:
+    def on_completion(ls: FlowspinServer, params: types.CompletionParams) -> types.CompletionList:
         return completions(ls, params.text_document.uri, params.position)

@@ -47,15 +47,11 @@ def find_references(
 
 def register(server: FlowspinServer) -> None:
     @server.feature(types.TEXT_DOCUMENT_DEFINITION)
-    def on_definition(
-        ls: FlowspinServer, params: types.DefinitionParams
-    ) -> list[types.Location]:
+    def on_definition(ls: FlowspinServer, params: types.DefinitionParams) -> list[types.Location]:
         return definition(ls, params.text_document.uri, params.position)
 
     @server.feature(types.TEXT_DOCUMENT_REFERENCES)
-    def on_references(
-        ls: FlowspinServer, params: types.ReferenceParams
-    ) -> list[types.Location]:
+    def on_references(ls: FlowspinServer, params: types.ReferenceParams) -> list[types.Location]:
         return find_references(
             ls, params.text_document.uri, params.position, params.context.include_declaration
         )

@@ -69,8 +69,7 @@ def _log_level(options: Any) -> int | None:
 
 def create_server() -> FlowspinServer:
     server = FlowspinServer()
-    for feature in (diagnostics, lenses, hover, navigation, completion, symbols, commands,
-                    step_at):
+    for feature in (diagnostics, lenses, hover, navigation, completion, symbols, commands, step_at):
         feature.register(server)
 
     @server.feature(types.INITIALIZE)
@@ -83,9 +82,7 @@ def create_server() -> FlowspinServer:
             ls.state.settings = options["settings"]
 
     @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
-    def on_configuration(
-        ls: FlowspinServer, params: types.DidChangeConfigurationParams
-    ) -> None:
+    def on_configuration(ls: FlowspinServer, params: types.DidChangeConfigurationParams) -> None:
         settings = params.settings
         if isinstance(settings, dict):
             section = settings.get("flowspin", settings)

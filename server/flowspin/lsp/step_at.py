@@ -22,8 +22,12 @@ def step_at(ls: FlowspinServer, uri: str, line: int) -> dict[str, Any] | None:
     if located is None:
         return None
     flow, step = located
-    return {"flow": flow.name, "step": step.name, "nodeType": step.node_type,
-            "line": step.span.line - 1}
+    return {
+        "flow": flow.name,
+        "step": step.name,
+        "nodeType": step.node_type,
+        "line": step.span.line - 1,
+    }
 
 
 def _field(params: Any, name: str) -> Any:
