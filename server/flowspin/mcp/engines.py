@@ -132,7 +132,22 @@ def spin(
     from flowspin.mcp import spinclient
 
     result, via = spinclient.spin(path, step, options, on_log)
-    return shape_spin(workspace, path, result, via=via)
+    _locate_load_error(path, result)
+    return shape_spin(workspace, path, result, via=via, run_id=run_id)
+
+
+def _locate_load_error(path: Path, result: dict[str, Any]) -> None:
+    """A flow file that does not import because of a syntax error: add the line from the parse."""
+    error = result.get("error") or {}
+    if error.get("type") != "FlowLoadError" or error.get("line"):
+        return
+    try:
+        model = _static_model(path)
+    except NotAvailable:
+        return
+    if model.syntax_error is not None:
+        error["file"] = str(path)
+        error["line"] = model.syntax_error.span.line
 
 
 # --- artifacts and cards ---------------------------------------------------------------------

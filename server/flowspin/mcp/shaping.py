@@ -71,36 +71,55 @@ def _short_base(base: dict[str, Any]) -> dict[str, Any]:
     return short
 
 
-def _hint(shown: str, result: dict[str, Any]) -> str:
+def _in_workspace(workspace: Path, file: str) -> bool:
+    try:
+        Path(file).resolve().relative_to(workspace)
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+def _hint(workspace: Path, shown: str, result: dict[str, Any], run_id: str | None) -> str:
     status = result.get("status")
     error = result.get("error") or {}
     step = result.get("step")
     if status == "ok":
-        targets = (result.get("next") or {}).get("targets") or (result.get("next") or {}).get(
-            "steps"
-        )
+        targets = (result.get("next") or {}).get("steps")
         follow = ""
         if targets:
-            names = ", ".join(str(t) for t in targets) if isinstance(targets, list) else targets
-            follow = f" `spin` the next step ({names}) to continue from this output, or"
+            follow = f" `spin` the next step ({', '.join(str(t) for t in targets)}) to continue " \
+                "from this output, or"
         return f"step {step!r} works.{follow} `run` the whole flow when every step does."
     if status == "cancelled":
         return "the spin was cancelled (timeout?); raise timeout_s or make the step faster."
     etype = error.get("type") or "Error"
+    message = cut(str(error.get("message") or ""), 300)
     if etype == "MissingBaseRun":
+        if run_id:
+            return f"run {run_id!r} was not found: call `list_runs` to see the run ids, or leave " \
+                "run_id out to start from the latest run."
         return "there is no base run to take parent artifacts from: run the flow first with " \
             "the `run` tool, then spin again."
-    if etype in ("FlowLoadError", "SyntaxError") or "syntax" in etype.lower():
-        return "the flow file does not load: `check` it, fix the line shown, then spin again."
-    if error.get("line"):
-        return (
-            f"fix {error.get('file') or shown}:{error['line']} ({etype}: "
-            f"{cut(str(error.get('message') or ''), 200)}), then spin {step!r} again."
-        )
-    return f"{etype}: {cut(str(error.get('message') or ''), 300)}; fix it and spin again."
+    if etype == "FlowLoadError":
+        where = f" at {shown}:{error['line']}" if error.get("line") else ""
+        return f"the flow file does not load{where}: fix it (`check` lists every problem), " \
+            "then spin again."
+    file = error.get("file_abs") or ""
+    if error.get("line") and file and _in_workspace(workspace, file):
+        return f"fix {error.get('file')}:{error['line']} ({etype}: {cut(message, 200)}), then " \
+            f"spin {step!r} again."
+    return f"{etype}: {message}. Check the spin's arguments (params, split, run_id) or the " \
+        "flow, then spin again."
 
 
-def shape_spin(workspace: Path, path: Path, result: dict[str, Any], *, via: str) -> dict[str, Any]:
+def shape_spin(
+    workspace: Path,
+    path: Path,
+    result: dict[str, Any],
+    *,
+    via: str,
+    run_id: str | None = None,
+) -> dict[str, Any]:
     shown = display_path(workspace, path)
     artifacts = result.get("artifacts") or {}
     shaped: dict[str, Any] = {
@@ -136,5 +155,6 @@ def shape_spin(workspace: Path, path: Path, result: dict[str, Any], *, via: str)
         }
     else:
         shaped["error"] = None
-    shaped["hint"] = _hint(shown, {**result, "error": shaped["error"] or {}})
+    hint_error = dict(shaped["error"] or {}, file_abs=(error or {}).get("file") or "")
+    shaped["hint"] = _hint(workspace, shown, {**result, "error": hint_error}, run_id)
     return shaped
