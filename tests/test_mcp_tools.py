@@ -131,11 +131,11 @@ async def test_spin_reports_artifacts_output_and_takes_params(project: Path) -> 
         progress.append(message or "")
 
     async with mcp_session(project) as client:
-        first = await client.call_tool(
-            "spin", {"file": "flow.py", "step": "compute"}, progress_callback=on_progress
-        )
         again = await client.call_tool(
             "spin", {"file": "flow.py", "step": "compute", "params": {"scale": "3"}}
+        )
+        first = await client.call_tool(
+            "spin", {"file": "flow.py", "step": "compute"}, progress_callback=on_progress
         )
     assert not first.is_error, first.content[0].text
     spun = payload(first)
@@ -169,9 +169,11 @@ async def test_spins_go_through_the_workspace_daemon_shared_with_cli_and_editor(
     assert local["via"] == "server" and local["status"] == "ok"
 
 
-async def test_failing_spin_names_the_line_and_what_to_do(project: Path) -> None:
+async def test_spin_errors_name_the_line_and_what_to_do(project: Path) -> None:
     async with mcp_session(project) as client:
         result = await client.call_tool("spin", {"file": "broken.py", "step": "compute"})
+        never_run = await client.call_tool("spin", {"file": "never_run.py", "step": "end"})
+        unknown = await client.call_tool("spin", {"file": "flow.py", "step": "nope"})
     assert result.is_error
     failed = payload(result)
     assert failed["status"] == "error"
@@ -180,60 +182,43 @@ async def test_failing_spin_names_the_line_and_what_to_do(project: Path) -> None
     assert failed["error"]["line"] == BROKEN_LINE
     assert f"fix broken.py:{BROKEN_LINE}" in failed["hint"]
 
-
-async def test_spin_without_a_base_run_says_to_run_first(project: Path) -> None:
-    async with mcp_session(project) as client:
-        result = await client.call_tool("spin", {"file": "never_run.py", "step": "end"})
-        unknown = await client.call_tool("spin", {"file": "flow.py", "step": "nope"})
-    missing = payload(result)
-    assert result.is_error and missing["error"]["type"] == "MissingBaseRun"
+    missing = payload(never_run)
+    assert never_run.is_error and missing["error"]["type"] == "MissingBaseRun"
     assert "run the flow first with the `run` tool" in missing["hint"]
+
     assert "has no step 'nope'" in error_text(unknown)
     assert "start, compute, end" in error_text(unknown)
 
 
-async def test_show_artifact_from_a_spin_and_from_the_run(project: Path) -> None:
+async def test_show_artifact_card_and_list_runs(project: Path) -> None:
+    def args(step: str, **more: str) -> dict[str, str]:
+        return {"file": "flow.py", "step": step, **more}
+
     async with mcp_session(project) as client:
-        await client.call_tool("spin", {"file": "flow.py", "step": "compute"})
-        spun = payload(
-            await client.call_tool(
-                "show_artifact", {"file": "flow.py", "step": "compute", "name": "frame"}
-            )
-        )
-        from_run = payload(
-            await client.call_tool(
-                "show_artifact", {"file": "flow.py", "step": "start", "name": "matrix"}
-            )
-        )
-        missing = error_text(
-            await client.call_tool(
-                "show_artifact", {"file": "flow.py", "step": "compute", "name": "nope"}
-            )
-        )
+        await client.call_tool("spin", args("compute"))
+        spun = payload(await client.call_tool("show_artifact", args("compute", name="frame")))
+        from_run = payload(await client.call_tool("show_artifact", args("start", name="matrix")))
+        missing = error_text(await client.call_tool("show_artifact", args("compute", name="x")))
+        card = payload(await client.call_tool("card", args("end")))
+        no_card = error_text(await client.call_tool("card", args("start")))
+        listed = payload(await client.call_tool("list_runs", {"file": "flow.py"}))
+        no_runs = payload(await client.call_tool("list_runs", {"file": "never_run.py"}))
+
+    # An artifact of the step's latest spin, and one of a step never spun (from the run).
     assert spun["source"]["kind"] == "spin" and spun["changed_in_spin"] is True
     assert spun["value"]["shape"] == [3, 2] and "scaled" in spun["value"]["head"]
     assert from_run["source"]["kind"] == "run"
     assert from_run["source"]["task"].startswith("AgentFlow/")
     assert from_run["value"] == {"type": "numpy.ndarray", "shape": [400, 3], "dtype": "float64"}
-    assert "no artifact 'nope'" in missing and "frame" in missing
+    assert "no artifact 'x'" in missing and "frame" in missing
 
+    # The card's visible text (Metaflow ships it as base64 JSON inside the HTML).
+    (shown,) = card["cards"]
+    assert shown["type"] == "blank" and "Total 12" in shown["text"]
+    assert "has no card yet" in no_card and "@card" in no_card
 
-async def test_card_text_of_the_latest_run(project: Path) -> None:
-    async with mcp_session(project) as client:
-        shown = payload(await client.call_tool("card", {"file": "flow.py", "step": "end"}))
-        none = error_text(await client.call_tool("card", {"file": "flow.py", "step": "start"}))
-    (card,) = shown["cards"]
-    assert card["type"] == "blank"
-    assert "Total 12" in card["text"]
-    assert "has no card yet" in none and "@card" in none
-
-
-async def test_list_runs_after_a_metaflow_run(project: Path) -> None:
-    async with mcp_session(project) as client:
-        listed = payload(await client.call_tool("list_runs", {"file": "flow.py"}))
-        empty = payload(await client.call_tool("list_runs", {"file": "never_run.py"}))
     (run,) = listed["runs"]
     assert run["flow"] == "AgentFlow" and run["status"] == "ok"
     assert run["user"] == "tester" and run["params"] == {"scale": 2}
     assert run["run_id"] in listed["next"]
-    assert empty["runs"] == [] and "call `run`" in empty["next"]
+    assert no_runs["runs"] == [] and "call `run`" in no_runs["next"]
