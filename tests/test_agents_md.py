@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from conftest import write_flow
+from flowspin.agents.guide import has_command
 
 TRAIN_FLOW = """
 import nonexistent_dependency_that_would_fail_on_import  # proves the file is never imported
@@ -84,7 +85,10 @@ def test_guide_uses_the_projects_real_flows_and_steps(workdir: Path) -> None:
     assert "flowspin check flows/train.py" in text
     assert "flowspin spin flows/train.py fit_shard --json" in text
     assert "`--split N` picks the foreach split (e.g. `fit_shard`)" in text
-    assert "flowspin card flows/train.py end" in text
+    run = "flowspin run flows/train.py" if has_command("run") else "python flows/train.py run"
+    assert f"   {run}\n" in text
+    if has_command("card"):
+        assert "flowspin card flows/train.py end" in text
     # How to hook up the MCP server, and the environment it needs.
     assert '"command": "flowspin"' in text and '"args": ["mcp"]' in text
     assert "METAFLOW_USER" in text

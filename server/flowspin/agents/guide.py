@@ -7,6 +7,7 @@ can copy the commands as they are.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -118,6 +119,11 @@ def _example_step(flow: FoundFlow) -> str:
     return flow.start or flow.steps[0]
 
 
+def has_command(name: str) -> bool:
+    """Whether this build has `flowspin NAME` (the guide only names commands that exist)."""
+    return importlib.util.find_spec(f"flowspin.commands.{name}") is not None
+
+
 def _quote(path: str) -> str:
     return f'"{path}"' if any(c.isspace() for c in path) else path
 
@@ -136,6 +142,17 @@ def build_section(root: Path) -> str:
     else:
         example = None
         file, step, start, end, card_step = "flow.py", "train", "start", "end", "end"
+
+    if has_command("run"):
+        run_cmd = f"flowspin run {file}"
+        run_note = f"(`python {file} run` works too."
+    else:
+        run_cmd = f"python {file} run"
+        run_note = "(Metaflow's own run: it lands in your usual datastore."
+    if has_command("runs"):
+        run_note += f" `flowspin runs {file}` lists past runs.)"
+    else:
+        run_note += " The MCP `list_runs` tool lists past runs.)"
 
     lines: list[str] = ["## Developing Metaflow flows with flowspin", ""]
     lines += [
@@ -179,10 +196,10 @@ def build_section(root: Path) -> str:
         "2. **Run once** so spins have parent artifacts to start from (a real Metaflow run):",
         "",
         "   ```sh",
-        f"   flowspin run {file}",
+        f"   {run_cmd}",
         "   ```",
         "",
-        f"   (`python {file} run` works too; `flowspin runs {file}` lists past runs.)",
+        f"   {run_note}",
         "3. **Spin the step you are writing after each change:**",
         "",
         "   ```sh",
@@ -209,11 +226,15 @@ def build_section(root: Path) -> str:
         "   ```sh",
         f"   flowspin show {file} {step}            # artifacts of the latest spin",
         f"   flowspin show {file} {step} ARTIFACT   # one artifact",
-        f"   flowspin card {file} {card_step}   # path of the step's latest card (@card steps)",
+        *(
+            [f"   flowspin card {file} {card_step}   # path of the step's latest card (@card)"]
+            if has_command("card")
+            else []
+        ),
         "   ```",
         "",
         f"5. **Run again** from `{start}` to `{end}` when the steps work "
-        f"(`flowspin run {file}`), and spin on top of that run from then on. Run again "
+        f"(`{run_cmd}`), and spin on top of that run from then on. Run again "
         "also after changing a step whose artifacts later steps read.",
         "",
         "Do not edit or delete `.flowspin/` (spin results and the warm daemon's socket) or "
