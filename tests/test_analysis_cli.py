@@ -130,3 +130,16 @@ def test_graph_human_output_is_a_readable_table() -> None:
     assert any("Parameter mode ('mode') = 'fast'" in line for line in lines)
     refine = next(line for line in lines if " refine " in line and "switch on" in line)
     assert "'again' -> refine" in refine and "'done' -> pick" in refine
+
+
+def test_rules_are_listed_with_severity_and_origin() -> None:
+    proc = flowspin("check", "--rules")
+    assert proc.returncode == 0
+    rows = {line.split()[0]: line.split()[1] for line in proc.stdout.splitlines()}
+    assert rows["unknown-transition"] == "error"
+    assert rows["undefined-artifact"] == "warning"
+    assert "flowspin only" in next(
+        line for line in proc.stdout.splitlines() if line.startswith("step-shadows-parameter")
+    )
+    no_files = flowspin("check")
+    assert no_files.returncode == 2 and "at least one flow file" in no_files.stderr

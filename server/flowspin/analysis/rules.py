@@ -153,7 +153,7 @@ def start_and_end(ctx: _Ctx) -> Iterator[Diagnostic]:
                         f"Steps {_names([s.name for s in marked])} are all annotated with "
                         f"@step({which}=True); a flow has exactly one {which} step. Remove the "
                         f"annotation from all but one of them.",
-                        _marker_span(step),
+                        step.name_span,
                         step.name,
                         others,
                     )
@@ -175,10 +175,6 @@ def start_and_end(ctx: _Ctx) -> Iterator[Diagnostic]:
                 which,
                 [resolved],
             )
-
-
-def _marker_span(step: Step) -> Span:
-    return step.name_span
 
 
 @_rule

@@ -23,9 +23,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("files", nargs="+", type=Path, metavar="FILE", help="flow file(s)")
+    parser.add_argument("files", nargs="*", type=Path, metavar="FILE", help="flow file(s)")
     parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
-    parser.set_defaults(func=run)
+    parser.add_argument(
+        "--rules", action="store_true", help="list the rule ids and their severities, then exit"
+    )
+    parser.set_defaults(func=run, parser=parser)
 
 
 def diagnostic_json(diag: Any) -> dict[str, Any]:
@@ -85,6 +88,15 @@ def check_files(paths: list[Path]) -> tuple[list[dict[str, Any]], list[str]]:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.rules:
+        from flowspin.analysis.rules import RULES
+
+        for rule, (severity, in_metaflow) in RULES.items():
+            origin = "also rejected by metaflow check" if in_metaflow else "flowspin only"
+            print(f"{rule:<32} {severity:<8} {origin}")
+        return 0
+    if not args.files:
+        args.parser.error("give at least one flow file (or --rules)")
     entries, errors = check_files(args.files)
     for error in errors:
         print(f"flowspin check: {error}", file=sys.stderr)
