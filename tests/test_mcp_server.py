@@ -22,7 +22,9 @@ async def test_every_tool_is_listed_with_a_schema_and_guidance(workdir: Path) ->
         assert schema["properties"]["file"]["description"]
         assert len(tool.description or "") > 80  # says when to use it, not just what it is
     spin = listed["spin"].input_schema
-    assert set(spin["properties"]) == {"file", "step", "run_id", "split", "params", "timeout_s"}
+    assert set(spin["properties"]) == {
+        "file", "step", "run_id", "split", "params", "timeout_s", "reset"
+    }
     assert spin["required"] == ["file", "step"]
     assert "run` first" in listed["spin"].description
     assert set(listed["run"].input_schema["properties"]) == {"file", "params", "extra_args"}

@@ -137,6 +137,10 @@ async def test_spin_reports_artifacts_output_and_takes_params(project: Path) -> 
         first = await client.call_tool(
             "spin", {"file": "flow.py", "step": "compute"}, progress_callback=on_progress
         )
+        chained = payload(await client.call_tool("spin", {"file": "flow.py", "step": "end"}))
+        reset = payload(
+            await client.call_tool("spin", {"file": "flow.py", "step": "end", "reset": True})
+        )
     assert not first.is_error, first.content[0].text
     spun = payload(first)
     assert spun["status"] == "ok" and spun["flow"] == "AgentFlow" and spun["step"] == "compute"
@@ -149,6 +153,9 @@ async def test_spin_reports_artifacts_output_and_takes_params(project: Path) -> 
     assert spun["error"] is None and "works" in spun["hint"]
 
     assert payload(again)["changed"]["total"]["repr"] == "18"
+    # Chaining: `end` starts from the spun `compute`; with reset, from the base run.
+    assert chained["base"]["chained_from"] == [spun["spin_id"]]
+    assert reset["base"]["chained_from"] == []
     # The step's output streamed to the client while it ran.
     assert "[stdout] total is 12" in progress
 

@@ -120,6 +120,7 @@ def spin(
     split: int | None = None,
     params: dict[str, str] | None = None,
     timeout_s: float | None = None,
+    reset: bool = False,
     on_log: Callable[[str, str], None] | None = None,
 ) -> dict[str, Any]:
     _known_step(workspace, path, step)
@@ -128,6 +129,7 @@ def spin(
         "split": split,
         "params": dict(params or {}),
         "timeout": timeout_s,
+        "reset": reset,
     }
     from flowspin.mcp import spinclient
 

@@ -199,6 +199,11 @@ def build_server(workspace: Path) -> MCPServer:
             Field(description="Cancel the step after this many seconds (default: no limit).",
                   gt=0),
         ] = None,
+        reset: Annotated[
+            bool,
+            Field(description="Start from the base run's artifacts, ignoring spins of parent "
+                  "steps made since (by default a spun parent's output feeds this spin)."),
+        ] = False,
     ) -> CallToolResult:
         relay = ProgressRelay(ctx)
 
@@ -206,7 +211,7 @@ def build_server(workspace: Path) -> MCPServer:
             path = resolve_flow_file(workspace, file)
             data = engines.spin(
                 workspace, path, step, run_id=run_id, split=split, params=params,
-                timeout_s=timeout_s, on_log=relay,
+                timeout_s=timeout_s, reset=reset, on_log=relay,
             )
             return _result(data, is_error=data.get("status") != "ok")
 
