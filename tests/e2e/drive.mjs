@@ -117,12 +117,18 @@ async function main() {
     report('diagnostic-cleared', { panel: await text(page, '.markers-panel') });
 
     await gotoLine(page, config.stepLine);
+    // An unsaved edit: Spin saves the file first (the spin runs the file as saved).
+    const edit = '  # edited before the spin';
+    await page.keyboard.press('End');
+    await page.keyboard.type(edit);
+    await waitFor('the editor to be dirty', async () => (await text(page, '.tabs-container .tab.active.dirty')).includes(config.flowName));
     await page.keyboard.press('Control+Alt+S');
     const answer = await waitFor('the server\'s answer to Ctrl+Alt+S in a notification', async () => {
       const t = await toasts(page);
       return new RegExp(config.answerPattern, 'i').test(t) ? t : '';
     });
-    report('spin-answered', { notification: answer });
+    const saved = readFileSync(config.flowPath, 'utf8').includes(edit);
+    report('spin-answered', { notification: answer, saved });
 
     // The "▶ Spin" code lens above `end` sends its own {uri, step}; the extension logs the
     // request it forwards and the server's answer in the flowspin output channel.

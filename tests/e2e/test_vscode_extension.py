@@ -151,6 +151,7 @@ def vscode(vsix: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[VSC
                 "extensions.autoCheckUpdates": False,
                 "extensions.autoUpdate": False,
                 "telemetry.telemetryLevel": "off",
+                "files.autoSave": "off",  # so that Spin, not auto save, saves the edit
                 "flowspin.python": sys.executable,
                 "flowspin.trace": "messages",
             },
@@ -237,6 +238,7 @@ def test_diagnostics_fix_spin_and_missing_flowspin_in_real_vscode(
     print(json.dumps(checks, indent=1))  # shown by pytest -s or on failure
     by_name = {c["check"]: c for c in checks}
     assert "missing" in by_name["diagnostic-shown"]["rows"]
+    assert by_name["spin-answered"]["saved"], "Spin did not save the edited file first"
     notification = by_name["spin-answered"]["notification"]
     assert "Put the cursor inside" not in notification
     assert "Cannot reach the flowspin server" not in notification
