@@ -10,7 +10,7 @@ import pytest
 from conftest import run_metaflow
 from flowspin.analysis import check_source
 
-SEEDS = list(range(1000, 1016))
+SEEDS = [18, *range(1000, 1016)]  # 18: a step shared by two branches (last visit wins)
 
 
 class _Builder:

@@ -64,11 +64,82 @@ def compute_facts(flow: Flow) -> DagFacts:
     return DagFacts(reachable=reachable, nodes=nodes, order=_topo_order(flow, reach_order))
 
 
+# Path visits allowed for the exact (Metaflow-order) walk before falling back to one visit per
+# state: a base plus a few visits per step (well-formed flows rarely revisit a step more often).
+EXACT_BUDGET_BASE = 2_000
+EXACT_BUDGET_PER_STEP = 4
+
+
 def _split_context(flow: Flow, nodes: dict[str, NodeFacts], start: str) -> None:
-    """Metaflow's split_parents / split_branches / matching_join, one visit per state."""
+    """Metaflow's split_parents / split_branches / matching_join (and in_funcs).
+
+    Replays Metaflow's path-by-path walk exactly (the last visit of a step wins, which matters
+    on malformed graphs) while that stays cheap; past a budget of visits it switches to a
+    walk that visits each (step, split context) once, which agrees on well-formed graphs.
+    """
+    if _split_context_exact(flow, nodes, start):
+        return
+    for facts in nodes.values():
+        facts.split_parents, facts.split_branches = [], []
+        facts.matching_join, facts.visited = None, False
+    _split_context_per_state(flow, nodes, start)
+
+
+def _assign(
+    flow: Flow, nodes: dict[str, NodeFacts], name: str, parents: tuple, branches: tuple
+) -> tuple[tuple, tuple, bool]:
+    """One Metaflow `traverse` visit: record the facts, return the children's context."""
+    facts = nodes[name]
+    mf_type = flow.steps[name].metaflow_type
+    facts.visited = True
+    if mf_type in ("split", "foreach"):
+        facts.split_parents, facts.split_branches = list(parents), list(branches)
+        return parents + (name,), branches, True
+    if mf_type == "join":
+        if parents:  # Metaflow ignores joins without splits
+            nodes[parents[-1]].matching_join = name
+            facts.split_parents, facts.split_branches = list(parents), list(branches[:-1])
+            return parents[:-1], branches[:-1], False
+        return parents, branches, False
+    facts.split_parents, facts.split_branches = list(parents), list(branches)
+    return parents, branches, False
+
+
+def _split_context_exact(flow: Flow, nodes: dict[str, NodeFacts], start: str) -> bool:
+    in_funcs: dict[str, set[str]] = {name: set() for name in nodes}
+    on_path: set[str] = set()  # Metaflow's `seen` (the start step is not in it at first)
+    # ("enter", step, parents, branches, on_path?) or ("exit", step)
+    stack: list[tuple] = [("enter", start, (), (), False)]
+    visits = 0
+    budget = EXACT_BUDGET_BASE + EXACT_BUDGET_PER_STEP * len(flow.steps)
+    while stack:
+        frame = stack.pop()
+        if frame[0] == "exit":
+            on_path.discard(frame[1])
+            continue
+        _, name, parents, branches, tracked = frame
+        visits += 1
+        if visits > budget:
+            return False
+        if tracked:
+            on_path.add(name)
+            stack.append(("exit", name))
+        parents, branches, add_branch = _assign(flow, nodes, name, parents, branches)
+        for child in reversed(known_out(flow, name)):
+            if child in on_path:
+                continue
+            in_funcs[child].add(name)
+            child_branches = branches + (child,) if add_branch else branches
+            stack.append(("enter", child, parents, child_branches, True))
+    for name, parents_of in in_funcs.items():
+        nodes[name].in_funcs = sorted(parents_of)
+    return True
+
+
+def _split_context_per_state(flow: Flow, nodes: dict[str, NodeFacts], start: str) -> None:
     seen_states: set[tuple[str, tuple[str, ...], tuple[str, ...]]] = set()
-    # Each frame: (step, split_parents, split_branches). A loop through a split would grow
-    # them forever; no simple path holds more splits than the flow has.
+    # A loop through a split would grow the context forever; no simple path holds more
+    # splits than the flow has.
     max_depth = sum(1 for s in flow.steps.values() if s.metaflow_type in ("split", "foreach"))
     stack: list[tuple[str, tuple[str, ...], tuple[str, ...]]] = [(start, (), ())]
     while stack:
@@ -77,25 +148,7 @@ def _split_context(flow: Flow, nodes: dict[str, NodeFacts], start: str) -> None:
         if state in seen_states:
             continue
         seen_states.add(state)
-        step = flow.steps[name]
-        facts = nodes[name]
-        add_branch = False
-        mf_type = step.metaflow_type
-        if mf_type in ("split", "foreach"):
-            node_parents, node_branches = parents, branches
-            add_branch = True
-            parents = parents + (name,)
-        elif mf_type == "join" and parents:
-            if not facts.visited or nodes[parents[-1]].matching_join is None:
-                nodes[parents[-1]].matching_join = name
-            node_parents, node_branches = parents, branches[:-1]
-            parents, branches = parents[:-1], branches[:-1]
-        else:
-            node_parents, node_branches = parents, branches
-        if not facts.visited:
-            facts.split_parents = list(node_parents)
-            facts.split_branches = list(node_branches)
-            facts.visited = True
+        parents, branches, add_branch = _assign(flow, nodes, name, parents, branches)
         if len(parents) > max_depth:
             continue
         for child in reversed(known_out(flow, name)):
