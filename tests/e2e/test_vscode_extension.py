@@ -163,8 +163,14 @@ def vscode(vsix: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[VSC
     _run([sys.executable, "-m", "venv", "--without-pip", str(bare)], timeout=120)
     env = metaflow_env(workspace)
     env.update(XDG_CONFIG_HOME=str(root / "xdg-config"), XDG_DATA_HOME=str(root / "xdg-data"))
-    base = [str(NODE), str(CODE_SERVER), "--extensions-dir", str(extensions),
-            "--user-data-dir", str(user_data)]
+    base = [
+        str(NODE),
+        str(CODE_SERVER),
+        "--extensions-dir",
+        str(extensions),
+        "--user-data-dir",
+        str(user_data),
+    ]
     _run([*base, "--install-extension", str(vsix)], env=env, timeout=120)
     assert (extensions / "flowspin.flowspin-0.1.0" / "dist" / "extension.js").is_file()
 
@@ -172,16 +178,33 @@ def vscode(vsix: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[VSC
     log = root / "code-server.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [*base, "--auth", "none", "--bind-addr", f"127.0.0.1:{port}", "--disable-telemetry",
-             "--disable-update-check", "--disable-workspace-trust", str(workspace)],
-            stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True,
+            [
+                *base,
+                "--auth",
+                "none",
+                "--bind-addr",
+                f"127.0.0.1:{port}",
+                "--disable-telemetry",
+                "--disable-update-check",
+                "--disable-workspace-trust",
+                str(workspace),
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
         )
     try:
         url = f"http://127.0.0.1:{port}"
         _wait_http(f"{url}/healthz", proc, log)
-        yield VSCode(url=url, workspace=workspace, flow=flow, log=log,
-                     user_data=user_data,
-                     no_flowspin_python=bare / "bin" / "python")
+        yield VSCode(
+            url=url,
+            workspace=workspace,
+            flow=flow,
+            log=log,
+            user_data=user_data,
+            no_flowspin_python=bare / "bin" / "python",
+        )
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         try:
@@ -193,17 +216,24 @@ def vscode(vsix: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[VSC
 
 def _drive(vscode: VSCode, tmp_path: Path, **scenario) -> list[dict]:
     config = tmp_path / "drive.json"
-    config.write_text(json.dumps({
-        "url": vscode.url,
-        "workspace": str(vscode.workspace),
-        "chromium": str(CHROMIUM),
-        "artifacts": str(ARTIFACTS),
-        "timeoutSeconds": 60,
-        **scenario,
-    }))
+    config.write_text(
+        json.dumps(
+            {
+                "url": vscode.url,
+                "workspace": str(vscode.workspace),
+                "chromium": str(CHROMIUM),
+                "artifacts": str(ARTIFACTS),
+                "timeoutSeconds": 60,
+                **scenario,
+            }
+        )
+    )
     proc = subprocess.run(
         [str(NODE), str(Path(__file__).with_name("drive.mjs")), str(config)],
-        capture_output=True, text=True, timeout=600, cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=REPO,
     )
     checks = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
     if proc.returncode != 0:
@@ -243,6 +273,9 @@ def test_diagnostics_fix_spin_and_missing_flowspin_in_real_vscode(
     assert "Put the cursor inside" not in notification
     assert "Cannot reach the flowspin server" not in notification
     assert '"step":"end"' in by_name["lens-answered"]["log"]
+    # flowspin.trace = "messages" puts the LSP trace into the flowspin output channel.
+    channel = "\n".join(f.read_text() for f in (vscode.user_data / "logs").rglob("flowspin.log"))
+    assert "[trace] Sending request 'initialize" in channel
     missing = by_name["flowspin-missing"]
     assert f"flowspin is not installed in {vscode.no_flowspin_python}" in missing["notification"]
     assert missing["installButtons"] == 1
