@@ -36,13 +36,17 @@ def server_env(workdir: Path) -> dict[str, str]:
 
 
 @asynccontextmanager
-async def mcp_session(workdir: Path, *args: str) -> AsyncIterator[Client]:
-    """A client connected to `python -m flowspin mcp ARGS` started in `workdir`."""
+async def mcp_session(
+    workdir: Path, *args: str, cwd: Path | None = None, unset: tuple[str, ...] = ()
+) -> AsyncIterator[Client]:
+    """A client connected to `python -m flowspin mcp ARGS` started in `cwd` (default `workdir`),
+    with the environment a user's config would give it for `workdir`, minus `unset`."""
+    env = {k: v for k, v in server_env(workdir).items() if k not in unset}
     params = StdioServerParameters(
         command=sys.executable,
         args=["-m", "flowspin", "mcp", *args],
-        env=server_env(workdir),
-        cwd=str(workdir),
+        env=env,
+        cwd=str(cwd or workdir),
     )
     async with Client(params, read_timeout_seconds=240) as client:
         yield client

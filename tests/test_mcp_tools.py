@@ -204,6 +204,7 @@ async def test_show_artifact_card_and_list_runs(project: Path) -> None:
     async with mcp_session(project) as client:
         await client.call_tool("spin", args("compute"))
         spun = payload(await client.call_tool("show_artifact", args("compute", name="frame")))
+        inherited = payload(await client.call_tool("show_artifact", args("compute", name="values")))
         from_run = payload(await client.call_tool("show_artifact", args("start", name="matrix")))
         missing = error_text(await client.call_tool("show_artifact", args("compute", name="x")))
         card = payload(await client.call_tool("card", args("end")))
@@ -214,6 +215,7 @@ async def test_show_artifact_card_and_list_runs(project: Path) -> None:
     # An artifact of the step's latest spin, and one of a step never spun (from the run).
     assert spun["source"]["kind"] == "spin" and spun["changed_in_spin"] is True
     assert spun["value"]["shape"] == [3, 2] and "scaled" in spun["value"]["head"]
+    assert inherited["changed_in_spin"] is False and inherited["value"]["repr"] == "[1, 2, 3]"
     assert from_run["source"]["kind"] == "run"
     assert from_run["source"]["task"].startswith("AgentFlow/")
     assert from_run["value"] == {"type": "numpy.ndarray", "shape": [400, 3], "dtype": "float64"}
@@ -229,3 +231,20 @@ async def test_show_artifact_card_and_list_runs(project: Path) -> None:
     assert run["user"] == "tester" and run["params"] == {"scale": 2}
     assert run["run_id"] in listed["next"]
     assert no_runs["runs"] == [] and "call `run`" in no_runs["next"]
+
+
+async def test_run_data_found_from_a_workspace_above_the_flow_folder(project: Path) -> None:
+    # No datastore root in the environment, and the server started one folder up: Metaflow's
+    # own lookup (from the current folder) would miss `.metaflow/` beside the flow file.
+    flow = str(project / "flow.py")
+    async with mcp_session(
+        project, cwd=project.parent, unset=("METAFLOW_DATASTORE_SYSROOT_LOCAL",)
+    ) as client:
+        shown = payload(
+            await client.call_tool(
+                "show_artifact", {"file": flow, "step": "start", "name": "matrix"}
+            )
+        )
+        listed = payload(await client.call_tool("list_runs", {"file": flow}))
+    assert shown["value"]["shape"] == [400, 3]
+    assert len(listed["runs"]) == 1

@@ -161,6 +161,9 @@ def _load_spin(path: Path, step: str, spin_id: str | None) -> Any | None:
         from flowspin.store import load_spin
     except ImportError:
         return None
+    from flowspin.mcp.rundata import prepare_local_datastore
+
+    prepare_local_datastore(path)  # inherited artifacts load from the run through Metaflow
     try:
         return load_spin(path, step, spin_id)
     except LookupError:

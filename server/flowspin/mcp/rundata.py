@@ -20,7 +20,7 @@ log = logging.getLogger("flowspin.mcp")
 MAX_RUNS_SCANNED = 20
 
 
-def _prepare_local_datastore(path: Path) -> None:
+def prepare_local_datastore(path: Path) -> None:
     if "metaflow" in sys.modules or os.environ.get("METAFLOW_DATASTORE_SYSROOT_LOCAL"):
         return
     if os.environ.get("METAFLOW_DEFAULT_DATASTORE", "local") != "local":
@@ -39,7 +39,7 @@ def _flow_names(path: Path) -> list[str]:
 
 def latest_task(path: Path, step: str) -> Any | None:
     """The newest successful task of `step` among the flow's recent runs, or None."""
-    _prepare_local_datastore(path)
+    prepare_local_datastore(path)
     from metaflow import Flow
     from metaflow.exception import MetaflowNotFound
 
@@ -120,7 +120,7 @@ def _params(run: Any, names: list[str]) -> dict[str, Any]:
 
 def list_runs(path: Path, limit: int) -> list[dict[str, Any]]:
     """The newest `limit` runs of the file's flows, in the current Metaflow namespace."""
-    _prepare_local_datastore(path)
+    prepare_local_datastore(path)
     from metaflow import Flow
     from metaflow.exception import MetaflowNotFound
 
