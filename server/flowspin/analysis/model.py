@@ -178,6 +178,9 @@ class Flow:
     # Steps defined more than once in the flow's own class body: (name, span of the earlier
     # `def`, which Python discards).
     duplicates: list[tuple[str, Span]] = field(default_factory=list)
+    # Attributes that non-step methods of the flow assign (`self.x = ...` in a helper a step
+    # may call): treated as possibly set anywhere.
+    helper_writes: set[str] = field(default_factory=set)
 
     def step_at(self, line: int) -> Step | None:
         """The step whose decorators, `def` or body contain `line` (1-based)."""

@@ -250,6 +250,14 @@ def _parse_flow(cls: ast.ClassDef, classes: dict[str, ast.ClassDef], src: _Sourc
                     steps.append(step)
                 else:
                     flow.members[name] = src.span(node)
+                    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                        flow.helper_writes.update(
+                            sub.attr
+                            for sub in _walk(node.body)
+                            if isinstance(sub, ast.Attribute)
+                            and _is_self_attr(sub)
+                            and isinstance(sub.ctx, ast.Store)
+                        )
     flow.parameters.sort(key=lambda p: p.span.line)
     flow.duplicates.sort(key=lambda d: d[1].line)
     steps.sort(key=lambda s: (s.defined_in is not None, s.span.line))

@@ -657,7 +657,7 @@ def duplicate_steps(ctx: _Ctx) -> Iterator[Diagnostic]:
 
 
 def _known_attrs(flow: Flow) -> set[str]:
-    known = set(FLOWSPEC_ATTRS) | set(flow.members) | set(flow.steps)
+    known = set(FLOWSPEC_ATTRS) | set(flow.members) | set(flow.steps) | flow.helper_writes
     for param in flow.parameters:
         known.add(param.attr)
     return known

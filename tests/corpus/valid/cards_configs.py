@@ -32,6 +32,7 @@ class CardsFlow(metaflow.FlowSpec):
     @step
     def process(self):
         self.doubled = self.scale(self.rows)
+        self._remember(len(self.doubled))
         print(self.label, self.a, self.b, self.c, self.limit, self.total)
         self.next(self.end)
 
@@ -42,9 +43,12 @@ class CardsFlow(metaflow.FlowSpec):
     def scale(self, rows):
         return [r * 2 for r in rows]
 
+    def _remember(self, value):
+        self.remembered = value
+
     @step
     def end(self):
-        print(self.doubled, self.name if hasattr(self, "name") else "")
+        print(self.doubled, self.remembered, self.name if hasattr(self, "name") else "")
 
 
 class Unrelated:
