@@ -168,6 +168,9 @@ def test_unpicklable_artifact_named_and_others_kept(env, monkeypatch):
     assert r.status == "error" and r.error["type"] == "UnpicklableArtifact"
     assert "lock" in r.error["message"]
     from flowspin.store import load_spin
+    from metaflow import metadata
+
+    metadata(f"local@{workdir}")  # this test process may have imported Metaflow for another folder
 
     saved = load_spin(flow, "work", r.spin_id)
     assert saved.artifacts["kept"] == 5

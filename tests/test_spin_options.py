@@ -10,7 +10,8 @@ from spin_helpers import make_service
 
 FLOW = """
 import os
-from metaflow import FlowSpec, step, retry, catch, resources, environment, timeout, Config, card, current
+from metaflow import FlowSpec, step, retry, catch, resources, environment, timeout
+from metaflow import Config, card, current
 
 
 class DecoFlow(FlowSpec):
@@ -115,6 +116,9 @@ def test_in_place_mutation_is_a_change_and_chains(deco, monkeypatch):
     assert r.artifacts["big"]["changed"] is True
     assert r.artifacts["lr"]["changed"] is False
     from flowspin import load_spin
+    from metaflow import metadata
+
+    metadata(f"local@{workdir}")  # this test process may have imported Metaflow for another folder
 
     saved = load_spin(flow, "end")
     assert saved.spin_id == r.spin_id

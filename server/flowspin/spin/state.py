@@ -348,6 +348,39 @@ class StateCache:
         return False, None
 
     def _load_metaflow(self, spec: ParentSpec) -> LoadedParent:
+        try:
+            return self._load_metaflow_direct(spec)
+        except Exception:
+            return self._load_metaflow_client(spec)
+
+    def _load_metaflow_direct(self, spec: ParentSpec) -> LoadedParent:
+        """All artifacts of a task in one datastore read, as `metaflow spin` does.
+
+        The task is located through the Client API (its `ds-type`/`ds-root` metadata), so any
+        datastore Metaflow supports works; unlike `DataArtifact.data` this skips the Client's
+        on-disk blob cache, which would write every parent blob a second time.
+        """
+        from metaflow import Task
+        from metaflow.datastore import FlowDataStore
+        from metaflow.plugins import DATASTORES
+
+        task = Task(spec.ident, _namespace_check=False)
+        meta = task.metadata_dict
+        impl = [d for d in DATASTORES if d.TYPE == meta["ds-type"]][0]
+        flow_name, run_id, step_name, task_id = spec.ident.split("/")
+        fds = FlowDataStore(flow_name, environment=None, storage_impl=impl, ds_root=meta["ds-root"])
+        attempt = int(meta.get("attempt", task.current_attempt or 0))
+        tds = fds.get_task_datastore(run_id, step_name, task_id, attempt=attempt, mode="r")
+        names = [n for n, _ in tds.items()]
+        values, keys, refs = {}, {}, {}
+        for name, obj in tds.load_artifacts(names):
+            sha = tds._objects[name]
+            values[name] = obj
+            keys[name] = ("mf", sha)
+            refs[name] = {"kind": "metaflow", "pathspec": spec.ident, "name": name, "sha": sha}
+        return _finish(LoadedParent(spec.ident, "metaflow", spec.step, values, keys, refs))
+
+    def _load_metaflow_client(self, spec: ParentSpec) -> LoadedParent:
         from metaflow import Task
 
         task = Task(spec.ident, _namespace_check=False)
