@@ -276,7 +276,10 @@ def _run(job, parents, cls, graph, node, report, notices, timings, t0, fail):  #
         setattr(cls, name, property(fget=lambda _s, v=value: v))
         overridden[name] = value
 
-    card = CardCollector()
+    from flowspin.cards import SpinCards
+
+    cards = SpinCards(getattr(flow, step))  # current.card: Metaflow's collector
+    card = cards.collector
     current._set_env(
         flow=flow,
         run_id=job["run_id"],
@@ -364,11 +367,7 @@ def _run(job, parents, cls, graph, node, report, notices, timings, t0, fail):  #
     t_collect = time.perf_counter()
     report["artifacts"] = collect(job, flow, inputs, output, overridden, notices, report)
     timings["collect_ms"] = (time.perf_counter() - t_collect) * 1e3
-    report["cards"] = [
-        {"type": "components", "id": cid, "count": len(comps)}
-        for cid, comps in card.components.items()
-        if comps
-    ]
+    report["cards"] = cards.render(flow, job, report, notices, t0)
     if "error" not in report:
         report["status"] = "ok"
     elif report.get("cancelled"):

@@ -699,7 +699,7 @@ class Worker:
             "stdout": "".join(c.stdout),
             "stderr": stderr,
             "duration_ms": (time.perf_counter() - a.started) * 1e3,
-            "cards": [],
+            "cards": rep.get("cards") or [],
             "error": error if status != "ok" else None,
             "notices": a.notices + list(rep.get("notices") or []),
             "timings": dict(rep.get("timings") or {}, setup_ms=a.setup_ms),
