@@ -274,3 +274,60 @@ def test_helper_module_edit_takes_effect(kinds):
     assert second.artifacts["helper_value"]["repr"] == "42"
     helper.write_text("VALUE = 1\n")
     os.utime(helper, (st.st_atime, st.st_mtime + 10))
+
+
+def metaflow_spin_artifacts(workdir: Path, flow: Path, pathspec: str) -> dict:
+    """`python flow.py spin PATHSPEC --persist`, then its artifacts read back (reprs)."""
+    import json
+    import subprocess
+    import sys
+
+    attr = workdir / f"spin-{pathspec.replace('/', '_')}.json"
+    run_metaflow(flow, "spin", pathspec, "--persist", "--runner-attribute-file", str(attr))
+    info = json.loads(attr.read_text())
+    code = f"""
+import json, runpy, sys
+sys.modules["__main__"].__dict__.update(runpy.run_path({str(flow)!r}, run_name="probe"))
+from metaflow import Task, metadata, namespace
+namespace(None)
+metadata({info["metadata"]!r})
+t = Task("KindsFlow/{info["run_id"]}/{info["step_name"]}/{info["task_id"]}", _namespace_check=False)
+print(json.dumps({{a.id: (f"Box({{a.data.v}})" if hasattr(a.data, "v") else repr(a.data))
+                  for a in t.artifacts}}))
+"""
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=workdir,
+        env=metaflow_env(workdir),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("step,index", [("fan", 1), ("join1", 0)])
+def test_same_artifacts_as_metaflow_spin_of_the_same_task(kinds, step, index):
+    workdir, flow, svc = kinds
+    code = f"""
+from metaflow import Flow, namespace
+namespace(None)
+tasks = sorted(Flow("KindsFlow").latest_run[{step!r}], key=lambda t: t.index or 0)
+print(tasks[{index}].pathspec)
+"""
+    import subprocess
+    import sys
+
+    pathspec = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=workdir,
+        env=metaflow_env(workdir),
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    ours = svc.spin(flow, step, {"task": pathspec, "persist": False})
+    assert ours.ok, ours.error
+    theirs = metaflow_spin_artifacts(workdir, flow, pathspec)
+    want, got = comparable(theirs, spun_reprs(ours))
+    assert got == want
