@@ -14,7 +14,7 @@ __all__ = ["__version__", "load_spin", "spin"]
 
 
 def __getattr__(name: str) -> Any:
-    # Lazy: the store and spin packages pull in Metaflow/cloudpickle, which the LSP must not pay for.
+    # Lazy: store and spin pull in Metaflow and cloudpickle, which the LSP must not pay for.
     if name == "load_spin":
         from flowspin.store import load_spin
 
