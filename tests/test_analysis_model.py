@@ -313,3 +313,38 @@ def test_step_at_includes_the_step_decorator_line() -> None:
     begin = flow.steps["begin"]
     assert begin.first_line == 42 and begin.span.line == 43
     assert flow.step_at(42) is begin and flow.step_at(46) is flow.steps["a"]
+
+
+def test_flows_built_on_a_base_flow_from_another_module() -> None:
+    source = """
+from metaflow import step
+from base import BaseFlow
+
+
+class Child(BaseFlow):
+    @step
+    def process(self):
+        print(self.inherited_value)
+        self.next(self.end)
+
+    @step
+    def end(self):
+        pass
+
+    @step
+    def Bad(self):
+        pass
+
+
+if __name__ == "__main__":
+    Child()
+"""
+    model, diagnostics = check_source(source)
+    (child,) = model.flows
+    assert child.has_external_bases and list(child.steps) == ["process", "end", "Bad"]
+    # start lives in BaseFlow: no missing-start/orphan errors, no undefined-artifact warning;
+    # step-local rules still apply.
+    assert {(d.rule, d.step) for d in diagnostics} == {
+        ("invalid-step-name", "Bad"),
+        ("missing-transition", "Bad"),
+    }

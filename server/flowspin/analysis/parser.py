@@ -165,7 +165,9 @@ def _base_names(cls: ast.ClassDef) -> list[str]:
 
 
 def _flow_classes(classes: dict[str, ast.ClassDef]) -> set[str]:
-    """Classes deriving from FlowSpec, directly or through other classes of the file."""
+    """Classes deriving from FlowSpec, directly or through other classes of the file; and
+    classes with @step methods deriving from a class imported from elsewhere (a flow built on
+    a base flow of another module)."""
     flows: set[str] = set()
     changed = True
     while changed:
@@ -173,15 +175,36 @@ def _flow_classes(classes: dict[str, ast.ClassDef]) -> set[str]:
         for name, cls in classes.items():
             if name in flows:
                 continue
-            for base in cls.bases:
-                tail = _dotted_tail(base)
-                if tail == "FlowSpec" or (
-                    isinstance(base, ast.Name) and base.id in flows and base.id != name
-                ):
-                    flows.add(name)
-                    changed = True
-                    break
+            if _derives_from_flow(cls, flows) or (
+                _has_external_base(cls, classes) and _has_steps(cls)
+            ):
+                flows.add(name)
+                changed = True
     return flows
+
+
+def _derives_from_flow(cls: ast.ClassDef, flows: set[str]) -> bool:
+    return any(
+        _dotted_tail(base) == "FlowSpec"
+        or (isinstance(base, ast.Name) and base.id in flows and base.id != cls.name)
+        for base in cls.bases
+    )
+
+
+def _has_external_base(cls: ast.ClassDef, classes: dict[str, ast.ClassDef]) -> bool:
+    return any(
+        _dotted_tail(base) not in ("FlowSpec", "object")
+        and not (isinstance(base, ast.Name) and base.id in classes)
+        for base in cls.bases
+    )
+
+
+def _has_steps(cls: ast.ClassDef) -> bool:
+    return any(
+        isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+        and any(_dotted_tail(d) == "step" for d in node.decorator_list)
+        for node in cls.body
+    )
 
 
 def _linearize(
