@@ -100,6 +100,13 @@ def exec_flow_file(flow_file: str) -> types.ModuleType:
     module = types.ModuleType("__main__")
     module.__file__ = flow_file
     module.__builtins__ = __builtins__  # type: ignore[attr-defined]
+    # Metaflow registers some of its own types on __main__ so that they unpickle anywhere
+    # (ForeachFrame in `_foreach_stack`); a fresh __main__ must carry them too.
+    import metaflow.tuple_util as tuple_util
+
+    for name, value in vars(tuple_util).items():
+        if isinstance(value, type) and getattr(value, "__module__", None) == "__main__":
+            setattr(module, name, value)
     sys.modules["__main__"] = module
     sys.argv = [flow_file]
     folder = str(Path(flow_file).parent)

@@ -60,6 +60,7 @@ class Child:
     report: dict[str, Any] | None = None
     status: int | None = None
     proc: Any = None
+    report_at: float = 0.0
 
 
 @dataclass
@@ -111,6 +112,23 @@ class Worker:
         self._latest_checked: dict[str, tuple[float, bool]] = {}
 
     # --- flow module -------------------------------------------------------------------
+    @staticmethod
+    def preimport() -> None:
+        """Modules every spin child needs, imported once here instead of in every child."""
+        import cloudpickle  # noqa: F401
+        import metaflow.cli  # noqa: F401
+        import metaflow.datastore.inputs  # noqa: F401
+        import metaflow.parameters  # noqa: F401
+        import metaflow.task  # noqa: F401
+
+        import flowspin.spin.child  # noqa: F401
+        import flowspin.store.store  # noqa: F401
+
+        try:  # card support for `current.card`, when the cards package is present
+            import flowspin.cards  # noqa: F401
+        except ImportError:
+            pass
+
     def warm(self) -> None:
         """(Re)import the flow file when it changed, for its imports and its graph."""
         from flowspin.spin.flowload import (
@@ -451,6 +469,7 @@ class Worker:
         sys.stderr.flush()
         proc = None
         if a.mode == "fork":
+            _freeze_heap()
             pid = os.fork()
             if pid == 0:  # child
                 _child_main(job, parents, out_w, err_w, res_w, keep={out_w, err_w, res_w})
@@ -504,9 +523,10 @@ class Worker:
         res_r, res_w = os.pipe()
         sys.stdout.flush()
         sys.stderr.flush()
+        _freeze_heap()
         pid = os.fork()
         if pid == 0:
-            _spare_main(self.cache, job_r, out_w, err_w, res_w)
+            _spare_main(self.cache, job_r, out_w, err_w, res_w, self.flow_file)
         for fd in (job_r, out_w, err_w, res_w):
             os.close(fd)
         with self.cache._lock:
@@ -567,6 +587,7 @@ class Worker:
             for frame in child.frames.feed(data):
                 if frame.get("type") == "report":
                     child.report = frame["report"]
+                    child.report_at = time.perf_counter()
             return
         text = data.decode("utf-8", errors="replace")
         if child.logsize < MAX_LOG:
@@ -702,7 +723,12 @@ class Worker:
             "cards": rep.get("cards") or [],
             "error": error if status != "ok" else None,
             "notices": a.notices + list(rep.get("notices") or []),
-            "timings": dict(rep.get("timings") or {}, setup_ms=a.setup_ms),
+            "timings": dict(
+                rep.get("timings") or {},
+                setup_ms=a.setup_ms,
+                launched_ms=(c.started - a.started) * 1e3,
+                reported_ms=((c.report_at or time.perf_counter()) - a.started) * 1e3,
+            ),
             "split_index": plan.split_index,
             "flow_file": self.flow_file,
         }
@@ -738,6 +764,17 @@ class Worker:
         if a is not None:
             for c in a.children:
                 _kill(c.pid, signal.SIGKILL)
+
+
+def _freeze_heap() -> None:
+    """Move the worker's objects out of the collector's reach before forking.
+
+    A child's garbage collection would otherwise write to the header of every object it scans,
+    copying each page of the shared state (copy-on-write) and costing milliseconds per spin.
+    """
+    import gc
+
+    gc.freeze()
 
 
 def _kill(pid: int, sig: int) -> None:
@@ -788,6 +825,8 @@ def _child_setup(out_w: int, err_w: int, keep: set[int]) -> None:
     os.dup2(err_w, 2)
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
+    # Only fds 1 and 2 may keep the output pipes open: closing them must mean EOF.
+    keep = keep - {out_w, err_w}
     for fd in _open_fds():
         if fd > 2 and fd not in keep:
             try:
@@ -801,7 +840,9 @@ def _child_setup(out_w: int, err_w: int, keep: set[int]) -> None:
     faulthandler.enable(file=sys.stderr)
 
 
-def _child_run(job: dict[str, Any], parents: list[dict[str, Any]], res_w: int) -> None:
+def _child_run(
+    job: dict[str, Any], parents: list[dict[str, Any]], res_w: int, prepared: Any = None
+) -> None:
     """Run the step, report, and hang up before exiting.
 
     Closing the pipes first lets the worker answer at once, while the kernel is still tearing
@@ -811,7 +852,7 @@ def _child_run(job: dict[str, Any], parents: list[dict[str, Any]], res_w: int) -
         _limit_memory()
         from flowspin.spin.child import execute
 
-        report = execute(job, parents)
+        report = execute(job, parents, prepared)
         sys.stdout.flush()
         sys.stderr.flush()
         try:
@@ -851,17 +892,27 @@ def _child_main(
     _child_run(job, parents, res_w)
 
 
-def _spare_main(cache: Any, job_r: int, out_w: int, err_w: int, res_w: int) -> None:
+def _spare_main(
+    cache: Any, job_r: int, out_w: int, err_w: int, res_w: int, flow_file: str | None = None
+) -> None:
     """A child forked ahead of time: waits for a job, then runs it on its copy of the state."""
     try:
         _child_setup(out_w, err_w, {job_r, out_w, err_w, res_w})
+    except BaseException:
+        os._exit(70)
+    prepared = None
+    if flow_file is not None:
+        from flowspin.spin.child import prepare
+
+        prepared = prepare(flow_file)
+    try:
         msg = read_fd(job_r)
     except BaseException:
         os._exit(70)
     if msg is None:
         os._exit(0)
     parents = [cache._items[key].as_child_input() for key in msg["keys"]]
-    _child_run(msg["job"], parents, res_w)
+    _child_run(msg["job"], parents, res_w, prepared)
 
 
 def _open_fds() -> list[int]:
@@ -892,6 +943,7 @@ def main(argv: list[str] | None = None) -> int:
     flow_file, workspace, req_fd, resp_fd = args[0], args[1], int(args[2]), int(args[3])
     os.environ.setdefault("USER", os.environ.get("METAFLOW_USER", "flowspin"))
     worker = Worker(flow_file, workspace, req_fd, resp_fd)
+    worker.preimport()
     worker.warm()
     worker.serve()
     return 0
