@@ -17,9 +17,12 @@ from metaflow.cards import Markdown
 class AgentFlow(FlowSpec):
     scale = Parameter("scale", default=2)
 
+    @card(type="blank")
     @step
     def start(self):
         import numpy as np
+
+        current.card.append(Markdown("# Starting with 3 values"))
 
         self.values = [1, 2, 3]
         self.matrix = np.ones((400, 3))
@@ -198,7 +201,7 @@ async def test_spin_errors_name_the_line_and_what_to_do(project: Path) -> None:
 
 
 async def test_show_artifact_card_and_list_runs(project: Path) -> None:
-    def args(step: str, **more: str) -> dict[str, str]:
+    def args(step: str, **more: object) -> dict[str, object]:
         return {"file": "flow.py", "step": step, **more}
 
     async with mcp_session(project) as client:
@@ -207,8 +210,11 @@ async def test_show_artifact_card_and_list_runs(project: Path) -> None:
         inherited = payload(await client.call_tool("show_artifact", args("compute", name="values")))
         from_run = payload(await client.call_tool("show_artifact", args("start", name="matrix")))
         missing = error_text(await client.call_tool("show_artifact", args("compute", name="x")))
-        card = payload(await client.call_tool("card", args("end")))
-        no_card = error_text(await client.call_tool("card", args("start")))
+        run_card = payload(await client.call_tool("card", args("start")))
+        no_card = error_text(await client.call_tool("card", args("compute")))
+        await client.call_tool("spin", args("compute", params={"scale": "5"}))
+        await client.call_tool("spin", args("end"))
+        spin_card = payload(await client.call_tool("card", args("end")))
         listed = payload(await client.call_tool("list_runs", {"file": "flow.py"}))
         no_runs = payload(await client.call_tool("list_runs", {"file": "never_run.py"}))
 
@@ -221,10 +227,15 @@ async def test_show_artifact_card_and_list_runs(project: Path) -> None:
     assert from_run["value"] == {"type": "numpy.ndarray", "shape": [400, 3], "dtype": "float64"}
     assert "no artifact 'x'" in missing and "frame" in missing
 
-    # The card's visible text (Metaflow ships it as base64 JSON inside the HTML).
-    (shown,) = card["cards"]
-    assert shown["type"] == "blank" and "Total 12" in shown["text"]
+    # A card's visible text (Metaflow ships it as base64 JSON inside the HTML): of a step
+    # never spun from the run, of a spun step from the agent's own spin.
+    (shown,) = run_card["cards"]
+    assert run_card["source"]["kind"] == "run"
+    assert shown["type"] == "blank" and "Starting with 3 values" in shown["text"]
     assert "has no card yet" in no_card and "@card" in no_card
+    (spun_card,) = spin_card["cards"]
+    assert spin_card["source"]["kind"] == "spin" and "Total 30" in spun_card["text"]
+    assert spun_card["path"].startswith(str(project / ".flowspin" / "cards"))
 
     (run,) = listed["runs"]
     assert run["flow"] == "AgentFlow" and run["status"] == "ok"

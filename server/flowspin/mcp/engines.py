@@ -232,35 +232,32 @@ def show_artifact(
 
 
 def card(workspace: Path, path: Path, step: str) -> dict[str, Any]:
+    """The step's latest card, by `flowspin card`'s rule (newest spin, else a run)."""
     from flowspin.agents.cardtext import card_text
 
     _known_step(workspace, path, step)
     shown = display_path(workspace, path)
-    found: list[dict[str, Any]] = []
-    loaded = _load_spin(path, step, None)
-    source: dict[str, Any] = {}
-    if loaded is not None:
-        cards = (loaded.record.get("result") or {}).get("cards") or loaded.record.get("cards") or []
-        for entry in cards:
-            card_path = Path(entry.get("path", ""))
-            if card_path.is_file():
-                found.append({"type": entry.get("type"), "id": entry.get("id"), "path": card_path})
-        source = {"kind": "spin", "spin_id": loaded.spin_id}
-    if not found:
-        from flowspin.mcp import rundata
-
-        run_cards = rundata.latest_cards(path, step)
-        if run_cards:
-            found = run_cards
-            source = {"kind": "run", "task": run_cards[0].get("task")}
-    if not found:
-        raise ToolProblem(
-            f"step {step!r} of {shown} has no card yet",
-            next_step="add @card to the step (e.g. @card(type=\"blank\") with "
-            "current.card.append(Markdown(...))), then `spin` it; or `run` the flow.",
-        )
+    no_card = ToolProblem(
+        f"step {step!r} of {shown} has no card yet",
+        next_step="add @card to the step (e.g. @card(type=\"blank\") with "
+        "current.card.append(Markdown(...))), then `spin` it; or `run` the flow.",
+    )
+    try:
+        from flowspin.cards.lookup import CardLookupError, latest_cards
+    except ImportError:
+        found = _card_fallback(path, step)
+        if not found:
+            raise no_card from None
+        source, entries = found
+    else:
+        try:
+            cards = latest_cards(path, step)
+        except CardLookupError:
+            raise no_card from None
+        source = {"kind": cards.source, "label": cards.label}
+        entries = cards.cards
     out = []
-    for entry in found:
+    for entry in entries:
         card_path = Path(entry["path"])
         html = entry.get("html") or card_path.read_text(encoding="utf-8", errors="replace")
         out.append(
@@ -272,6 +269,22 @@ def card(workspace: Path, path: Path, step: str) -> dict[str, Any]:
             }
         )
     return {"file": shown, "step": step, "source": source, "cards": out}
+
+
+def _card_fallback(path: Path, step: str) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
+    """Builds without `flowspin.cards.lookup`: the newest spin's cards, else the run's."""
+    loaded = _load_spin(path, step, None)
+    if loaded is not None:
+        cards = (loaded.record.get("result") or {}).get("cards") or []
+        present = [c for c in cards if c.get("path") and Path(c["path"]).is_file()]
+        if present:
+            return {"kind": "spin", "spin_id": loaded.spin_id}, present
+    from flowspin.mcp import rundata
+
+    run_cards = rundata.latest_cards(path, step)
+    if run_cards:
+        return {"kind": "run", "task": run_cards[0].get("task")}, run_cards
+    return None
 
 
 # --- runs ------------------------------------------------------------------------------------
