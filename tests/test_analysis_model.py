@@ -348,3 +348,22 @@ if __name__ == "__main__":
         ("invalid-step-name", "Bad"),
         ("missing-transition", "Bad"),
     }
+
+
+def test_positions_survive_crlf_and_form_feeds() -> None:
+    source = (
+        "from metaflow import FlowSpec, step\r\n"
+        "class F(FlowSpec):\r\n"
+        "    x = 1  # \x0c a form feed str.splitlines() would treat as a line break\r\n"
+        "    @step\r\n"
+        "    def start(self):\r\n"
+        "        self.next(self.end)\r\n"
+        "    @step\r\n"
+        "    def end(self):\r\n"
+        "        print(self.nope)\r\n"
+    )
+    model, diagnostics = check_source(source)
+    assert model.flows[0].steps["start"].name_span == Span(5, 8, 5, 13)
+    assert [(d.rule, d.span) for d in diagnostics] == [
+        ("undefined-artifact", Span(9, 14, 9, 23))
+    ]

@@ -8,6 +8,7 @@ Metaflow 2.19 does, so the lint rules and the editor see the same DAG Metaflow w
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 from typing import Any
 
@@ -30,17 +31,24 @@ PARALLEL_DECORATORS = {"parallel", "pytorch_parallel", "torchrun", "deepspeed", 
 PARAMETER_KINDS = {"Parameter": "Parameter", "IncludeFile": "Parameter", "Config": "Config"}
 
 
+_LINE_BREAKS = re.compile(r"\r\n|\r|\n")
+
+
 class _Source:
     """Source lines plus conversion of `ast`'s UTF-8 byte columns to character columns."""
 
     def __init__(self, text: str) -> None:
         self.text = text
-        self.lines = text.splitlines()
+        # Split as Python's tokenizer does (str.splitlines also splits on \f, \v, \x1c...).
+        self.lines = _LINE_BREAKS.split(text)
+        self.all_ascii = text.isascii()
 
     def line(self, lineno: int) -> str:
         return self.lines[lineno - 1] if 0 < lineno <= len(self.lines) else ""
 
     def col(self, lineno: int, byte_col: int) -> int:
+        if self.all_ascii:
+            return byte_col
         text = self.line(lineno)
         if text.isascii():
             return byte_col
@@ -147,7 +155,7 @@ def _incomplete(flow: Flow) -> bool:
 
 
 def _syntax_problem(exc: SyntaxError, source: str) -> SyntaxProblem:
-    lines = source.splitlines()
+    lines = _LINE_BREAKS.split(source)
     line = exc.lineno or 1
     line = max(1, min(line, max(len(lines), 1)))
     text = lines[line - 1] if lines else ""
