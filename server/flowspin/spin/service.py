@@ -32,8 +32,17 @@ class WorkerHandle:
 
     _ids = itertools.count(1)
 
-    def __init__(self, flow_file: Path, workspace: Path, env: dict[str, str], python: str) -> None:
+    def __init__(
+        self,
+        flow_file: Path,
+        workspace: Path,
+        env: dict[str, str],
+        python: str,
+        on_exit: Callable[[WorkerHandle], None] | None = None,
+    ) -> None:
         self.flow_file = flow_file
+        self.on_exit = on_exit
+        self.closing = False
         self.workspace = workspace
         req_r, req_w = os.pipe()
         resp_r, resp_w = os.pipe()
@@ -104,6 +113,11 @@ class WorkerHandle:
                 self.alive = False
                 self._cond.notify_all()
             self.ready.set()
+            if not self.closing and self.on_exit is not None:
+                try:
+                    self.on_exit(self)
+                except Exception:
+                    pass
 
     def request(
         self, msg: dict[str, Any], on_log: LogCallback | None = None, timeout: float | None = None
@@ -141,6 +155,7 @@ class WorkerHandle:
                 raise WorkerCrashed(f"worker pipe closed: {exc}") from None
 
     def close(self, timeout: float = 3.0) -> None:
+        self.closing = True
         try:
             self.send({"type": "shutdown"})
         except WorkerCrashed:
@@ -194,9 +209,36 @@ class SpinService:
             if handle is None or not handle.alive or handle.proc.poll() is not None:
                 if handle is not None:
                     handle.close(timeout=0.5)
-                handle = WorkerHandle(flow_file, self._root_for(flow_file), self.env, self.python)
+                handle = WorkerHandle(
+                    flow_file, self._root_for(flow_file), self.env, self.python, self._worker_exited
+                )
                 self._workers[flow_file] = handle
             return handle
+
+    def _worker_exited(self, handle: WorkerHandle) -> None:
+        """A worker died on its own (killed, out of memory): start a new one and reload."""
+        if self._closed:
+            return
+        threading.Thread(
+            target=self._revive, args=(handle,), name="flowspin-revive", daemon=True
+        ).start()
+
+    def _revive(self, handle: WorkerHandle) -> None:
+        with self._lock:
+            if self._closed or self._workers.get(handle.flow_file) is not handle:
+                return
+        try:
+            handle.proc.wait(5)
+        except Exception:
+            pass
+        last = self._last.get(handle.flow_file)
+        try:
+            if last is not None:
+                self.preload(handle.flow_file, last[0], last[1], wait=True)
+            else:
+                self._worker(handle.flow_file)
+        except Exception:
+            pass
 
     def _flow_lock(self, flow_file: Path) -> threading.Lock:
         with self._lock:
