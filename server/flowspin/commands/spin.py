@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -41,13 +42,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from flowspin.spin.options import parse_params
-    from flowspin.spin.result import SpinResult
+    # The warm path (daemon + --json) stays free of heavy imports: it is an agent's hot loop.
     from flowspin.store.layout import workspace_root
 
     flow_file = Path(args.file).resolve()
     try:
-        params = parse_params(args.param)
+        params = _parse_params(args.param)
     except ValueError as exc:
         print(f"flowspin spin: {exc}", file=sys.stderr)
         return 2
@@ -66,6 +66,20 @@ def run(args: argparse.Namespace) -> int:
         "mode": args.mode,
     }
     on_log = None if args.json else _print_log
+    if args.json and flow_file.exists() and not args.no_daemon:
+        from flowspin.daemon import client
+
+        try:
+            data = client.spin(workspace_root(flow_file), str(flow_file), args.step, options)
+        except KeyboardInterrupt:
+            return 130
+        except client.DaemonUnavailable:
+            pass
+        else:
+            print(json.dumps(data, default=str))
+            return 0 if data.get("status") == "ok" else 1
+    from flowspin.spin.result import SpinResult
+
     if not flow_file.exists():
         result = SpinResult.failure(
             str(flow_file),
@@ -108,6 +122,16 @@ def run(args: argparse.Namespace) -> int:
             print(result.error["traceback"], file=sys.stderr, end="")
         print(result.summary())
     return 0 if result.status == "ok" else 1
+
+
+def _parse_params(items: list[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in items:
+        if "=" not in item:
+            raise ValueError(f"--param expects NAME=VALUE, got {item!r}")
+        key, value = item.split("=", 1)
+        out[key.strip()] = value
+    return out
 
 
 def _print_log(stream: str, text: str) -> None:

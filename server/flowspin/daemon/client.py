@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import socket
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -34,6 +33,8 @@ def connect(workspace: Path, timeout: float | None = None) -> socket.socket | No
 
 
 def start_daemon(workspace: Path, idle_timeout: float | None = None) -> None:
+    import subprocess
+
     log = log_path(workspace)
     log.parent.mkdir(parents=True, exist_ok=True)
     args = [sys.executable, "-m", "flowspin.daemon.server", str(workspace)]
