@@ -296,8 +296,62 @@ def run(
     *,
     params: dict[str, str] | None = None,
     extra_args: list[str] | None = None,
+    on_line: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
-    raise NotAvailable("running flows")
+    """Metaflow's `run` of the flow, waited for; per-step status and failures at their line."""
+    from flowspin.agents.summary import cut
+    from flowspin.mcp import metaflow_run
+
+    shown = display_path(workspace, path)
+    names = flow_names(path)
+    if not names:
+        raise ToolProblem(
+            f"{shown} defines no FlowSpec subclass",
+            next_step="pass the file that defines the flow (`check` shows what is wrong).",
+        )
+    outcome = metaflow_run.run_flow(path, dict(params or {}), list(extra_args or []), on_line)
+    steps = metaflow_run.step_status(outcome)
+    failures = [
+        metaflow_run.failure_of(state, path)
+        for state in outcome.tasks.values()
+        if state.status == "failed"
+    ]
+    for failure in failures:
+        if failure["file"]:
+            failure["file"] = display_path(workspace, Path(failure["file"]))
+        failure["task"] = f"{names[0]}/{outcome.run_id}/{failure['step']}/{failure['task']}"
+    ok = outcome.returncode == 0
+    result: dict[str, Any] = {
+        "status": "ok" if ok else "error",
+        "file": shown,
+        "flow": names[0],
+        "run_id": outcome.run_id,
+        "returncode": outcome.returncode,
+        "duration_s": round(outcome.duration_s, 2),
+        "steps": steps,
+        "failures": failures,
+    }
+    if ok:
+        result["hint"] = (
+            f"run {outcome.run_id} finished: `spin` any step now, spins start from this run."
+        )
+        return result
+    result["output_tail"] = metaflow_run.tail_text(outcome.output, 800 if failures else 3000)
+    if failures and failures[0]["line"]:
+        first = failures[0]
+        result["hint"] = (
+            f"fix {first['file']}:{first['line']} ({first['type']}: "
+            f"{cut(first['message'], 200)}), `spin` {first['step']!r} until it works (its "
+            "parents finished in this run), then `run` again."
+        )
+    elif outcome.run_id is None:
+        result["hint"] = (
+            "Metaflow did not start the run (see output_tail): `check` the flow, and check "
+            "params and extra_args."
+        )
+    else:
+        result["hint"] = "the run failed (see output_tail and failures); fix it and `run` again."
+    return result
 
 
 def list_runs(workspace: Path, path: Path, *, limit: int = 10) -> dict[str, Any]:

@@ -88,7 +88,8 @@ def latest_cards(path: Path, step: str) -> list[dict[str, Any]]:
 def _status(run: Any) -> str:
     if run.successful:
         return "ok"
-    return "failed" if run.finished else "running (or killed)"
+    # A failed run never "finishes" in Metaflow's sense (its end step did not run).
+    return "failed" if run.finished else "not finished (failed, killed or still running)"
 
 
 def _user(run: Any) -> str | None:

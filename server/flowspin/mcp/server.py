@@ -217,7 +217,8 @@ def build_server(workspace: Path) -> MCPServer:
 
         return await _in_thread("spin", go)
 
-    def run(
+    async def run(
+        ctx: Context,
         file: FileArg,
         params: Annotated[
             dict[str, str] | None,
@@ -229,12 +230,17 @@ def build_server(workspace: Path) -> MCPServer:
                   "\"2\"] or [\"--tag\", \"x\"]."),
         ] = None,
     ) -> CallToolResult:
+        relay = ProgressRelay(ctx)
+
         def go() -> CallToolResult:
             path = resolve_flow_file(workspace, file)
-            data = engines.run(workspace, path, params=params, extra_args=extra_args)
+            data = engines.run(
+                workspace, path, params=params, extra_args=extra_args,
+                on_line=lambda line: relay("output", line),
+            )
             return _result(data, is_error=data.get("status") != "ok")
 
-        return _guarded("run", go)
+        return await _in_thread("run", go)
 
     def list_runs(
         file: FileArg,
