@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import stat
 import subprocess
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -180,3 +182,34 @@ def test_daemon_stop_and_idle_exit(ws, tmp_path):
     while sock.exists() and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not sock.exists()
+
+
+def test_cli_and_in_process_server_share_one_service(ws):
+    """The language server hosts the socket; CLI calls and its own spins run side by side."""
+    from flowspin.daemon.server import host_socket
+    from spin_helpers import make_service
+
+    workdir, flow = ws
+    flowspin(workdir, "daemon", "stop", "--workspace", str(workdir))
+    svc = make_service(workdir)
+    server = host_socket(workdir, svc)
+    try:
+        assert server is not None
+        results = []
+        t = threading.Thread(
+            target=lambda: results.append(spin_json(workdir, "double", "--no-persist"))
+        )
+        t.start()
+        own = [svc.spin(flow, "start", {"persist": False}) for _ in range(3)]
+        t.join(120)
+        assert all(r.ok for r in own)
+        code, res = results[0]
+        assert code == 0 and res["status"] == "ok" and res["artifacts"]["n"]["repr"] == "2"
+        status = json.loads(
+            flowspin(workdir, "daemon", "status", "--workspace", str(workdir), "--json").stdout
+        )
+        assert status["pid"] == os.getpid()  # answered by this process, not a daemon
+    finally:
+        if server is not None:
+            server.stop()
+        svc.shutdown()

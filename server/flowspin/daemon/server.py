@@ -160,6 +160,34 @@ class SocketServer:
             pass
 
 
+def host_socket(workspace: str | os.PathLike[str], service: Any) -> SocketServer | None:
+    """Serve `service` on the workspace socket from this process (the language server).
+
+    Returns None when a daemon already serves the workspace (callers reach it instead). The
+    returned server runs in a background thread; call `.stop()` when shutting down.
+    """
+    ws = Path(workspace).resolve()
+    lock_path(ws).parent.mkdir(parents=True, exist_ok=True)
+    lock_fh = open(lock_path(ws), "w")
+    try:
+        fcntl.flock(lock_fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        lock_fh.close()
+        return None
+    server = SocketServer(ws, service, idle_timeout=None)
+    server.bind()
+    server._lock_fh = lock_fh  # type: ignore[attr-defined]  # held while we serve
+
+    def run() -> None:
+        try:
+            server.serve_forever()
+        finally:
+            lock_fh.close()
+
+    threading.Thread(target=run, name="flowspin-socket", daemon=True).start()
+    return server
+
+
 def _watch_hangup(conn: socket.socket, done: threading.Event, service: Any, flow_file: str) -> None:
     """A caller that hangs up (Ctrl-C) mid-spin cancels it."""
     import select
