@@ -467,7 +467,9 @@ def collect(job, flow, inputs, output, overridden, notices, report) -> dict[str,
         if parent_has and same_as_parent(value, base.values[name], base._objects.get(name)):
             arts[name] = _entry_ref(name, value, base, changed=False)
             continue
-        entry = {"type": type_name(value), "repr": short_repr(value), "changed": True}
+        # `name` is Metaflow's own bookkeeping (the flow's class name), set in every task.
+        changed = not (name == "name" and value == flow.__class__.__name__)
+        entry = {"type": type_name(value), "repr": short_repr(value), "changed": changed}
         try:
             chunks, sha, size = dumps_value(value)
         except Exception as exc:
