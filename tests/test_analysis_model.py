@@ -367,3 +367,33 @@ def test_positions_survive_crlf_and_form_feeds() -> None:
     assert [(d.rule, d.span) for d in diagnostics] == [
         ("undefined-artifact", Span(9, 14, 9, 23))
     ]
+
+
+def test_catch_variables_and_extension_decorators_are_not_undefined_reads() -> None:
+    source = """
+from metaflow import FlowSpec, catch, retry, step
+from somewhere import tensorboard
+
+
+class F(FlowSpec):
+    @catch(var="failure")
+    @step
+    def start(self):
+        self.next(self.train)
+
+    @tensorboard
+    @step
+    def train(self):
+        print(self.obtb.log_dir, self.failure)
+        self.next(self.end)
+
+    @retry(times=2)
+    @step
+    def end(self):
+        print(self.failure, self.obtb)
+"""
+    diagnostics = check_source(source)[1]
+    # `failure` comes from @catch; `obtb` may come from @tensorboard, but not in `end`
+    assert [(d.rule, d.step, d.span.line) for d in diagnostics] == [
+        ("undefined-artifact", "end", 21)
+    ]

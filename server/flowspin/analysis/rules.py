@@ -73,6 +73,29 @@ FLOWSPEC_ATTRS = {
 }
 
 
+# Step decorators (Metaflow's own and common ones) known not to set attributes on the flow;
+# reads in a step with any other decorator are not checked (it may inject them).
+PLAIN_DECORATORS = {
+    "card",
+    "retry",
+    "catch",
+    "timeout",
+    "resources",
+    "batch",
+    "kubernetes",
+    "environment",
+    "conda",
+    "pypi",
+    "uv",
+    "secrets",
+    "parallel",
+    "pytorch_parallel",
+    "checkpoint",
+    "model",
+    "huggingface_hub",
+}
+
+
 class _Ctx:
     """One flow plus the graph facts the rules share (computed once)."""
 
@@ -682,6 +705,16 @@ def _known_attrs(flow: Flow) -> set[str]:
     return known
 
 
+def _written_names(step: Step) -> list[str]:
+    """Artifacts a step sets: its `self.x = ...` targets and `@catch(var="x")`."""
+    names = [access.name for access in step.writes]
+    for deco in step.decorators:
+        var = deco.args.get("var") if deco.name == "catch" else None
+        if isinstance(var, str):
+            names.append(var)
+    return names
+
+
 def _available_artifacts(ctx: _Ctx) -> tuple[dict[str, int], dict[str, int]]:
     """Bit per artifact name, and for each reachable step the artifacts written by some step
     on a path from start to it (itself excluded unless it lies on a loop): a forward
@@ -691,10 +724,10 @@ def _available_artifacts(ctx: _Ctx) -> tuple[dict[str, int], dict[str, int]]:
     writes: dict[str, int] = {}
     for name in order:
         mask = 0
-        for access in ctx.steps[name].writes:
-            b = bit.get(access.name)
+        for artifact in _written_names(ctx.steps[name]):
+            b = bit.get(artifact)
             if b is None:
-                b = bit[access.name] = 1 << len(bit)
+                b = bit[artifact] = 1 << len(bit)
             mask |= b
         writes[name] = mask
     avail = dict.fromkeys(order, 0)
@@ -751,6 +784,8 @@ def undefined_artifacts(ctx: _Ctx) -> Iterator[Diagnostic]:
                     tail.condition_span,
                     name,
                 )
+        if any(d.name not in PLAIN_DECORATORS for d in step.decorators):
+            continue  # an extension decorator may set attributes (e.g. @tensorboard: self.obtb)
         reported: set[str] = set()
         for read in step.reads:
             attr = read.name
