@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import stat
 import subprocess
 import sys
@@ -213,3 +214,40 @@ def test_cli_and_in_process_server_share_one_service(ws):
         if server is not None:
             server.stop()
         svc.shutdown()
+
+
+def test_ctrl_c_in_the_shell_cancels_the_spin(ws):
+    workdir, _ = ws
+    arts = workdir / "hang_arts.py"
+    arts.write_text(
+        "import time\n\n\nclass Hang:\n    def __mul__(self, other):\n"
+        "        print('hanging', flush=True)\n        time.sleep(600)\n\n\n"
+        "ARTIFACTS = {'n': Hang()}\n"
+    )
+    e = metaflow_env(workdir)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "flowspin.cli",
+            "spin",
+            "flow.py",
+            "double",
+            "--no-persist",
+            "--artifacts-module",
+            str(arts),
+        ],
+        cwd=workdir,
+        env=e,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    line = proc.stdout.readline()  # live log from the step, streamed through the daemon
+    assert "hanging" in line
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(60) == 130
+    started = time.monotonic()
+    code, res = spin_json(workdir, "double", "--no-persist", "--reset")
+    assert code == 0 and res["artifacts"]["n"]["repr"] == "2"
+    assert time.monotonic() - started < 60  # the hung child did not hold the worker
