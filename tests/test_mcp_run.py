@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import anyio
 import pytest
 from conftest import write_flow
 from mcp_session import mcp_session, payload, stop_daemon
@@ -91,3 +92,71 @@ async def test_run_reports_failures_at_the_line_then_a_good_run_is_the_base(
 
     assert spun["status"] == "ok" and spun["base"]["run_id"] == ok["run_id"]
     assert spun["changed"]["ys"]["repr"] == "[1.0, 2.0]"
+
+
+SLOW_FLOW = """
+import time
+
+from metaflow import FlowSpec, step
+
+
+class SlowFlow(FlowSpec):
+    @step
+    def start(self):
+        self.next(self.sleepy)
+
+    @step
+    def sleepy(self):
+        time.sleep(300)
+        self.next(self.end)
+
+    @step
+    def end(self):
+        pass
+
+
+if __name__ == "__main__":
+    SlowFlow()
+"""
+
+
+def metaflow_processes(folder: Path) -> list[int]:
+    """Live processes running `... slow.py ... run` in `folder` (the run and its tasks)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes().split(b"\0")
+            cwd = (proc / "cwd").resolve()
+        except OSError:
+            continue
+        if b"slow.py" in cmdline and cwd == folder.resolve():
+            found.append(int(proc.name))
+    return found
+
+
+async def test_cancelling_a_run_stops_metaflow(workdir: Path) -> None:
+    write_flow(workdir, SLOW_FLOW, name="slow.py")
+    sleeping = anyio.Event()
+
+    async def on_progress(done: float, total: float | None, message: str | None) -> None:
+        if "/sleepy/" in (message or "") and "Task is starting" in (message or ""):
+            sleeping.set()
+
+    async with mcp_session(workdir) as client:
+        with anyio.fail_after(120):
+            async with anyio.create_task_group() as tasks:
+                tasks.start_soon(
+                    lambda: client.call_tool(
+                        "run", {"file": "slow.py"}, progress_callback=on_progress
+                    )
+                )
+                await sleeping.wait()
+                assert metaflow_processes(workdir)
+                tasks.cancel_scope.cancel()  # the agent's client gives up on the call
+        with anyio.fail_after(60):
+            while metaflow_processes(workdir):
+                await anyio.sleep(0.2)
+        runs = payload(await client.call_tool("list_runs", {"file": "slow.py"}))
+    assert runs["runs"][0]["status"].startswith("not finished")

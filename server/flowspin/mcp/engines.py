@@ -8,6 +8,7 @@ the functions, on first use, so the server starts fast.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -297,6 +298,7 @@ def run(
     params: dict[str, str] | None = None,
     extra_args: list[str] | None = None,
     on_line: Callable[[str], None] | None = None,
+    cancel: threading.Event | None = None,
 ) -> dict[str, Any]:
     """Metaflow's `run` of the flow, waited for; per-step status and failures at their line."""
     from flowspin.agents.summary import cut
@@ -309,7 +311,9 @@ def run(
             f"{shown} defines no FlowSpec subclass",
             next_step="pass the file that defines the flow (`check` shows what is wrong).",
         )
-    outcome = metaflow_run.run_flow(path, dict(params or {}), list(extra_args or []), on_line)
+    outcome = metaflow_run.run_flow(
+        path, dict(params or {}), list(extra_args or []), on_line, cancel
+    )
     steps = metaflow_run.step_status(outcome)
     failures = [
         metaflow_run.failure_of(state, path)

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,6 +27,7 @@ TASK_LINE = re.compile(
 FRAME = re.compile(r'File "(?P<file>[^"]+)", line (?P<line>\d+)')
 EXCEPTION_LINE = re.compile(r"^(?P<type>[A-Za-z_][\w.]*)(?::\s?(?P<message>.*))?$")
 OUTPUT_TAIL = 3000
+GRACE_S = 10.0
 
 
 @dataclass
@@ -51,13 +54,30 @@ def command(flow_file: Path, params: dict[str, str], extra_args: list[str]) -> l
     return args + list(extra_args)
 
 
+def _stop_when(cancel: threading.Event, proc: subprocess.Popen[str]) -> None:
+    """On cancel: SIGINT (Metaflow stops its tasks and leaves a resumable run), then harder."""
+    cancel.wait()
+    for sig, grace in ((signal.SIGINT, GRACE_S), (signal.SIGTERM, GRACE_S), (signal.SIGKILL, 5)):
+        if proc.poll() is not None:
+            return
+        try:
+            proc.send_signal(sig)
+            proc.wait(grace)
+        except (OSError, subprocess.TimeoutExpired):
+            continue
+
+
 def run_flow(
     flow_file: Path,
     params: dict[str, str],
     extra_args: list[str],
     on_line: Callable[[str], None] | None = None,
+    cancel: threading.Event | None = None,
 ) -> RunOutcome:
-    """Run the flow in its folder (where `python flow.py run` would be typed); wait for it."""
+    """Run the flow in its folder (where `python flow.py run` would be typed); wait for it.
+
+    Setting `cancel` stops the run as Ctrl-C would.
+    """
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     started = time.monotonic()
     proc = subprocess.Popen(
@@ -71,6 +91,8 @@ def run_flow(
         errors="replace",
         bufsize=1,
     )
+    if cancel is not None:
+        threading.Thread(target=_stop_when, args=(cancel, proc), daemon=True).start()
     run_id: str | None = None
     tasks: dict[str, TaskState] = {}
     output: list[str] = []
@@ -103,9 +125,11 @@ def run_flow(
                     del state.lines[:-200]  # a chatty task keeps only its tail
         proc.wait()
     finally:
-        if proc.poll() is None:  # the caller went away mid-run: stop Metaflow as Ctrl-C would
+        if proc.poll() is None:  # an error here: do not leave Metaflow running unobserved
             proc.terminate()
             proc.wait()
+        if cancel is not None:
+            cancel.set()  # releases the watcher thread
     return RunOutcome(
         proc.returncode, run_id, tasks, "\n".join(output), time.monotonic() - started
     )

@@ -145,8 +145,19 @@ class ProgressRelay:
                 log.debug("progress notification dropped", exc_info=True)
 
 
-async def _in_thread(name: str, fn: Callable[[], CallToolResult]) -> CallToolResult:
-    return await anyio.to_thread.run_sync(_guarded, name, fn)
+async def _in_thread(
+    name: str, fn: Callable[[], CallToolResult], on_cancel: Callable[[], None] | None = None
+) -> CallToolResult:
+    """Run a blocking tool body in a worker thread; a client's cancellation stops its work."""
+    try:
+        return await anyio.to_thread.run_sync(_guarded, name, fn, abandon_on_cancel=True)
+    except anyio.get_cancelled_exc_class():
+        if on_cancel is not None:
+            try:
+                on_cancel()
+            except Exception:
+                log.exception("stopping the cancelled %s failed", name)
+        raise
 
 
 def build_server(workspace: Path) -> MCPServer:
@@ -215,7 +226,12 @@ def build_server(workspace: Path) -> MCPServer:
             )
             return _result(data, is_error=data.get("status") != "ok")
 
-        return await _in_thread("spin", go)
+        def stop() -> None:
+            from flowspin.mcp import spinclient
+
+            spinclient.cancel(resolve_flow_file(workspace, file))
+
+        return await _in_thread("spin", go, on_cancel=stop)
 
     async def run(
         ctx: Context,
@@ -231,16 +247,17 @@ def build_server(workspace: Path) -> MCPServer:
         ] = None,
     ) -> CallToolResult:
         relay = ProgressRelay(ctx)
+        cancel = threading.Event()
 
         def go() -> CallToolResult:
             path = resolve_flow_file(workspace, file)
             data = engines.run(
                 workspace, path, params=params, extra_args=extra_args,
-                on_line=lambda line: relay("output", line),
+                on_line=lambda line: relay("output", line), cancel=cancel,
             )
             return _result(data, is_error=data.get("status") != "ok")
 
-        return await _in_thread("run", go)
+        return await _in_thread("run", go, on_cancel=cancel.set)
 
     def list_runs(
         file: FileArg,

@@ -57,3 +57,26 @@ def _spin_via_daemon(
     except (client.DaemonUnavailable, OSError) as exc:
         log.warning("spinning in the MCP server process: daemon unavailable (%s)", exc)
         return None
+
+
+def cancel(path: Path) -> None:
+    """Stop the spin running for `path` (the agent's client cancelled the call)."""
+    try:
+        from flowspin.store.layout import workspace_root
+    except ImportError:
+        return
+    root = workspace_root(path)
+    if USE_DAEMON:
+        try:
+            from flowspin.daemon import client
+
+            list(client.request(root, {"type": "cancel", "flow_file": str(path)}))
+        except Exception as exc:  # no daemon: the spin ran here
+            log.info("daemon cancel failed: %s", exc)
+    try:
+        from flowspin.spin import api
+    except ImportError:
+        return
+    service = getattr(api, "_services", {}).get(root)
+    if service is not None:
+        service.cancel(path)
