@@ -17,6 +17,9 @@ from flowspin.mcp.errors import NotAvailable, ToolProblem
 from flowspin.mcp.shaping import shape_spin
 from flowspin.mcp.workspace import display_path
 
+MAX_DIAGNOSTICS = 50
+SEVERITY_ORDER = {"error": 0, "warning": 1, "information": 2, "hint": 3}
+
 # --- static analysis -------------------------------------------------------------------------
 
 
@@ -41,6 +44,7 @@ def check(workspace: Path, path: Path) -> dict[str, Any]:
     for entry in entries:
         for diag in entry["diagnostics"]:
             diagnostics.append({"flow": entry["flow"], **diag})
+    diagnostics.sort(key=lambda d: (SEVERITY_ORDER.get(d["severity"], 9), d["line"]))
     n_errors = sum(1 for d in diagnostics if d["severity"] == "error")
     n_warnings = sum(1 for d in diagnostics if d["severity"] == "warning")
     flows = [e["flow"] for e in entries if e["flow"]]
@@ -56,15 +60,18 @@ def check(workspace: Path, path: Path) -> dict[str, Any]:
             "the graph is valid: `run` the flow once to create a base run, then `spin` the step "
             "you are writing."
         )
-    return {
+    data = {
         "file": shown,
         "ok": n_errors == 0 and bool(flows),
         "flows": flows,
         "errors": n_errors,
         "warnings": n_warnings,
-        "diagnostics": diagnostics,
+        "diagnostics": diagnostics[:MAX_DIAGNOSTICS],
         "next": hint,
     }
+    if len(diagnostics) > MAX_DIAGNOSTICS:  # errors sort first, so none is lost to the cut
+        data["diagnostics_not_shown"] = len(diagnostics) - MAX_DIAGNOSTICS
+    return data
 
 
 def graph(workspace: Path, path: Path) -> dict[str, Any]:
@@ -188,9 +195,10 @@ def show_artifact(
     if loaded is not None:
         names = sorted(loaded.artifacts)
         if name not in loaded.artifacts:
+            failed = f" (that spin ended with {loaded.status!r})" if loaded.status != "ok" else ""
             raise ToolProblem(
-                f"the latest spin of {step!r} ({loaded.spin_id}) has no artifact {name!r}",
-                next_step=f"use one of: {', '.join(names) or '(none)'}.",
+                f"spin {loaded.spin_id} of {step!r} has no artifact {name!r}{failed}",
+                next_step=f"use one of: {', '.join(names) or '(none)'}; or spin the step again.",
             )
         try:
             value = loaded.artifacts[name]
@@ -205,7 +213,7 @@ def show_artifact(
             "file": shown,
             "step": step,
             "name": name,
-            "source": {"kind": "spin", "spin_id": loaded.spin_id},
+            "source": {"kind": "spin", "spin_id": loaded.spin_id, "status": loaded.status},
             "changed_in_spin": bool(info.get("changed")),
             "value": summarize(value),
         }

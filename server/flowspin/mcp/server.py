@@ -31,6 +31,8 @@ from flowspin.mcp.workspace import resolve_flow_file
 
 log = logging.getLogger("flowspin.mcp")
 
+MAX_PROGRESS_LINES = 500  # progress notifications per tool call
+
 INSTRUCTIONS = """\
 flowspin runs single Metaflow @steps like notebook cells ("spins"), warm and in milliseconds.
 Workflow: write the flow's skeleton and `check` it; `run` the whole flow once (spins need a base
@@ -136,6 +138,11 @@ class ProgressRelay:
             with self._lock:
                 self._count += 1
                 count = self._count
+            if count > MAX_PROGRESS_LINES:
+                if count == MAX_PROGRESS_LINES + 1:
+                    line = "(more output: the full tail comes with the result)"
+                else:
+                    continue  # a chatty step must not be slowed down by notifications
             message = f"[{stream}] {line[:500]}"
             try:
                 anyio.from_thread.run(
