@@ -40,9 +40,10 @@ def _flow_names(path: Path) -> list[str]:
 def latest_task(path: Path, step: str) -> Any | None:
     """The newest successful task of `step` among the flow's recent runs, or None."""
     prepare_local_datastore(path)
-    from metaflow import Flow
+    from metaflow import Flow, default_namespace
     from metaflow.exception import MetaflowNotFound
 
+    default_namespace()  # the spin worker's choice of base run reads this namespace too
     for name in _flow_names(path):
         try:
             flow = Flow(name)
@@ -122,11 +123,14 @@ def _params(run: Any, names: list[str]) -> dict[str, Any]:
 def list_runs(path: Path, limit: int) -> list[dict[str, Any]]:
     """The newest `limit` runs of the file's flows, in the current Metaflow namespace."""
     prepare_local_datastore(path)
-    from metaflow import Flow
+    from metaflow import Flow, default_namespace
     from metaflow.exception import MetaflowNotFound
 
     from flowspin.analysis import parse_file
 
+    # The user's own runs, as the spin worker sees them when it picks a base run (another tool
+    # in this process may have switched to the global namespace).
+    default_namespace()
     out: list[dict[str, Any]] = []
     for flow_def in parse_file(path).flows:
         try:
