@@ -96,6 +96,8 @@ def test_missing_file_is_a_clear_error(workdir: Path) -> None:
     assert "nope.py: no such file" in proc.stderr
     graph = flowspin("graph", workdir / "nope.py")
     assert graph.returncode == 2 and "no such file" in graph.stderr
+    folder = flowspin("check", workdir)
+    assert folder.returncode == 2 and "is a directory" in folder.stderr
 
 
 def test_graph_json_lists_steps_edges_decorators_and_parameters() -> None:
