@@ -109,9 +109,14 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 async def test_check_and_graph(project: Path) -> None:
     async with mcp_session(project) as client:
+        prompt = await client.get_prompt("flowspin-workflow")
         good = payload(await client.call_tool("check", {"file": "flow.py"}))
         bad = payload(await client.call_tool("check", {"file": "bad.py"}))
         graph = payload(await client.call_tool("graph", {"file": str(project / "flow.py")}))
+    # The workflow guide as an MCP prompt, naming this workspace's flows.
+    guide = prompt.messages[0].content.text
+    assert "`flow.py`: `AgentFlow`, steps `start` → `compute` → `end`" in guide
+
     assert good["ok"] is True and good["errors"] == 0 and good["flows"] == ["AgentFlow"]
     assert "`run` the flow once" in good["next"]
 

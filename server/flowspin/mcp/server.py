@@ -301,6 +301,17 @@ def build_server(workspace: Path) -> MCPServer:
 
         return _guarded("card", go)
 
+    @server.prompt(
+        name="flowspin-workflow",
+        title="Develop this project's flows step by step",
+        description="The incremental workflow (skeleton, run once, spin the step being "
+        "written, run again) with this workspace's real flow files and step names.",
+    )
+    def workflow() -> str:
+        from flowspin.agents.guide import build_section
+
+        return build_section(workspace)
+
     server.add_tool(check, name="check", title="Check a flow", description=CHECK_DESCRIPTION,
                     annotations=read_only)
     server.add_tool(graph, name="graph", title="Flow graph", description=GRAPH_DESCRIPTION,
