@@ -21,6 +21,7 @@ class DecoFlow(FlowSpec):
     def start(self):
         self.lr = self.settings["lr"]
         self.big = list(range(1000))
+        self.blob = b"x" * 3_000_000
         self.next(self.env_step)
 
     @environment(vars={"FLOWSPIN_DEMO": "on"})
@@ -159,3 +160,21 @@ def test_concurrent_requests_on_one_service(deco):
         t.join(120)
     assert sorted(r.step for r in out) == ["env_step", "start", "start"]
     assert all(r.ok for r in out)
+
+
+def test_cold_spin_defers_big_untouched_artifacts_then_warms(deco):
+    workdir, flow, _ = deco
+    svc = make_service(workdir)
+    try:
+        cold = svc.spin(flow, "env_step", {"persist": False})
+        assert cold.ok, cold.error
+        blob = cold.artifacts["blob"]
+        assert (
+            blob["type"] == "bytes" and blob["size"] > 0 and blob["repr"].startswith("<not loaded")
+        )
+        assert cold.artifacts["lr"]["repr"] == "0.5"  # small ones are always there
+        warm = svc.spin(flow, "env_step", {"persist": False})
+        assert warm.artifacts["blob"]["repr"].startswith("b'xxxx")
+        assert len(warm.artifacts["blob"]["repr"]) == 1000
+    finally:
+        svc.shutdown()

@@ -462,8 +462,11 @@ def collect(job, flow, inputs, output, overridden, notices, report) -> dict[str,
 
     arts: dict[str, dict[str, Any]] = {}
     unpicklable: list[str] = []
+    is_loaded = getattr(base.values, "is_loaded", None)
     for name, value in current_vars.items():
         parent_has = name in base.values and name not in overridden
+        if parent_has and is_loaded is not None and not is_loaded(name):
+            parent_has = False  # never read, so re-assigned: no need to load the old value
         if parent_has and same_as_parent(value, base.values[name], base._objects.get(name)):
             arts[name] = _entry_ref(name, value, base, changed=False)
             continue
@@ -481,8 +484,16 @@ def collect(job, flow, inputs, output, overridden, notices, report) -> dict[str,
             store.put_chunks(chunks, sha)
         entry.update(size=size, ref={"kind": "blob", "sha": sha})
         arts[name] = entry
+    lazy = getattr(base.values, "is_loaded", None)
     for name in base.values:
         if name not in arts:
+            if lazy is not None and not lazy(name):
+                arts[name] = {
+                    **base.values.lazy_info(name),
+                    "changed": False,
+                    "ref": base.origin.get(name),
+                }
+                continue
             arts[name] = _entry_ref(name, base.values[name], base, changed=False)
     return arts_finish(arts, unpicklable, job, report)
 
@@ -503,7 +514,11 @@ def arts_finish(arts, unpicklable, job, report):
 
 def _entry_ref(name: str, value: Any, ds: MemDataStore, changed: bool) -> dict[str, Any]:
     cached = ds.info.get(name) if hasattr(ds, "info") else None
-    if cached is not None and ds.values.get(name) is value:
+    if (
+        cached is not None
+        and not cached.get("repr", "").startswith("<not loaded")
+        and ds.values.get(name) is value
+    ):
         return {**cached, "changed": changed, "ref": ds.origin.get(name)}
     if name.startswith("_"):
         return {

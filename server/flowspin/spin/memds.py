@@ -18,7 +18,8 @@ class MemDataStore:
         origin: dict[str, Any] | None = None,
         info: dict[str, Any] | None = None,
     ) -> None:
-        self.values: dict[str, Any] = dict(values or {})
+        # Not copied: a lazy mapping must stay lazy, and the child owns its (forked) copy anyway.
+        self.values: dict[str, Any] = values if values is not None else {}
         # name -> identity key ("mf", sha1) / ("fs", sha256) / ("override", n); Metaflow's
         # merge_artifacts compares these to detect conflicting branch values.
         self._objects: dict[str, Any] = dict(keys or {})

@@ -31,7 +31,9 @@ def main() -> int:
         pass
     cache = StateCache(1 << 62, Store(job["workspace"]))
     parents = [
-        cache.get(ParentSpec(**{**s, "index": tuple(s.get("index") or ())})).as_child_input()
+        cache.get(
+            ParentSpec(**{**s, "index": tuple(s.get("index") or ())}), lazy=True
+        ).as_child_input()
         for s in msg["parents"]
     ]
     _limit_memory()

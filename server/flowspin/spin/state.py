@@ -15,6 +15,8 @@ from typing import Any
 
 from flowspin.spin.options import SpinOptions
 
+LAZY_MIN_BYTES = 1 << 20  # artifacts stored larger than this load lazily on a cold spin
+
 
 class SpinSetupError(Exception):
     """The spin cannot start (no base run, bad pathspec, ...); message says what to do."""
@@ -314,14 +316,22 @@ class StateCache:
                 "bytes": sum(p.nbytes for p in self._items.values()),
             }
 
-    def get(self, spec: ParentSpec) -> LoadedParent:
+    def get(self, spec: ParentSpec, lazy: bool = False) -> LoadedParent:
+        """A loaded parent task; `lazy` defers reading artifacts until a child touches them.
+
+        A first (cold) spin of a step that reads nothing big then costs what `metaflow spin`
+        costs; `promote()` loads everything in the worker afterwards, so later spins are warm.
+        """
         key = f"{spec.source}:{spec.ident}"
         with self._lock:
             hit = self._items.get(key)
             if hit is not None:
                 self._items.move_to_end(key)
                 return hit
-        loaded = self._load_metaflow(spec) if spec.source == "metaflow" else self._load_spin(spec)
+        if spec.source == "metaflow":
+            loaded = self._load_metaflow(spec, lazy=lazy)
+        else:
+            loaded = self._load_spin(spec)
         with self._lock:
             self._items[key] = loaded
             self._items.move_to_end(key)
@@ -347,13 +357,30 @@ class StateCache:
             return True, hit.values[name]
         return False, None
 
-    def _load_metaflow(self, spec: ParentSpec) -> LoadedParent:
+    def has_lazy(self) -> bool:
+        with self._lock:
+            return any(
+                isinstance(p.values, LazyValues) and not p.values.complete()
+                for p in self._items.values()
+            )
+
+    def promote(self) -> None:
+        """Load every deferred artifact in this process (the worker), for warm spins."""
+        with self._lock:
+            items = list(self._items.values())
+        for p in items:
+            if isinstance(p.values, LazyValues) and not p.values.complete():
+                p.values.load_all()
+                p.nbytes = 0
+                _finish(p)
+
+    def _load_metaflow(self, spec: ParentSpec, lazy: bool = False) -> LoadedParent:
         try:
-            return self._load_metaflow_direct(spec)
+            return self._load_metaflow_direct(spec, lazy=lazy)
         except Exception:
             return self._load_metaflow_client(spec)
 
-    def _load_metaflow_direct(self, spec: ParentSpec) -> LoadedParent:
+    def _load_metaflow_direct(self, spec: ParentSpec, lazy: bool = False) -> LoadedParent:
         """All artifacts of a task in one datastore read, as `metaflow spin` does.
 
         The task is located through the Client API (its `ds-type`/`ds-root` metadata), so any
@@ -372,12 +399,21 @@ class StateCache:
         attempt = int(meta.get("attempt", task.current_attempt or 0))
         tds = fds.get_task_datastore(run_id, step_name, task_id, attempt=attempt, mode="r")
         names = [n for n, _ in tds.items()]
-        values, keys, refs = {}, {}, {}
-        for name, obj in tds.load_artifacts(names):
+        keys, refs = {}, {}
+        for name in names:
             sha = tds._objects[name]
-            values[name] = obj
             keys[name] = ("mf", sha)
             refs[name] = {"kind": "metaflow", "pathspec": spec.ident, "name": name, "sha": sha}
+        if lazy:
+            values: Any = LazyValues(names, lambda n: next(tds.load_artifacts([n]))[1], tds._info)
+            # Small artifacts load now (one read); only big ones wait until touched or promoted.
+            small = [
+                n for n in names if int((tds._info.get(n) or {}).get("size") or 0) <= LAZY_MIN_BYTES
+            ]
+            for name, obj in tds.load_artifacts(small):
+                values[name] = obj
+        else:
+            values = dict(tds.load_artifacts(names))
         return _finish(LoadedParent(spec.ident, "metaflow", spec.step, values, keys, refs))
 
     def _load_metaflow_client(self, spec: ParentSpec) -> LoadedParent:
@@ -429,10 +465,92 @@ class StateCache:
         return _finish(LoadedParent(spec.ident, "spin", spec.step, values, keys, refs))
 
 
+class LazyValues(dict):
+    """Artifacts read from the datastore on first access (and kept).
+
+    A dict subclass whose entries appear only once loaded, so code that copies or iterates
+    what is *loaded* never triggers a read by accident; `names` lists every artifact.
+    """
+
+    def __init__(self, names: list[str], loader: Any, mf_info: dict[str, Any]) -> None:
+        super().__init__()
+        self.names = list(names)
+        self._names = set(names)
+        self._loader = loader
+        self.mf_info = mf_info
+
+    def __missing__(self, name: str) -> Any:
+        if name not in self._names:
+            raise KeyError(name)
+        value = self._loader(name)
+        self[name] = value
+        return value
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._names or dict.__contains__(self, name)
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return self[name] if name in self else default
+
+    def __iter__(self):
+        return iter(self.names + [k for k in dict.keys(self) if k not in self._names])
+
+    def __len__(self) -> int:
+        return len(set(self.names) | set(dict.keys(self)))
+
+    def keys(self):  # type: ignore[override]
+        return list(iter(self))
+
+    def items(self):  # type: ignore[override]
+        return [(k, self[k]) for k in self]
+
+    def values(self):  # type: ignore[override]
+        return [self[k] for k in self]
+
+    def __setitem__(self, name: str, value: Any) -> None:
+        if name not in self._names:
+            self._names.add(name)
+            self.names.append(name)
+        dict.__setitem__(self, name, value)
+
+    def is_loaded(self, name: str) -> bool:
+        return dict.__contains__(self, name)
+
+    def complete(self) -> bool:
+        return all(dict.__contains__(self, n) for n in self.names)
+
+    def load_all(self) -> None:
+        for name in self.names:
+            self[name]
+
+    def lazy_info(self, name: str) -> dict[str, Any]:
+        info = self.mf_info.get(name) or {}
+        raw = str(info.get("type") or "")
+        if raw.startswith("<class '") and raw.endswith("'>"):
+            raw = raw[8:-2]
+        return {
+            "type": raw.removeprefix("builtins."),
+            "repr": "<not loaded: the step did not read it>",
+            "size": int(info.get("size") or 0),
+        }
+
+
 def _finish(p: LoadedParent) -> LoadedParent:
     from flowspin.spin.child import short_repr, type_name
 
-    for name, value in p.values.items():
+    if isinstance(p.values, LazyValues):
+        loaded = [
+            (n, dict.__getitem__(p.values, n)) for n in p.values.names if p.values.is_loaded(n)
+        ]
+        for name in p.values.names:
+            if not p.values.is_loaded(name):
+                info = p.values.lazy_info(name)
+                p.nbytes += info["size"]
+                if not name.startswith("_"):
+                    p.info[name] = info
+    else:
+        loaded = list(p.values.items())
+    for name, value in loaded:
         size = _sizeof(value)
         p.nbytes += size
         if not name.startswith("_"):

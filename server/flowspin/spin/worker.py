@@ -231,8 +231,8 @@ class Worker:
         except Exception:
             return False
 
-    def load(self, plan: Any) -> list[dict[str, Any]]:
-        return [self.cache.get(spec).as_child_input() for spec in plan.parents]
+    def load(self, plan: Any, lazy: bool = False) -> list[dict[str, Any]]:
+        return [self.cache.get(spec, lazy=lazy).as_child_input() for spec in plan.parents]
 
     # --- main loop -------------------------------------------------------------------------
     def serve(self) -> None:
@@ -271,6 +271,14 @@ class Worker:
                 self.pending_gc.clear()
             if self.active is None and self.queue:
                 self._start(self.queue.pop(0))
+            if self.active is None and not self.queue and self.cache.has_lazy():
+                try:
+                    self.cache.promote()  # the next spin of these parents is warm
+                except Exception as exc:
+                    print(f"flowspin worker: loading parent state failed: {exc}", file=sys.stderr)
+                if self.spare is not None:  # forked before the state was complete
+                    self._discard_spare(self.spare)
+                    self.spare = None
             if self.active is None and not self.queue and self.spare is None and self.cache._items:
                 try:
                     self._make_spare()
@@ -371,7 +379,7 @@ class Worker:
             if reason:
                 a.notices.append(f"spin mode {a.mode}: {reason}")
             plan = self.plan(step, opts)
-            parents = self.load(plan)
+            parents = self.load(plan, lazy=True)
             a.job = {
                 "flow_file": self.flow_file,
                 "workspace": self.workspace,
@@ -428,7 +436,7 @@ class Worker:
                 )
                 try:
                     plan = self.plan(a.step, opts)
-                    a.parents[id(plan)] = self.load(plan)
+                    a.parents[id(plan)] = self.load(plan, lazy=True)
                 except Exception as exc:
                     a.notices.append(f"split {split}: {type(exc).__name__}: {exc}")
                     continue
