@@ -251,3 +251,16 @@ def test_ctrl_c_in_the_shell_cancels_the_spin(ws):
     code, res = spin_json(workdir, "double", "--no-persist", "--reset")
     assert code == 0 and res["artifacts"]["n"]["repr"] == "2"
     assert time.monotonic() - started < 60  # the hung child did not hold the worker
+
+
+def test_spins_never_touch_metaflows_datastore(ws):
+    workdir, _ = ws
+    mf = workdir / ".metaflow" / "CliFlow"
+    before_latest = (mf / "latest_run").read_text()
+    before = sorted(p.name for p in mf.iterdir())
+    for step in ("start", "double", "end"):
+        code, _ = spin_json(workdir, step)
+        assert code == 0
+    assert (mf / "latest_run").read_text() == before_latest
+    assert sorted(p.name for p in mf.iterdir()) == before
+    assert not (workdir / ".metaflow_spin").exists()
