@@ -178,3 +178,16 @@ def test_cold_spin_defers_big_untouched_artifacts_then_warms(deco):
         assert len(warm.artifacts["blob"]["repr"]) == 1000
     finally:
         svc.shutdown()
+
+
+def test_state_over_the_memory_budget_stays_lazy(deco):
+    workdir, flow, _ = deco
+    svc = make_service(workdir, FLOWSPIN_STATE_BUDGET_MB="1")
+    try:
+        for _ in range(2):
+            r = svc.spin(flow, "env_step", {"persist": False})
+            assert r.ok, r.error
+            assert r.artifacts["blob"]["repr"].startswith("<not loaded")
+            assert r.artifacts["seen"]["repr"] == "'on'"
+    finally:
+        svc.shutdown()

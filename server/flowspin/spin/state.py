@@ -360,7 +360,9 @@ class StateCache:
     def has_lazy(self) -> bool:
         with self._lock:
             return any(
-                isinstance(p.values, LazyValues) and not p.values.complete()
+                isinstance(p.values, LazyValues)
+                and not p.values.complete()
+                and not p.values.too_big
                 for p in self._items.values()
             )
 
@@ -370,6 +372,11 @@ class StateCache:
             items = list(self._items.values())
         for p in items:
             if isinstance(p.values, LazyValues) and not p.values.complete():
+                others = sum(q.nbytes for q in items if q is not p)
+                if others + p.nbytes > self.budget:
+                    # Too big to hold: it stays lazy (each spin reads what its step touches).
+                    p.values.too_big = True
+                    continue
                 p.values.load_all()
                 p.nbytes = 0
                 _finish(p)
@@ -478,6 +485,7 @@ class LazyValues(dict):
         self._names = set(names)
         self._loader = loader
         self.mf_info = mf_info
+        self.too_big = False  # True: over the memory budget, never promoted
 
     def __missing__(self, name: str) -> Any:
         if name not in self._names:
