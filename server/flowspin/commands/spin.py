@@ -120,6 +120,13 @@ def run(args: argparse.Namespace) -> int:
             and not result.stderr
         ):
             print(result.error["traceback"], file=sys.stderr, end="")
+        for split in result.splits:
+            err = split.get("error") or {}
+            tail = f"{err.get('type')}: {err.get('message')}" if err else "ok"
+            print(
+                f"  split {split.get('split_index')}: {split.get('status')} "
+                f"{split.get('duration_ms', 0):.0f} ms — {tail}"
+            )
         print(result.summary())
     return 0 if result.status == "ok" else 1
 
