@@ -1,0 +1,120 @@
+"""Past runs of a flow, read with Metaflow's Client API in a subprocess.
+
+The subprocess uses the flow's interpreter, folder and environment, so it sees the same
+metadata provider and datastore the runs were written to (a local `.metaflow/` next to the
+flow, or the user's configured service), and the server never imports Metaflow's client
+state or user code. The Client's default namespace (the current user) applies, as for spins.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from flowspin.runs.flowinfo import load_target
+
+_SCRIPT = r"""
+import json, sys
+from metaflow import Flow
+from metaflow.exception import MetaflowNotFound
+args = json.loads(sys.argv[1])
+out = []
+try:
+    flow = Flow(args["flow"])
+    runs = list(flow)
+except MetaflowNotFound:
+    runs = []
+runs.sort(key=lambda r: r.created_at, reverse=True)
+for run in runs[: args["limit"]]:
+    tags = set(run.system_tags)
+    user = next((t[5:] for t in tags if t.startswith("user:")), None)
+    params = {}
+    try:
+        task = run["_parameters"].task
+        for name in args["params"]:
+            try:
+                params[name] = repr(task[name].data)[:200]
+            except Exception:
+                pass
+    except Exception:
+        pass
+    ok = run.successful
+    out.append({
+        "run_id": run.id,
+        "flow": args["flow"],
+        "status": "ok" if ok else "unfinished",
+        "created_at": run.created_at.isoformat() if run.created_at else None,
+        "finished_at": run.finished_at.isoformat() if ok and run.finished_at else None,
+        "user": user,
+        "tags": sorted(run.user_tags),
+        "parameters": params,
+        "pathspec": run.pathspec,
+    })
+sys.stdout.write("\n@@flowspin-runs@@" + json.dumps(out) + "\n")
+"""
+_MARK = "@@flowspin-runs@@"
+
+
+class RunListError(Exception):
+    """Metaflow's Client could not be asked (bad interpreter, broken config, ...)."""
+
+
+@dataclass
+class RunInfo:
+    run_id: str
+    flow: str
+    status: str  # ok | unfinished (failed, cancelled or still running)
+    created_at: str | None
+    finished_at: str | None
+    user: str | None
+    tags: list[str] = field(default_factory=list)
+    parameters: dict[str, str] = field(default_factory=dict)  # name -> repr of the value
+    pathspec: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def list_runs(
+    flow_file: str | Path,
+    *,
+    python: str | None = None,
+    env: dict[str, str] | None = None,
+    limit: int = 20,
+    timeout: float = 60.0,
+) -> list[RunInfo]:
+    """The flow's runs, newest first (at most `limit`)."""
+    target = load_target(flow_file)
+    merged = dict(os.environ)
+    merged.update(env or {})
+    arg = json.dumps({"flow": target.flow, "params": target.parameters, "limit": limit})
+    try:
+        proc = subprocess.run(
+            [python or sys.executable, "-c", _SCRIPT, arg],
+            cwd=target.path.parent,
+            env=merged,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise RunListError(f"could not list runs of {target.flow}: {exc}") from exc
+    payload = proc.stdout.rpartition(_MARK)[2].strip() if _MARK in proc.stdout else ""
+    if proc.returncode != 0 or not payload:
+        detail = (proc.stderr or proc.stdout).strip().splitlines()[-5:]
+        raise RunListError(
+            f"could not list runs of {target.flow} with {python or sys.executable}: "
+            + ("\n".join(detail) or f"exit code {proc.returncode}")
+        )
+    return [RunInfo(**item) for item in json.loads(payload)]
+
+
+def latest_successful_run(flow_file: str | Path, **kwargs: Any) -> RunInfo | None:
+    """The newest run that finished successfully (a good base for spins and resumes)."""
+    return next((r for r in list_runs(flow_file, **kwargs) if r.status == "ok"), None)

@@ -1,0 +1,263 @@
+"""Metaflow's own `run` and `resume`, as subprocesses in the flow's folder.
+
+A run is exactly what the user would type (`python flow.py --no-pylint run ...`), so it lands
+in the user's real datastore and metadata and honours `--with kubernetes` and friends. The
+process gets its own session (process group): cancelling sends SIGINT to the whole group, as
+Ctrl-C in a terminal would, so Metaflow's runtime stops its tasks and writes what a following
+`resume` needs; SIGTERM and then SIGKILL follow only if it does not exit within the grace period.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from flowspin.runs.flowinfo import FlowTarget, load_target
+from flowspin.runs.parse import Event, LineParser
+from flowspin.runs.progress import RunProgress
+
+GRACE_S = 10.0
+EventCallback = Callable[[Event], None]
+
+
+def metaflow_command(
+    python: str,
+    flow_file: Path,
+    verb: str,
+    params: dict[str, Any] | None = None,
+    extra_args: list[str] | None = None,
+    *,
+    step: str | None = None,
+    origin_run_id: str | None = None,
+) -> list[str]:
+    """The command line, as the user would type it in the flow's folder."""
+    cmd = [python, flow_file.name, "--no-pylint", verb]
+    if verb == "resume":
+        if origin_run_id:
+            cmd += ["--origin-run-id", str(origin_run_id)]
+        if step:
+            cmd.append(step)
+    for name, value in (params or {}).items():
+        if isinstance(value, bool):
+            cmd += [f"--{name}", "True" if value else "False"]
+        else:
+            cmd += [f"--{name}", str(value)]
+    return cmd + list(extra_args or [])
+
+
+@dataclass
+class RunResult:
+    status: str  # ok | failed | cancelled
+    run_id: str | None
+    returncode: int
+    duration_ms: float
+    steps: dict[str, dict[str, Any]]
+    failures: list[Event] = field(default_factory=list)
+    output_tail: list[str] = field(default_factory=list)  # run-level lines, for errors
+
+
+class RunHandle:
+    """One running Metaflow `run`/`resume`. Events go to `on_event` from a reader thread."""
+
+    def __init__(
+        self,
+        target: FlowTarget,
+        cmd: list[str],
+        env: dict[str, str],
+        on_event: EventCallback | None,
+        grace_s: float = GRACE_S,
+    ) -> None:
+        self.target = target
+        self.command = cmd
+        self.grace_s = grace_s
+        self.progress = RunProgress(
+            step_names=target.step_names, next_steps=target.foreach_children
+        )
+        self._on_event = on_event
+        self._parser = LineParser(target.path, target.flow)
+        self._cancelled = threading.Event()
+        self._done = threading.Event()
+        self._failures: list[Event] = []
+        self._tail: list[str] = []
+        self._result: RunResult | None = None
+        self._started = time.monotonic()
+        self.proc = subprocess.Popen(
+            cmd,
+            cwd=target.path.parent,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            errors="replace",
+            bufsize=1,
+            start_new_session=True,
+        )
+        self._parser.pid = self.proc.pid
+        self._reader = threading.Thread(target=self._read, name="flowspin-run", daemon=True)
+        self._reader.start()
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    @property
+    def run_id(self) -> str | None:
+        return self._parser.run_id
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancelled.is_set()
+
+    def _emit(self, event: Event) -> None:
+        if event["event"] == "task_failed" and self.cancelled:
+            # the task died of our SIGINT (KeyboardInterrupt): not a bug to show at a line
+            event = {k: event[k] for k in ("step", "task_id", "run_id", "time", "duration_ms")}
+            event = {"event": "task_cancelled", **event}
+        self.progress.consume(event)
+        if event["event"] == "task_failed":
+            self._failures.append(event)
+        elif event["event"] == "log" and event.get("step") is None:
+            self._tail.append(event["line"])
+            del self._tail[:-40]
+        if self._on_event is not None:
+            try:
+                self._on_event(event)
+            except Exception:  # a broken listener must not stop the run's bookkeeping
+                pass
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        try:
+            for raw in self.proc.stdout:
+                for event in self._parser.feed(raw):
+                    self._emit(event)
+        finally:
+            returncode = self.proc.wait()
+            if self.cancelled:
+                status = "cancelled"
+            else:
+                status = "ok" if returncode == 0 else "failed"
+            duration = round((time.monotonic() - self._started) * 1000.0, 1)
+            # progress first, so the summary in the event shows tasks cut short
+            self.progress.consume({"event": "run_finished", "status": status})
+            final: Event = {
+                "event": "run_finished",
+                "status": status,
+                "run_id": self.run_id,
+                "flow": self._parser.flow,
+                "returncode": returncode,
+                "duration_ms": duration,
+                "steps": self.progress.summary(),
+            }
+            if status == "failed" and not self._failures:
+                final["message"] = "\n".join(t for t in self._tail if t.strip())[-2000:]
+            self._result = RunResult(
+                status, self.run_id, returncode, duration, final["steps"],
+                list(self._failures), list(self._tail),
+            )
+            self._emit(final)
+            self._done.set()
+
+    def cancel(self, grace_s: float | None = None) -> None:
+        """Stop the run as Ctrl-C would; escalate in the background if it lingers."""
+        if self._done.is_set() or self._cancelled.is_set():
+            return
+        self._cancelled.set()
+        grace = self.grace_s if grace_s is None else grace_s
+        self._signal(signal.SIGINT)
+        threading.Thread(target=self._escalate, args=(grace,), daemon=True).start()
+
+    def _escalate(self, grace: float) -> None:
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            if self._done.wait(grace):
+                return
+            self._signal(sig)
+
+    def _signal(self, sig: int) -> None:
+        try:
+            os.killpg(self.proc.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    def wait(self, timeout: float | None = None) -> RunResult | None:
+        """The result once the run ended (None on timeout)."""
+        if not self._done.wait(timeout):
+            return None
+        return self._result
+
+    def done(self) -> bool:
+        return self._done.is_set()
+
+
+class RunManager:
+    """Starts runs with one interpreter and base environment; remembers the active ones."""
+
+    def __init__(self, python: str | None = None, env: dict[str, str] | None = None) -> None:
+        self.python = python or sys.executable
+        self.env = dict(env or {})
+        self.active: dict[int, RunHandle] = {}
+
+    def _env(self, env: dict[str, str] | None) -> dict[str, str]:
+        merged = dict(os.environ)
+        merged.update(self.env)
+        merged.update(env or {})
+        merged["PYTHONUNBUFFERED"] = "1"
+        return merged
+
+    def _start(
+        self,
+        flow_file: str | Path,
+        verb: str,
+        params: dict[str, Any] | None,
+        extra_args: list[str] | None,
+        env: dict[str, str] | None,
+        on_event: EventCallback | None,
+        **resume: Any,
+    ) -> RunHandle:
+        target = load_target(flow_file)
+        cmd = metaflow_command(self.python, target.path, verb, params, extra_args, **resume)
+        handle = RunHandle(target, cmd, self._env(env), on_event)
+        self.active = {pid: h for pid, h in self.active.items() if not h.done()}
+        self.active[handle.pid] = handle
+        return handle
+
+    def start_run(
+        self,
+        flow_file: str | Path,
+        params: dict[str, Any] | None = None,
+        extra_args: list[str] | None = None,
+        env: dict[str, str] | None = None,
+        on_event: EventCallback | None = None,
+    ) -> RunHandle:
+        """`python flow.py run --param value ... EXTRA` in the flow's folder."""
+        return self._start(flow_file, "run", params, extra_args, env, on_event)
+
+    def start_resume(
+        self,
+        flow_file: str | Path,
+        step: str | None = None,
+        origin_run_id: str | None = None,
+        extra_args: list[str] | None = None,
+        env: dict[str, str] | None = None,
+        on_event: EventCallback | None = None,
+    ) -> RunHandle:
+        """`python flow.py resume [--origin-run-id ID] [STEP]`: Metaflow clones what finished
+        in the origin run (by default the latest local run) and reruns from STEP (by default
+        the first step that did not finish). Parameters come from the origin run."""
+        return self._start(
+            flow_file, "resume", None, extra_args, env, on_event,
+            step=step, origin_run_id=origin_run_id,
+        )
+
+    def cancel_all(self) -> None:
+        for handle in list(self.active.values()):
+            handle.cancel()
