@@ -179,6 +179,8 @@ def test_cancel_mid_run_then_resume_completes(workdir: Path) -> None:
     assert result is not None and result.status == "cancelled"
     assert result.steps["start"]["status"] == "done"
     assert result.steps["wait"]["status"] == "cancelled"
+    assert result.steps["wait"]["duration_ms"] > 0  # it ran until it was stopped
+    assert result.failures == []  # the KeyboardInterrupt it died of is no failure to show
     assert result.steps["end"]["status"] == "pending"
     # no Metaflow process of the run is left behind (the group empties once tasks exit)
     gone = threading.Event()

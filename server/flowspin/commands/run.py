@@ -114,9 +114,15 @@ def run(args: argparse.Namespace) -> int:
     try:
         result = handle.wait()
     except KeyboardInterrupt:
-        print("\nflowspin run: cancelling (Ctrl-C again to stop waiting)...", file=sys.stderr)
+        print("\nflowspin run: cancelling the run as Ctrl-C would (press Ctrl-C again to stop "
+              "it harder)...", file=sys.stderr, flush=True)
         handle.cancel()
-        result = handle.wait()
+        try:
+            result = handle.wait()
+        except KeyboardInterrupt:
+            handle.cancel(grace_s=2.0)  # SIGTERM now, SIGKILL soon after
+            result = handle.wait(30)
+        return 130
     assert result is not None
     return 0 if result.status == "ok" else 1
 

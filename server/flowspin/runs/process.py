@@ -148,7 +148,9 @@ class RunHandle:
                 status = "ok" if returncode == 0 else "failed"
             duration = round((time.monotonic() - self._started) * 1000.0, 1)
             # progress first, so the summary in the event shows tasks cut short
-            self.progress.consume({"event": "run_finished", "status": status})
+            self.progress.consume(
+                {"event": "run_finished", "status": status, "time": time.time()}
+            )
             final: Event = {
                 "event": "run_finished",
                 "status": status,
@@ -169,10 +171,14 @@ class RunHandle:
 
     def cancel(self, grace_s: float | None = None) -> None:
         """Stop the run as Ctrl-C would; escalate in the background if it lingers."""
-        if self._done.is_set() or self._cancelled.is_set():
+        if self._done.is_set():
+            return
+        grace = self.grace_s if grace_s is None else grace_s
+        if self._cancelled.is_set():  # asked again: escalate now, with the given grace
+            self._signal(signal.SIGTERM)
+            threading.Thread(target=self._escalate, args=(grace,), daemon=True).start()
             return
         self._cancelled.set()
-        grace = self.grace_s if grace_s is None else grace_s
         self._signal(signal.SIGINT)
         threading.Thread(target=self._escalate, args=(grace,), daemon=True).start()
 

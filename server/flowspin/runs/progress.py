@@ -71,6 +71,7 @@ class RunProgress:
                     for state in tasks.values():
                         if state.status == "running":
                             state.status = ended
+                            state.ended = event.get("time", state.ended)
                 return
             if kind == "foreach":
                 for child in self.next_steps.get(event["step"], []):
