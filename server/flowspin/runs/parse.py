@@ -30,6 +30,7 @@ RUN_LINE = re.compile("^" + _TIME + r"(?P<msg>.*)$")
 RUN_STARTED = re.compile(r"Workflow starting \(run-id (?P<run>[^)\s,]+)\)")
 EXECUTING = re.compile(r"executing (?P<flow>\w+) for ")
 FRAME = re.compile(r'^\s*File "(?P<file>[^"]+)", line (?P<line>\d+)(?:, in (?P<func>.+))?')
+ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 EXCEPTION = re.compile(r"^(?P<type>[A-Za-z_][\w.]*)(?::\s?(?P<message>.*))?$")
 
 STARTING = ("Task is starting", "Task fallback is starting")
@@ -137,7 +138,7 @@ class LineParser:
         self.pid: int | None = None
 
     def feed(self, raw: str) -> list[Event]:
-        line = raw.rstrip("\r\n")
+        line = ANSI.sub("", raw.rstrip("\r\n"))  # colours, should a terminal be faked
         m = TASK_LINE.match(line)
         if m:
             return self._task_line(m)
