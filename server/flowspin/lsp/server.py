@@ -11,6 +11,7 @@ from pygls.lsp.server import LanguageServer
 
 from flowspin import __version__
 from flowspin.lsp import (
+    cards,
     commands,
     completion,
     diagnostics,
@@ -71,6 +72,7 @@ def create_server() -> FlowspinServer:
     server = FlowspinServer()
     for feature in (diagnostics, lenses, hover, navigation, completion, symbols, commands, step_at):
         feature.register(server)
+    cards.register(server)
 
     @server.feature(types.INITIALIZE)
     def on_initialize(ls: FlowspinServer, params: types.InitializeParams) -> None:

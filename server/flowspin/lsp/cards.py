@@ -1,0 +1,145 @@
+"""Cards in the editor: `flowspin/cardFor`, the `flowspin.server.showCard` command, and
+`flowspin/cardChanged` notifications from a watcher on `.flowspin/cards/`.
+
+The card viewer asks `flowspin/cardFor {uri, step?|line?}` for the step it shows and gets the
+latest cards (newest spin, else the latest run) with a label naming the source. The first such
+request starts a watcher for that workspace; every new `latest.html` then reaches the client
+as `flowspin/cardChanged {flow, step, path, spinId, cards}`, so the viewer reloads without
+asking. Decisions (which card, which source) stay here; the extension only shows them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from flowspin.lsp import commands
+
+if TYPE_CHECKING:
+    from flowspin.lsp.server import FlowspinServer
+
+log = logging.getLogger(__name__)
+
+CARD_FOR = "flowspin/cardFor"
+CARD_CHANGED = "flowspin/cardChanged"
+HOW_TO = (
+    'Add @card to the step (for example @card(type="blank") and '
+    'current.card.append(Markdown("...")) in its body), then spin it or run the flow.'
+)
+
+_watchers: dict[Path, Any] = {}
+_lock = threading.Lock()
+_pool: ThreadPoolExecutor | None = None
+
+
+def _executor() -> ThreadPoolExecutor:
+    global _pool
+    if _pool is None:
+        _pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="flowspin-cards")
+    return _pool
+
+
+def card_for(
+    ls: FlowspinServer, argument: Any, loop: asyncio.AbstractEventLoop | None = None
+) -> dict[str, Any]:
+    from flowspin.cards import files
+    from flowspin.cards.lookup import CardLookupError, latest_cards
+    from flowspin.store.layout import workspace_root
+
+    target = commands.resolve(ls, argument, need_step=True)
+    if target.error is not None or target.step is None or target.flow is None:
+        return {"ok": False, "message": target.error or "no step here", "cards": []}
+    doc = ls.workspace.get_text_document(target.uri)
+    flow_file = Path(doc.path)
+    root = workspace_root(flow_file)
+    if loop is not None:
+        _ensure_watcher(ls, root, loop)
+    answer: dict[str, Any] = {
+        "ok": True,
+        "flow": target.flow.name,
+        "step": target.step.name,
+        "hasCardDecorator": bool(target.step.cards),
+        "cardsRoot": str(files.cards_root(root)),
+        "cards": [],
+    }
+    try:
+        found = latest_cards(flow_file, target.step.name)
+    except CardLookupError as exc:
+        answer.update(message=str(exc), howTo=HOW_TO)
+        return answer
+    except Exception as exc:  # a datastore that cannot be read must not break the viewer
+        log.warning("card lookup for %s failed: %s", target.step.name, exc)
+        answer.update(message=f"could not read the step's cards: {exc}", howTo=HOW_TO)
+        return answer
+    answer.update(
+        source=found.source,
+        label=found.label,
+        cards=[{k: c.get(k) for k in ("type", "id", "path", "error")} for c in found.cards],
+        message=f"{len(found.cards)} card(s) of step {target.step.name} ({found.label})",
+    )
+    return answer
+
+
+def show_card(ls: FlowspinServer, target: commands.Target) -> dict[str, Any]:
+    """The palette command without a viewer (e.g. another editor): say where the card is."""
+    arg = {"uri": target.uri, "step": target.step.name if target.step else None}
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        loop = None
+    answer = card_for(ls, arg, loop)
+    if answer.get("cards"):
+        answer["message"] = f"{answer['message']}: {answer['cards'][0]['path']}"
+    elif answer.get("ok"):
+        answer["ok"] = False
+        answer["message"] = f"{answer.get('message', 'no card yet')}. {HOW_TO}"
+    return answer
+
+
+def _ensure_watcher(ls: FlowspinServer, root: Path, loop: asyncio.AbstractEventLoop) -> None:
+    from flowspin.cards import files
+    from flowspin.cards.watch import CardWatcher
+
+    with _lock:
+        if root in _watchers:
+            return
+
+        def changed(flow: str, step: str, path: str) -> None:
+            index = files.read_index(Path(path).parent) or {}
+            params = {
+                "flow": flow,
+                "step": step,
+                "path": path,
+                "spinId": index.get("spin_id"),
+                "cards": index.get("cards") or [],
+            }
+            loop.call_soon_threadsafe(ls.protocol.notify, CARD_CHANGED, params)
+
+        watcher = CardWatcher(root, changed)
+        try:
+            watcher.start()
+        except Exception as exc:  # e.g. inotify limits: the viewer still works on request
+            log.warning("cannot watch %s for card changes: %s", files.cards_root(root), exc)
+            return
+        _watchers[root] = watcher
+        log.info("watching %s for new cards", files.cards_root(root))
+
+
+def register(server: FlowspinServer) -> None:
+    commands.HANDLERS["flowspin.server.showCard"] = (show_card, True)
+
+    @server.feature(CARD_FOR)
+    async def on_card_for(ls: FlowspinServer, params: Any) -> dict[str, Any]:
+        argument = params if isinstance(params, dict) else _as_dict(params)
+        loop = asyncio.get_running_loop()
+        # Reading a run's cards imports Metaflow's client: off the event loop, on our own
+        # thread (pygls's default executor is busy reading stdin).
+        return await loop.run_in_executor(_executor(), card_for, ls, argument, loop)
+
+
+def _as_dict(params: Any) -> dict[str, Any]:
+    return {k: getattr(params, k, None) for k in ("uri", "step", "line")} if params else {}
