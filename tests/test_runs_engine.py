@@ -113,6 +113,8 @@ def test_foreach_run_reports_every_step_done_with_task_counts(fan: dict[str, Any
     assert {name: s["status"] for name, s in steps.items()} == dict.fromkeys(steps, "done")
     assert steps["square"]["tasks"] == 3 and steps["square"]["done"] == 3
     assert steps["start"]["tasks"] == 1
+    assert steps["square"]["expected"] == 3  # the foreach width, announced by start
+    assert fan["handle"].progress.step("square").describe().endswith("(3 tasks)")
     assert all(s["duration_ms"] > 0 for s in steps.values())
     # the live progress object the language server reads says the same
     assert fan["handle"].progress.step("square").tasks == 3
@@ -151,6 +153,16 @@ def test_runs_lists_past_runs_newest_first_with_parameters(fan: dict[str, Any]) 
     listed = json.loads(proc.stdout)
     assert listed["flow"] == "FanFlow"
     assert [r["run_id"] for r in listed["runs"]] == [fan["result"].run_id]
+
+
+def test_a_flow_never_run_lists_no_runs(workdir: Path) -> None:
+    flow = write_flow(workdir, FOREACH_FLOW)
+    assert list_runs(flow, env=metaflow_env(workdir)) == []
+    proc = subprocess.run(
+        [sys.executable, "-m", "flowspin", "runs", str(flow)],
+        env=metaflow_env(workdir), capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 0 and "FanFlow: no runs yet" in proc.stdout
 
 
 def group_alive(pgid: int) -> bool:
@@ -261,5 +273,7 @@ def test_parser_reads_failures_retries_and_clones(tmp_path: Path) -> None:
     assert steps["a"] == {"status": "done", "tasks": 1, "done": 1, "failed": 0,
                           "duration_ms": 2500.0}  # the retry succeeded
     assert steps["b"]["status"] == "failed" and steps["end"]["status"] == "pending"
+    assert progress.step("a").describe() == "done in 2.5 s"
+    assert progress.step("end").describe() == "pending"
     progress.consume({"event": "run_finished", "status": "failed"})
     assert progress.status == "failed"

@@ -32,6 +32,21 @@ class StepProgress:
     duration_ms: float = 0.0
     expected: int | None = None  # foreach width, once the parent announced it
 
+    def describe(self) -> str:
+        """A short label for a code lens or status bar: `done in 1.2 s (3 tasks)`."""
+        width = self.expected if self.expected is not None else self.tasks
+        many = width > 1 or self.expected is not None
+        secs = f"{self.duration_ms / 1000.0:.1f} s"
+        if self.status == "pending":
+            return "pending"
+        if self.status == "running":
+            return f"running {self.done}/{width}" if many else "running"
+        if self.status == "done":
+            return f"done in {secs}" + (f" ({self.tasks} tasks)" if many else "")
+        if self.status == "failed":
+            return f"failed ({self.failed} of {self.tasks} tasks)" if many else "failed"
+        return self.status
+
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             "status": self.status,
