@@ -84,7 +84,7 @@ async def test_run_reports_failures_at_the_line_then_a_good_run_is_the_base(
 
     ok = payload(good)
     assert not good.is_error and ok["status"] == "ok"
-    assert ok["steps"]["divide"] == {"status": "done", "tasks": 2}
+    assert ok["steps"]["divide"]["status"] == "done" and ok["steps"]["divide"]["tasks"] == 2
     assert list(ok["steps"]) == ["start", "divide", "join", "end"]
 
     assert [r["run_id"] for r in runs["runs"]] == [ok["run_id"], failed["run_id"]]
@@ -141,7 +141,7 @@ async def test_cancelling_a_run_stops_metaflow(workdir: Path) -> None:
     sleeping = anyio.Event()
 
     async def on_progress(done: float, total: float | None, message: str | None) -> None:
-        if "/sleepy/" in (message or "") and "Task is starting" in (message or ""):
+        if "sleepy/" in (message or "") and "Task is starting" in (message or ""):
             sleeping.set()
 
     async with mcp_session(workdir) as client:

@@ -18,6 +18,13 @@ from flowspin.mcp.shaping import shape_spin
 from flowspin.mcp.workspace import display_path
 
 MAX_DIAGNOSTICS = 50
+# Run events told as Metaflow's console tells them, so streamed progress reads the same
+# whichever run engine produced it.
+TASK_EVENT_TEXT = {
+    "task_started": "Task is starting.",
+    "task_finished": "Task finished successfully.",
+    "task_failed": "Task failed.",
+}
 SEVERITY_ORDER = {"error": 0, "warning": 1, "information": 2, "hint": 3}
 
 # --- static analysis -------------------------------------------------------------------------
@@ -319,36 +326,34 @@ def run(
             f"{shown} defines no FlowSpec subclass",
             next_step="pass the file that defines the flow (`check` shows what is wrong).",
         )
-    outcome = metaflow_run.run_flow(
-        path, dict(params or {}), list(extra_args or []), on_line, cancel
-    )
-    steps = metaflow_run.step_status(outcome)
-    failures = [
-        metaflow_run.failure_of(state, path)
-        for state in outcome.tasks.values()
-        if state.status == "failed"
-    ]
+    raw = _run_via_engine(path, params, extra_args, on_line, cancel)
+    if raw is None:  # this build has no `flowspin.runs`
+        raw = _run_via_subprocess(path, params, extra_args, on_line, cancel)
+    failures = raw["failures"]
     for failure in failures:
         if failure["file"]:
             failure["file"] = display_path(workspace, Path(failure["file"]))
-        failure["task"] = f"{names[0]}/{outcome.run_id}/{failure['step']}/{failure['task']}"
-    ok = outcome.returncode == 0
+        failure["task"] = f"{names[0]}/{raw['run_id']}/{failure['step']}/{failure['task']}"
+        failure["traceback"] = metaflow_run.tail_text(failure.get("traceback") or "", 1500)
+    ok = raw["returncode"] == 0
     result: dict[str, Any] = {
         "status": "ok" if ok else "error",
         "file": shown,
         "flow": names[0],
-        "run_id": outcome.run_id,
-        "returncode": outcome.returncode,
-        "duration_s": round(outcome.duration_s, 2),
-        "steps": steps,
+        "run_id": raw["run_id"],
+        "returncode": raw["returncode"],
+        "duration_s": round(raw["duration_s"], 2),
+        "steps": raw["steps"],
         "failures": failures,
     }
     if ok:
         result["hint"] = (
-            f"run {outcome.run_id} finished: `spin` any step now, spins start from this run."
+            f"run {raw['run_id']} finished: `spin` any step now, spins start from this run."
         )
         return result
-    result["output_tail"] = metaflow_run.tail_text(outcome.output, 800 if failures else 3000)
+    if raw.get("cancelled"):
+        result["status"] = "cancelled"
+    result["output_tail"] = metaflow_run.tail_text(raw["output"], 800 if failures else 3000)
     if failures and failures[0]["line"]:
         first = failures[0]
         result["hint"] = (
@@ -356,7 +361,7 @@ def run(
             f"{cut(first['message'], 200)}), `spin` {first['step']!r} until it works (its "
             "parents finished in this run), then `run` again."
         )
-    elif outcome.run_id is None:
+    elif raw["run_id"] is None:
         result["hint"] = (
             "Metaflow did not start the run (see output_tail): `check` the flow, and check "
             "params and extra_args."
@@ -364,6 +369,102 @@ def run(
     else:
         result["hint"] = "the run failed (see output_tail and failures); fix it and `run` again."
     return result
+
+
+def _run_via_engine(
+    path: Path,
+    params: dict[str, str] | None,
+    extra_args: list[str] | None,
+    on_line: Callable[[str], None] | None,
+    cancel: threading.Event | None,
+) -> dict[str, Any] | None:
+    """The run through `flowspin.runs` (the engine the editor and `flowspin run` use)."""
+    try:
+        from flowspin.runs import RunManager
+    except ImportError:
+        return None
+    output: list[str] = []
+
+    def on_event(event: dict[str, Any]) -> None:
+        kind = event.get("event")
+        if kind == "log":
+            text = event.get("line", "")
+        elif kind in TASK_EVENT_TEXT:
+            text = TASK_EVENT_TEXT[kind]
+            if kind == "task_failed":
+                text += f" {event.get('error_type')}: {event.get('message')}"
+        elif kind == "run_started":
+            text = f"Workflow starting (run-id {event.get('run_id')})"
+        else:
+            return
+        where = f"[{event['step']}/{event['task_id']}] " if event.get("step") else ""
+        line = f"{where}{text}"
+        output.append(line)
+        del output[:-400]
+        if on_line is not None:
+            on_line(line)
+
+    handle = RunManager().start_run(path, dict(params or {}), list(extra_args or []),
+                                    on_event=on_event)
+    if cancel is not None:
+        def stop_on_cancel() -> None:
+            cancel.wait()
+            if not handle.done():
+                handle.cancel()
+
+        threading.Thread(target=stop_on_cancel, daemon=True).start()
+    try:
+        result = handle.wait()
+    finally:
+        if cancel is not None:
+            cancel.set()  # releases the watcher
+    assert result is not None
+    return {
+        "run_id": result.run_id,
+        "returncode": result.returncode,
+        "duration_s": result.duration_ms / 1000,
+        "steps": result.steps,
+        "cancelled": result.status == "cancelled",
+        "failures": [
+            {
+                "step": f.get("step"),
+                "task": f.get("task_id"),
+                "type": f.get("error_type") or "Error",
+                "message": f.get("message") or "",
+                "file": f.get("file"),
+                "line": f.get("line"),
+                "traceback": f.get("traceback") or "",
+            }
+            for f in result.failures
+        ],
+        "output": "\n".join(output),
+    }
+
+
+def _run_via_subprocess(
+    path: Path,
+    params: dict[str, str] | None,
+    extra_args: list[str] | None,
+    on_line: Callable[[str], None] | None,
+    cancel: threading.Event | None,
+) -> dict[str, Any]:
+    from flowspin.mcp import metaflow_run
+
+    outcome = metaflow_run.run_flow(
+        path, dict(params or {}), list(extra_args or []), on_line, cancel
+    )
+    return {
+        "run_id": outcome.run_id,
+        "returncode": outcome.returncode,
+        "duration_s": outcome.duration_s,
+        "steps": metaflow_run.step_status(outcome),
+        "failures": [
+            metaflow_run.failure_of(state, path)
+            for state in outcome.tasks.values()
+            if state.status == "failed"
+        ],
+        "output": outcome.output,
+    }
 
 
 def list_runs(workspace: Path, path: Path, *, limit: int = 10) -> dict[str, Any]:
