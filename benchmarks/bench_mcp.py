@@ -38,7 +38,9 @@ def env_for(folder: Path) -> dict[str, str]:
 
 async def spin_times(folder: Path) -> tuple[float, list[float], float]:
     params = StdioServerParameters(
-        command=sys.executable, args=["-m", "flowspin", "mcp"], env=env_for(folder),
+        command=sys.executable,
+        args=["-m", "flowspin", "mcp"],
+        env=env_for(folder),
         cwd=str(folder),
     )
     started = time.perf_counter()
@@ -59,8 +61,11 @@ def metaflow_spin(folder: Path) -> float:
     env = dict(os.environ, **env_for(folder))
     t0 = time.perf_counter()
     subprocess.run(
-        [sys.executable, "flow.py", "--no-pylint", "spin", "train"], cwd=folder, env=env,
-        check=True, capture_output=True,
+        [sys.executable, "flow.py", "--no-pylint", "spin", "train"],
+        cwd=folder,
+        env=env,
+        check=True,
+        capture_output=True,
     )
     return time.perf_counter() - t0
 
@@ -71,7 +76,10 @@ def main() -> int:
         shutil.copyfile(REPO / "examples" / "demo" / "flow.py", folder / "flow.py")
         env = dict(os.environ, **env_for(folder))
         subprocess.run(
-            [sys.executable, "flow.py", "--no-pylint", "run"], cwd=folder, env=env, check=True,
+            [sys.executable, "flow.py", "--no-pylint", "run"],
+            cwd=folder,
+            env=env,
+            check=True,
             capture_output=True,
         )
         connect, times, in_worker = anyio.run(spin_times, folder)
