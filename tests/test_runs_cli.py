@@ -132,6 +132,10 @@ def test_not_a_flow_is_a_clear_error(workdir: Path) -> None:
         name = Path(args[1]).name
         assert name in proc.stderr
         assert "no Metaflow flow" in proc.stderr or "no such file" in proc.stderr
+    flow = write_flow(workdir, LINEAR_FLOW)
+    wrong = flowspin(workdir, "run", str(flow), "--resume", "midle")
+    assert wrong.returncode == 2 and "no step 'midle'" in wrong.stderr
+    assert "start, middle, end" in wrong.stderr
     bad = flowspin(workdir, "run", str(plain), "--param", "oops")
     assert bad.returncode == 2 and "NAME=VALUE" in bad.stderr
     assert not (workdir / ".metaflow").exists()  # Metaflow was never started

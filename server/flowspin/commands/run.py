@@ -7,7 +7,8 @@ instead: from STEP (default: the first step that did not finish) of the origin r
 the latest run). Shows each task as it starts, finishes or fails (with the flow file's line),
 then a per-step summary. `--json` prints one JSON event per line instead (see docs/runs.md).
 Ctrl-C cancels the run as it would in a terminal (it can be resumed). Exit status: 0 when the
-run succeeded, 1 when it failed or was cancelled, 2 when FILE is not a runnable flow file.
+run succeeded, 1 when it failed or was cancelled, 130 after Ctrl-C, 2 when FILE is not a
+runnable flow file (or STEP is not one of its steps).
 """
 
 from __future__ import annotations

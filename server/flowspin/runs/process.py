@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from flowspin.runs.flowinfo import FlowTarget, load_target
+from flowspin.runs.flowinfo import FlowFileError, FlowTarget, load_target
 from flowspin.runs.parse import Event, LineParser
 from flowspin.runs.progress import RunProgress
 
@@ -230,6 +230,12 @@ class RunManager:
         **resume: Any,
     ) -> RunHandle:
         target = load_target(flow_file)
+        step = resume.get("step")
+        if step and target.step_names and step not in target.step_names:
+            raise FlowFileError(
+                f"{target.path}: {target.flow} has no step {step!r}; resume from one of "
+                f"{', '.join(target.step_names)}."
+            )
         cmd = metaflow_command(self.python, target.path, verb, params, extra_args, **resume)
         handle = RunHandle(target, cmd, self._env(env), on_event)
         self.active = {pid: h for pid, h in self.active.items() if not h.done()}
