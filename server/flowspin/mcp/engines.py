@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from flowspin.mcp.errors import NotAvailable, ToolProblem
-from flowspin.mcp.shaping import shape_spin
+from flowspin.mcp.shaping import shape_spin, tail
 from flowspin.mcp.workspace import display_path
 
 MAX_DIAGNOSTICS = 50
@@ -317,7 +317,6 @@ def run(
 ) -> dict[str, Any]:
     """Metaflow's `run` of the flow, waited for; per-step status and failures at their line."""
     from flowspin.agents.summary import cut
-    from flowspin.mcp import metaflow_run
 
     shown = display_path(workspace, path)
     names = flow_names(path)
@@ -327,14 +326,12 @@ def run(
             next_step="pass the file that defines the flow (`check` shows what is wrong).",
         )
     raw = _run_via_engine(path, params, extra_args, on_line, cancel)
-    if raw is None:  # this build has no `flowspin.runs`
-        raw = _run_via_subprocess(path, params, extra_args, on_line, cancel)
     failures = raw["failures"]
     for failure in failures:
         if failure["file"]:
             failure["file"] = display_path(workspace, Path(failure["file"]))
         failure["task"] = f"{names[0]}/{raw['run_id']}/{failure['step']}/{failure['task']}"
-        failure["traceback"] = metaflow_run.tail_text(failure.get("traceback") or "", 1500)
+        failure["traceback"] = tail(failure.get("traceback") or "", 1500)
     ok = raw["returncode"] == 0
     result: dict[str, Any] = {
         "status": "ok" if ok else "error",
@@ -353,7 +350,7 @@ def run(
         return result
     if raw.get("cancelled"):
         result["status"] = "cancelled"
-    result["output_tail"] = metaflow_run.tail_text(raw["output"], 800 if failures else 3000)
+    result["output_tail"] = tail(raw["output"], 800 if failures else 3000)
     if failures and failures[0]["line"]:
         first = failures[0]
         result["hint"] = (
@@ -377,12 +374,12 @@ def _run_via_engine(
     extra_args: list[str] | None,
     on_line: Callable[[str], None] | None,
     cancel: threading.Event | None,
-) -> dict[str, Any] | None:
+) -> dict[str, Any]:
     """The run through `flowspin.runs` (the engine the editor and `flowspin run` use)."""
     try:
-        from flowspin.runs import RunManager
-    except ImportError:
-        return None
+        from flowspin.runs import FlowFileError, RunManager
+    except ImportError as exc:
+        raise NotAvailable("running flows", str(exc)) from exc
     output: list[str] = []
 
     def on_event(event: dict[str, Any]) -> None:
@@ -404,8 +401,15 @@ def _run_via_engine(
         if on_line is not None:
             on_line(line)
 
-    handle = RunManager().start_run(path, dict(params or {}), list(extra_args or []),
-                                    on_event=on_event)
+    try:
+        handle = RunManager().start_run(
+            path, dict(params or {}), list(extra_args or []), on_event=on_event
+        )
+    except FlowFileError as exc:
+        raise ToolProblem(
+            f"cannot run {path.name}: {exc}",
+            next_step="`check` the flow file and fix what it reports, then `run` again.",
+        ) from exc
     if cancel is not None:
         def stop_on_cancel() -> None:
             cancel.wait()
@@ -438,32 +442,6 @@ def _run_via_engine(
             for f in result.failures
         ],
         "output": "\n".join(output),
-    }
-
-
-def _run_via_subprocess(
-    path: Path,
-    params: dict[str, str] | None,
-    extra_args: list[str] | None,
-    on_line: Callable[[str], None] | None,
-    cancel: threading.Event | None,
-) -> dict[str, Any]:
-    from flowspin.mcp import metaflow_run
-
-    outcome = metaflow_run.run_flow(
-        path, dict(params or {}), list(extra_args or []), on_line, cancel
-    )
-    return {
-        "run_id": outcome.run_id,
-        "returncode": outcome.returncode,
-        "duration_s": outcome.duration_s,
-        "steps": metaflow_run.step_status(outcome),
-        "failures": [
-            metaflow_run.failure_of(state, path)
-            for state in outcome.tasks.values()
-            if state.status == "failed"
-        ],
-        "output": outcome.output,
     }
 
 
