@@ -244,7 +244,7 @@ async def test_show_artifact_card_and_list_runs(project: Path) -> None:
 
     (run,) = listed["runs"]
     assert run["flow"] == "AgentFlow" and run["status"] == "ok"
-    assert run["user"] == "tester" and run["params"] == {"scale": 2}
+    assert run["user"] == "tester" and run["params"] == {"scale": "2"}
     assert run["run_id"] in listed["next"]
     assert no_runs["runs"] == [] and "call `run`" in no_runs["next"]
 

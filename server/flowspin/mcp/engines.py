@@ -260,22 +260,17 @@ def card(workspace: Path, path: Path, step: str) -> dict[str, Any]:
     )
     try:
         from flowspin.cards.lookup import CardLookupError, latest_cards
-    except ImportError:
-        found = _card_fallback(path, step)
-        if not found:
-            raise no_card from None
-        source, entries = found
-    else:
-        try:
-            cards = latest_cards(path, step)
-        except CardLookupError:
-            raise no_card from None
-        source = {"kind": cards.source, "label": cards.label}
-        entries = cards.cards
+    except ImportError as exc:
+        raise NotAvailable("cards", str(exc)) from exc
+    try:
+        cards = latest_cards(path, step)
+    except CardLookupError:
+        raise no_card from None
+    source = {"kind": cards.source, "label": cards.label}
     out = []
-    for entry in entries:
+    for entry in cards.cards:
         card_path = Path(entry["path"])
-        html = entry.get("html") or card_path.read_text(encoding="utf-8", errors="replace")
+        html = card_path.read_text(encoding="utf-8", errors="replace")
         out.append(
             {
                 "type": entry.get("type"),
@@ -285,22 +280,6 @@ def card(workspace: Path, path: Path, step: str) -> dict[str, Any]:
             }
         )
     return {"file": shown, "step": step, "source": source, "cards": out}
-
-
-def _card_fallback(path: Path, step: str) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
-    """Builds without `flowspin.cards.lookup`: the newest spin's cards, else the run's."""
-    loaded = _load_spin(path, step, None)
-    if loaded is not None:
-        cards = (loaded.record.get("result") or {}).get("cards") or []
-        present = [c for c in cards if c.get("path") and Path(c["path"]).is_file()]
-        if present:
-            return {"kind": "spin", "spin_id": loaded.spin_id}, present
-    from flowspin.mcp import rundata
-
-    run_cards = rundata.latest_cards(path, step)
-    if run_cards:
-        return {"kind": "run", "task": run_cards[0].get("task")}, run_cards
-    return None
 
 
 # --- runs ------------------------------------------------------------------------------------
@@ -446,7 +425,12 @@ def _run_via_engine(
 
 
 def list_runs(workspace: Path, path: Path, *, limit: int = 10) -> dict[str, Any]:
-    from flowspin.mcp import rundata
+    """Past runs through `flowspin.runs` (what `flowspin runs` and the editor's picker show)."""
+    try:
+        from flowspin.runs import RunListError
+        from flowspin.runs import list_runs as engine_list_runs
+    except ImportError as exc:
+        raise NotAvailable("listing runs", str(exc)) from exc
 
     shown = display_path(workspace, path)
     names = flow_names(path)
@@ -455,7 +439,27 @@ def list_runs(workspace: Path, path: Path, *, limit: int = 10) -> dict[str, Any]
             f"{shown} defines no FlowSpec subclass",
             next_step="pass the file that defines the flow (`check` shows what is wrong).",
         )
-    runs = rundata.list_runs(path, limit)
+    try:
+        infos = engine_list_runs(path, limit=limit)
+    except RunListError as exc:
+        raise ToolProblem(
+            f"could not list the runs of {shown}: {exc}",
+            next_step="check the METAFLOW_* settings in the MCP server's env (datastore, "
+            "metadata service, profile).",
+        ) from exc
+    runs = [
+        {
+            "run_id": info.run_id,
+            "flow": info.flow,
+            "status": info.status,
+            "started": info.created_at,
+            "finished": info.finished_at,
+            "user": info.user,
+            "params": info.parameters,
+            **({"tags": info.tags} if info.tags else {}),
+        }
+        for info in infos
+    ]
     if not runs:
         hint = "no runs yet: call `run` to create one (spins need a base run)."
     elif runs[0]["status"] == "ok":
