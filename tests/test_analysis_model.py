@@ -397,3 +397,20 @@ class F(FlowSpec):
     assert [(d.rule, d.step, d.span.line) for d in diagnostics] == [
         ("undefined-artifact", "end", 21)
     ]
+
+
+def test_a_flow_with_start_and_end_is_checked_before_it_has_a_main_block() -> None:
+    source = """
+from metaflow import FlowSpec, step
+class Draft(FlowSpec):
+    @step
+    def start(self):
+        self.next(self.middle)
+
+    @step
+    def end(self):
+        pass
+"""
+    model, diagnostics = check_source(source)
+    assert not model.flows[0].is_base
+    assert "unknown-transition" in {d.rule for d in diagnostics}

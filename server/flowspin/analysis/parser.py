@@ -147,11 +147,14 @@ def _called_names(tree: ast.Module) -> set[str]:
 
 
 def _incomplete(flow: Flow) -> bool:
-    """No start or end step, or transitions to steps it does not have: on its own it is a
-    base for subclasses defined in other files (a flow this file runs is never exempt)."""
+    """No start or no end step (or a lone step pointing elsewhere): on its own it is a base
+    for subclasses defined in other files. A class with both is a flow being written, so its
+    DAG is checked even before the file has its `if __name__ == "__main__"` block."""
     if flow.start_step is None or flow.end_step is None:
         return True
-    return any(t not in flow.steps for s in flow.steps.values() for t in s.out_steps)
+    # One step that goes somewhere else: Metaflow calls it both start and end, but it is the
+    # head of a flow whose other steps a subclass adds.
+    return len(flow.steps) == 1 and any(s.out_steps for s in flow.steps.values())
 
 
 def _syntax_problem(exc: SyntaxError, source: str) -> SyntaxProblem:
