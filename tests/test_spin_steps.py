@@ -248,6 +248,9 @@ def test_param_override_and_current(kinds):
     assert result.artifacts["alpha"]["repr"] == "10" and result.artifacts["alpha"]["changed"]
     bad = svc.spin(flow, "fan", {"params": {"nope": "1"}, "persist": False})
     assert bad.status == "error" and bad.error["type"] == "UnknownParameter"
+    typo = svc.spin(flow, "fan", {"params": {"alpha": "ten"}, "persist": False})
+    assert typo.status == "error" and typo.error["type"] == "InvalidParameter"
+    assert "alpha" in typo.error["message"] and "'ten'" in typo.error["message"]
     end = svc.spin(flow, "end", {"persist": False})
     assert end.artifacts["flow_name"]["repr"] == "'KindsFlow'"
     assert end.artifacts["step_name"]["repr"] == "'end'"

@@ -308,7 +308,15 @@ def _run(job, parents, cls, graph, node, report, notices, timings, t0, fail):  #
                 flow_file,
             )
         current_value = inputs[0].values.get(name)
-        value = convert_param(raw, current_value, params[name])
+        try:
+            value = convert_param(raw, current_value, params[name])
+        except ValueError as exc:
+            return fail(
+                "InvalidParameter",
+                f"--param {raw_name}={raw!r} is not a valid value for parameter {raw_name!r} "
+                f"(base run value {current_value!r}): {exc}",
+                flow_file,
+            )
         setattr(cls, name, property(fget=lambda _s, v=value: v))
         overridden[name] = value
 
