@@ -29,10 +29,26 @@ class FoundCards:
 
 
 def spin_cards(flow_file: Path, step: str) -> FoundCards | None:
-    """Cards of the newest spin of `step` that still has its card files, or None."""
+    """Cards of the newest spin of `step` that still has its card files, or None.
+
+    The step's `index.json` comes first: the spin child writes it with the cards, before the
+    worker saves the spin's record, so a viewer woken by the new card finds it at once.
+    """
+    from flowspin.analysis import parse_file
     from flowspin.store import Store, workspace_root
 
-    store = Store(workspace_root(flow_file))
+    root = workspace_root(flow_file)
+    try:
+        names = [f.name for f in parse_file(flow_file).flows]
+    except (OSError, SyntaxError):
+        names = []
+    for name in names:
+        index = files.read_index(files.step_dir(root, name, step))
+        cards = (index or {}).get("cards") or []
+        present = [c for c in cards if c.get("path") and Path(c["path"]).is_file()]
+        if present:
+            return FoundCards("spin", f"spin {index.get('spin_id', '')}", present)
+    store = Store(root)
     for spin_id in reversed(store.list_spins(flow_file, step)):
         try:
             record = store.read_record(flow_file, step, spin_id)
