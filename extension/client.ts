@@ -54,6 +54,8 @@ export class Server implements vscode.Disposable {
   /** Why the server is not running, for commands invoked meanwhile. */
   private problem = 'the flowspin server has not started yet';
   private starting: Promise<void> | undefined;
+  /** Notification handlers registered by other parts of the extension (the card viewer). */
+  private handlers: [string, (params: unknown) => void][] = [];
 
   constructor(
     private readonly out: vscode.LogOutputChannel,
@@ -115,6 +117,24 @@ export class Server implements vscode.Disposable {
         log.warn(`Sending settings to the server: ${String(e)}`);
       });
     }
+  }
+
+  /** A custom `flowspin/*` request (e.g. `flowspin/cardFor`). */
+  async request<R>(method: string, params: object): Promise<R> {
+    const client = await this.ready();
+    return client.sendRequest<R>(method, params);
+  }
+
+  /** A handler for a server notification, kept across server restarts. */
+  onNotification<P>(method: string, handler: (params: P) => void): vscode.Disposable {
+    const entry: [string, (params: P) => void] = [method, handler];
+    const stored = entry as unknown as [string, (params: unknown) => void];
+    this.handlers.push(stored);
+    const current = this.client?.onNotification(method, handler);
+    return new vscode.Disposable(() => {
+      this.handlers = this.handlers.filter((h) => h !== stored);
+      current?.dispose();
+    });
   }
 
   async stepAt(uri: vscode.Uri, line: number): Promise<StepAt | null> {
@@ -220,6 +240,9 @@ export class Server implements vscode.Disposable {
         log.error(params.message);
       }
     });
+    for (const [method, handler] of this.handlers) {
+      client.onNotification(method, handler);
+    }
     this.client = client;
     try {
       await client.start();

@@ -29,7 +29,7 @@ const SERVER_COMMANDS: readonly ServerCommand[] = [
   { id: 'spin', needsStep: true, save: true, noStep: 'Put the cursor inside a @step to spin it.' },
   { id: 'run', needsStep: false, save: true },
   { id: 'resume', needsStep: true, save: true, noStep: 'Put the cursor inside the @step to resume the flow from.' },
-  { id: 'showCard', needsStep: true, save: false, noStep: 'Put the cursor inside a @step to show its card.' },
+  // showCard opens the card viewer (cardView.ts).
   { id: 'selectBaseRun', needsStep: false, save: false },
   { id: 'restartWorker', needsStep: false, save: false },
   { id: 'cancel', needsStep: false, save: false },

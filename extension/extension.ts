@@ -1,5 +1,6 @@
 /** Entry point: wires the output channel, status bar, server and commands together. */
 import * as vscode from 'vscode';
+import { registerCardView } from './cardView';
 import { Server } from './client';
 import { registerCommands } from './commands';
 import { log, logChannel } from './log';
@@ -15,6 +16,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   server = new Server(out, status);
   const current = server;
   context.subscriptions.push(out, status, current, ...registerCommands(current));
+  context.subscriptions.push(...registerCardView(context, current));
 
   context.subscriptions.push(
     vscode.workspace.onDidChangeConfiguration((e) => {
