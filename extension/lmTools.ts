@@ -1,0 +1,89 @@
+/**
+ * VS Code language-model tools (agent mode): spin, check, run and show-artifact.
+ *
+ * Each tool runs `<python> -m flowspin.mcp.call TOOL` in the workspace folder with the input as
+ * JSON on stdin, so agents in the editor get exactly what MCP clients get (same engines, same
+ * compact results, same warm spin daemon) and the extension stays a thin shell. The schemas
+ * and descriptions in package.json are generated from the MCP tool definitions
+ * (`python -m flowspin.mcp.lmtools`).
+ */
+import { spawn } from 'node:child_process';
+import * as vscode from 'vscode';
+import { log } from './log';
+import { resolveInterpreter } from './python';
+import { readSettings } from './settings';
+
+interface ToolInput {
+  file?: string;
+  step?: string;
+  name?: string;
+}
+
+const TOOLS: { id: string; tool: string; confirm: boolean }[] = [
+  { id: 'flowspin_spin', tool: 'spin', confirm: false },
+  { id: 'flowspin_check', tool: 'check', confirm: false },
+  { id: 'flowspin_run', tool: 'run', confirm: true },
+  { id: 'flowspin_showArtifact', tool: 'show_artifact', confirm: false },
+];
+
+function workspaceFolder(): vscode.WorkspaceFolder | undefined {
+  const active = vscode.window.activeTextEditor?.document.uri;
+  return (active && vscode.workspace.getWorkspaceFolder(active)) ?? vscode.workspace.workspaceFolders?.[0];
+}
+
+async function callTool(tool: string, input: unknown, token: vscode.CancellationToken): Promise<string> {
+  const folder = workspaceFolder();
+  const python = await resolveInterpreter(readSettings(folder?.uri).python, folder);
+  return new Promise((resolve) => {
+    const child = spawn(python.command, ['-m', 'flowspin.mcp.call', tool], {
+      cwd: folder?.uri.fsPath,
+      env: process.env,
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const cancel = token.onCancellationRequested(() => child.kill('SIGINT'));
+    child.on('error', (err) => {
+      cancel.dispose();
+      resolve(JSON.stringify({ ok: false, error: `could not start ${python.command}: ${err.message}` }));
+    });
+    child.on('close', (code) => {
+      cancel.dispose();
+      const text = stdout.trim();
+      if (!text) {
+        log.warn(`flowspin tool ${tool} exited ${code}: ${stderr.trim()}`);
+        resolve(JSON.stringify({ ok: false, error: stderr.trim() || `exited with code ${code}` }));
+        return;
+      }
+      resolve(text);
+    });
+    child.stdin.end(JSON.stringify(input ?? {}));
+  });
+}
+
+export function registerLanguageModelTools(): vscode.Disposable[] {
+  if (!vscode.lm?.registerTool) {
+    return []; // an editor without the language-model API
+  }
+  return TOOLS.map(({ id, tool, confirm }) =>
+    vscode.lm.registerTool<ToolInput>(id, {
+      prepareInvocation(options) {
+        const target = [options.input.file, options.input.step, options.input.name].filter(Boolean).join(' ');
+        return {
+          invocationMessage: `flowspin ${tool.replace('_', ' ')} ${target}`,
+          confirmationMessages: confirm
+            ? {
+                title: 'Run the whole flow?',
+                message: `Start a real Metaflow run of ${options.input.file ?? 'the flow'} (it writes to your Metaflow datastore).`,
+              }
+            : undefined,
+        };
+      },
+      async invoke(options, token) {
+        const text = await callTool(tool, options.input, token);
+        return new vscode.LanguageModelToolResult([new vscode.LanguageModelTextPart(text)]);
+      },
+    }),
+  );
+}
