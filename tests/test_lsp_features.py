@@ -50,6 +50,8 @@ def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest_lsp.fixture(config=SERVER, scope="module")
 async def client(lsp_client: LanguageClient, root: Path):
+    # Spins refresh the lenses (their titles carry the last status).
+    lsp_client.feature(types.WORKSPACE_CODE_LENS_REFRESH)(lambda ls, params: None)
     _session["status"], _session["init"] = await start_session(lsp_client, root)
     yield
     await lsp_client.shutdown_session()
@@ -289,16 +291,17 @@ async def _execute(client: LanguageClient, command: str, argument: dict) -> Any:
     )
 
 
-async def test_spin_says_not_available_yet(client: LanguageClient, train: Doc) -> None:
+async def test_spin_without_a_run_says_how_to_make_one(client: LanguageClient, train: Doc) -> None:
     result = await _execute(client, "flowspin.server.spin", {"uri": train.uri, "step": "train"})
-    assert result["ok"] is False
-    assert result["message"] == (
-        "Spin is not available yet in this version of flowspin (step 'train' in TrainFlow)."
+    assert result["ok"] is False and result["result"]["status"] == "error"
+    assert result["message"].startswith(
+        "✗ Spin of 'train' in TrainFlow failed: MissingBaseRun: no run of TrainFlow"
     )
+    assert "train_flow.py run` first" in result["message"]
     by_line = await _execute(
         client, "flowspin.server.spin", {"uri": train.uri, "line": train.line_of("self.best")}
     )
-    assert "(step 'join' in TrainFlow)" in by_line["message"]
+    assert "Spin of 'join' in TrainFlow failed" in by_line["message"]
 
 
 async def test_run_says_not_available_yet(client: LanguageClient, train: Doc) -> None:
@@ -376,4 +379,4 @@ async def test_two_flows_in_one_file(client: LanguageClient, root: Path) -> None
     # A Spin lens names the step; the line (the extension adds the cursor's) picks the flow.
     in_train = {"uri": doc.uri, "step": "start", "line": doc.line_of("self.best =")}
     result = await _execute(client, "flowspin.server.spin", in_train)
-    assert "(step 'start' in TrainFlow)" in result["message"]
+    assert "Spin of 'start' in TrainFlow failed: MissingBaseRun" in result["message"]

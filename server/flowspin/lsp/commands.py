@@ -7,9 +7,10 @@ plainly; later work replaces one handler in `HANDLERS` each.
 
 from __future__ import annotations
 
+import inspect
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from flowspin.analysis import Flow, Step, queries
@@ -30,6 +31,8 @@ class Target:
     flow: Flow | None = None
     step: Step | None = None
     error: str | None = None
+    # The raw argument, for handlers that take more than the target (e.g. a spin's base run).
+    argument: dict[str, Any] = field(default_factory=dict)
 
     def describe(self) -> str:
         if self.step is not None and self.flow is not None:
@@ -39,10 +42,18 @@ class Target:
         return self.uri
 
 
-Handler = Callable[["FlowspinServer", Target], Result]
+# A handler may be async (a spin awaits its worker off the event loop).
+Handler = Callable[["FlowspinServer", Target], "Result | Awaitable[Result]"]
 
 
 def resolve(ls: FlowspinServer, argument: Any, need_step: bool) -> Target:
+    target = _resolve(ls, argument, need_step)
+    if isinstance(argument, dict):
+        target.argument = argument
+    return target
+
+
+def _resolve(ls: FlowspinServer, argument: Any, need_step: bool) -> Target:
     if not isinstance(argument, dict) or not isinstance(argument.get("uri"), str):
         return Target(uri="", error='Expected one argument {"uri": ..., "step"?, "line"?}.')
     uri: str = argument["uri"]
@@ -104,7 +115,7 @@ HANDLERS: dict[str, tuple[Handler, bool]] = {
 }
 
 
-def execute(ls: FlowspinServer, command: str, arguments: list[Any]) -> Result:
+async def execute(ls: FlowspinServer, command: str, arguments: list[Any]) -> Result:
     entry = HANDLERS.get(command)
     if entry is None:
         return {"ok": False, "message": f"Unknown flowspin command {command!r}."}
@@ -113,7 +124,8 @@ def execute(ls: FlowspinServer, command: str, arguments: list[Any]) -> Result:
         target = resolve(ls, arguments[0] if arguments else None, need_step)
         if target.error is not None:
             return {"ok": False, "message": target.error}
-        return handler(ls, target)
+        answer = handler(ls, target)
+        return await answer if inspect.isawaitable(answer) else answer
     except OSError as exc:
         return {"ok": False, "message": f"Cannot read the flow file: {exc}"}
     except Exception as exc:  # report, never crash the server
@@ -122,14 +134,19 @@ def execute(ls: FlowspinServer, command: str, arguments: list[Any]) -> Result:
 
 
 def register(server: FlowspinServer) -> None:
+    # Spins plug their handlers (spin, cancel, restartWorker) into HANDLERS.
+    from flowspin.lsp import spinning
+
+    spinning.register(server)
     for name in HANDLERS:
         server.command(name)(_bound(name))
 
 
-def _bound(name: str) -> Callable[..., Result]:
+def _bound(name: str) -> Callable[..., Awaitable[Result]]:
     # No annotation on `ls`: pygls resolves these hints at call time, outside TYPE_CHECKING.
-    def command(ls, *args: Any) -> Result:
-        return execute(ls, name, list(args))
+    # Async, so a long handler (a spin) never blocks the event loop.
+    async def command(ls, *args: Any) -> Result:
+        return await execute(ls, name, list(args))
 
     command.__name__ = name.rsplit(".", 1)[-1]
     return command

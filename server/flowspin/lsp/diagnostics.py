@@ -101,21 +101,30 @@ class DiagnosticsScheduler:
     def publish_now(self, uri: str) -> None:
         state = self.server.state
         doc = self.server.workspace.get_text_document(uri)
+        # A failed spin's exception stays beside the lint findings (see `spinning`).
+        spins = getattr(self.server, "spins", None)
+        spun = spins.diagnostics_for(uri) if spins is not None else []
         if doc.language_id not in (None, "python") or not looks_like_flow(doc.source):
-            if uri in state.published:
+            if spun:
+                self._publish(uri, spun, doc.version)
+            elif uri in state.published:
                 self.clear(uri)
             return
         analysis = state.models.analyse(doc)
         if self.server.workspace.get_text_document(uri).version != analysis.version:
             return  # a newer edit arrived; its own check publishes
         lines = doc.lines if analysis.diagnostics else None
-        items = [to_lsp(uri, analysis.model, d, lines) for d in analysis.diagnostics]
+        items = [to_lsp(uri, analysis.model, d, lines) for d in analysis.diagnostics] + spun
+        self._publish(uri, items, analysis.version)
+
+    def _publish(self, uri: str, items: list[types.Diagnostic], version: int | None) -> None:
+        state = self.server.state
         if items:
             state.published.add(uri)
         else:
             state.published.discard(uri)
         self.server.text_document_publish_diagnostics(
-            types.PublishDiagnosticsParams(uri=uri, diagnostics=items, version=analysis.version)
+            types.PublishDiagnosticsParams(uri=uri, diagnostics=items, version=version)
         )
 
     def clear(self, uri: str) -> None:
@@ -146,3 +155,6 @@ def register(server: FlowspinServer) -> None:
         scheduler.cancel(uri)
         ls.state.models.forget(uri)
         scheduler.clear(uri)
+        spins = getattr(ls, "spins", None)
+        for other in spins.forget(uri) if spins is not None else []:
+            scheduler.publish_now(other)  # spin errors of this flow shown in a helper module

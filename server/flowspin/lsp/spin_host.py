@@ -1,0 +1,137 @@
+"""The language server's warm workers, shared with the shell: one `SpinService` per server
+process, served on each workspace's `.flowspin/daemon.sock`.
+
+Why host the socket instead of being a daemon client: the editor is where spins happen most,
+so its process should own the warm state without a hop, and `flowspin spin` / MCP from a
+terminal in the same workspace then land on the very same workers (warm, same chained
+state). When a detached daemon already serves the workspace, the server asks it to stop
+(running spins finish) and takes the socket over in the background; spins never wait on that.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from flowspin.daemon.server import SocketServer
+    from flowspin.spin.service import SpinService
+
+log = logging.getLogger(__name__)
+
+TAKEOVER_S = 10.0
+
+
+def setting(settings: dict[str, Any], dotted: str, default: Any = None) -> Any:
+    """`spin.timeout` from the nested section the extension sends (flat keys work too)."""
+    if dotted in settings:
+        return settings[dotted]
+    node: Any = settings
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return default
+        node = node[part]
+    return node
+
+
+def worker_env(settings: dict[str, Any]) -> dict[str, str]:
+    """The workers' environment: the server's, plus `flowspin.run.env`, the memory budget
+    and the number of spins kept (read by the worker at start)."""
+    env = dict(os.environ)
+    extra = setting(settings, "run.env", {})
+    if isinstance(extra, dict):
+        env.update({str(k): str(v) for k, v in extra.items() if isinstance(v, (str, int, float))})
+    budget = setting(settings, "worker.memoryBudgetMB")
+    if isinstance(budget, (int, float)) and budget > 0:
+        env["FLOWSPIN_STATE_BUDGET_MB"] = str(budget)
+    keep = setting(settings, "store.keepSpins")
+    if isinstance(keep, (int, float)) and keep >= 1:
+        env["FLOWSPIN_KEEP_SPINS"] = str(int(keep))
+    return env
+
+
+class SpinHost:
+    def __init__(self) -> None:
+        self._service: SpinService | None = None
+        self._sockets: dict[Path, SocketServer | None] = {}
+        self._lock = threading.Lock()
+        self.settings: dict[str, Any] = {}
+
+    def sync(self, settings: dict[str, Any]) -> None:
+        """New settings reach workers started from now on (Restart Worker applies them)."""
+        if settings is self.settings:
+            return
+        self.settings = settings
+        with self._lock:
+            if self._service is not None:
+                env = worker_env(settings)
+                env.setdefault("USER", env.get("METAFLOW_USER", "flowspin"))
+                self._service.env = env
+
+    def service(self) -> SpinService:
+        with self._lock:
+            if self._service is None:
+                from flowspin.spin.service import SpinService
+
+                # No fixed root: each flow file's workspace root is found from its path.
+                self._service = SpinService(None, env=worker_env(self.settings))
+            return self._service
+
+    def serve(self, flow_file: Path) -> None:
+        """Serve the flow's workspace socket from this process (once per workspace)."""
+        from flowspin.store.layout import workspace_root
+
+        root = workspace_root(flow_file)
+        with self._lock:
+            if root in self._sockets:
+                return
+            self._sockets[root] = None
+        threading.Thread(
+            target=self._take_socket, args=(root,), name="flowspin-socket-takeover", daemon=True
+        ).start()
+
+    def _take_socket(self, root: Path) -> None:
+        from flowspin.daemon import client
+        from flowspin.daemon.server import host_socket
+
+        service = self.service()
+        server = host_socket(root, service)
+        if server is None:
+            # A detached daemon holds the workspace: ask it to stop, then take over.
+            try:
+                for _ in client.request(root, {"type": "stop"}):
+                    pass
+            except Exception as exc:
+                log.info("stopping the daemon of %s: %s", root, exc)
+            deadline = time.monotonic() + TAKEOVER_S
+            while server is None and time.monotonic() < deadline:
+                time.sleep(0.05)
+                server = host_socket(root, service)
+        with self._lock:
+            self._sockets[root] = server
+        if server is None:
+            log.warning(
+                "could not serve %s: another flowspin process holds it; shell spins there "
+                "use that process's workers",
+                root / ".flowspin" / "daemon.sock",
+            )
+        else:
+            log.info("serving warm spins for the shell on %s", server.path)
+
+    def socket_for(self, root: Path) -> SocketServer | None:
+        with self._lock:
+            return self._sockets.get(root)
+
+    def shutdown(self) -> None:
+        with self._lock:
+            sockets = [s for s in self._sockets.values() if s is not None]
+            self._sockets.clear()
+            service, self._service = self._service, None
+        for server in sockets:
+            server.stop()
+        if service is not None:
+            service.shutdown()

@@ -1,0 +1,350 @@
+"""Spins from the editor: `flowspin.server.spin|cancel|restartWorker`, live output, progress,
+per-step results, spin-error diagnostics and parent-state preloading.
+
+A spin runs in a thread (never on the event loop, so diagnostics keep flowing) through the
+server's `SpinService` (see `spin_host`). While it runs the client gets `flowspin/log`
+`{uri, step, stream, text}` per output chunk, a cancellable `$/progress` "Spinning <step>"
+(cancelling it cancels the spin) and `flowspin/status` busy. After it: the step's lens title
+("✓ 12 ms", "✗ ZeroDivisionError"), a `flowspin/spinResult` notification, and for a failure a
+diagnostic (code `spin-error`) at the failing line, merged with the lint diagnostics until the
+next successful spin of that step or until the file is closed.
+
+`flowspin/cursor` `{uri, line}` (sent by the client when the cursor rests) preloads the parent
+state of the step there, one preload in flight per flow file, so even the first spin is warm.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from lsprotocol import types
+from pygls.uris import from_fs_path
+
+from flowspin.analysis import queries
+from flowspin.lsp import commands
+from flowspin.lsp.documents import looks_like_flow
+from flowspin.lsp.spin_host import setting
+
+if TYPE_CHECKING:
+    from flowspin.lsp.server import FlowspinServer
+    from flowspin.spin.result import SpinResult
+
+log = logging.getLogger(__name__)
+
+LOG = "flowspin/log"
+SPIN_RESULT = "flowspin/spinResult"
+CURSOR = "flowspin/cursor"
+SPIN_ERROR = "spin-error"
+
+
+class SpinTracker:
+    """What is spinning now, spin-error diagnostics, and preloads in flight."""
+
+    def __init__(self) -> None:
+        self.running: dict[Path, int] = {}  # flow file -> spins in flight
+        # (flow uri, step) -> (uri the diagnostic shows in, diagnostic)
+        self.errors: dict[tuple[str, str], tuple[str, types.Diagnostic]] = {}
+        self.preloading: dict[Path, str] = {}  # flow file -> step being preloaded
+        self.wanted: dict[Path, str] = {}  # flow file -> step to preload next
+        self.preloaded: dict[Path, str] = {}  # flow file -> step last preloaded
+        self.lock = threading.Lock()
+
+    def diagnostics_for(self, uri: str) -> list[types.Diagnostic]:
+        return [diag for shown, diag in self.errors.values() if shown == uri]
+
+    def forget(self, uri: str) -> list[str]:
+        """Drop spin errors of a closed document; the uris whose diagnostics changed."""
+        keys = [k for k, (shown, _) in self.errors.items() if uri in (k[0], shown)]
+        touched = {self.errors.pop(k)[0] for k in keys}
+        return sorted(touched - {uri})
+
+
+def _flow_file(ls: FlowspinServer, uri: str) -> Path:
+    doc = ls.workspace.get_text_document(uri)
+    return Path(doc.path).resolve()
+
+
+def _options(ls: FlowspinServer, argument: dict[str, Any]) -> dict[str, Any]:
+    timeout = setting(ls.state.settings, "spin.timeout")
+    options: dict[str, Any] = {}
+    if isinstance(timeout, (int, float)) and timeout > 0:
+        options["timeout"] = float(timeout)
+    for key in ("run", "task", "split"):
+        if argument.get(key) is not None:
+            options[key] = argument[key]
+    if argument.get("reset"):
+        options["reset"] = True
+    return options
+
+
+def state_source(result: SpinResult) -> str:
+    base = result.base or {}
+    chained = base.get("chained_from") or []
+    if chained:
+        return "chained from spin " + ", ".join(chained)
+    return f"base run {base.get('run_id')}" if base.get("run_id") else "no base run"
+
+
+def lens_status(result: SpinResult) -> str:
+    if result.status == "ok":
+        return f"✓ {result.duration_ms:.0f} ms"
+    if result.status == "cancelled":
+        return "■ cancelled"
+    return f"✗ {(result.error or {}).get('type') or result.status}"
+
+
+def message(result: SpinResult, step: str, flow: str = "") -> str:
+    source = state_source(result)
+    what = f"'{step}'" + (f" in {flow}" if flow else "")
+    if result.status == "ok":
+        changed = [n for n, a in result.artifacts.items() if a.get("changed")]
+        return (
+            f"✓ Spun {what} in {result.duration_ms:.0f} ms ({source}); "
+            f"changed: {', '.join(changed) or 'nothing'}."
+        )
+    err = result.error or {}
+    if result.status == "cancelled":
+        return f"Spin of {what} cancelled after {result.duration_ms:.0f} ms ({source})."
+    where = ""
+    if err.get("file") and err.get("line"):
+        where = f" at {Path(err['file']).name}:{err['line']}"
+    return f"✗ Spin of {what} failed: {err.get('type')}: {err.get('message')}{where} ({source})."
+
+
+def _line_range(lines: list[str], line: int) -> types.Range:
+    text = lines[line] if 0 <= line < len(lines) else ""
+    body = text.rstrip("\r\n")
+    start = len(body) - len(body.lstrip())
+    return types.Range(
+        start=types.Position(line=line, character=start),
+        end=types.Position(line=line, character=len(body.encode("utf-16-le")) // 2),
+    )
+
+
+def error_diagnostic(
+    ls: FlowspinServer, uri: str, flow_file: Path, step_line: int, result: SpinResult
+) -> tuple[str, types.Diagnostic]:
+    """Where a failed spin's exception shows: the user-code line (flow file or a workspace
+    module), else the step's `def` line (errors before the step ran, e.g. no base run)."""
+    err = result.error or {}
+    shown, line = uri, step_line
+    file, err_line = err.get("file"), err.get("line")
+    if file and isinstance(err_line, int) and err_line > 0:
+        path = Path(file).resolve()
+        line = err_line - 1
+        if path != flow_file:
+            shown = from_fs_path(str(path)) or path.as_uri()
+    doc = ls.workspace.get_text_document(shown)
+    try:
+        lines = doc.lines
+    except OSError:
+        lines = []
+    text = f"{err.get('type') or 'Error'}: {err.get('message') or ''}".rstrip(": ")
+    diag = types.Diagnostic(
+        range=_line_range(lines, line),
+        message=f"{text} (spin of '{result.step}')",
+        severity=types.DiagnosticSeverity.Error,
+        code=SPIN_ERROR,
+        source="flowspin",
+    )
+    return shown, diag
+
+
+def _republish(ls: FlowspinServer, uris: set[str]) -> None:
+    for uri in uris:
+        try:
+            ls.diagnostics.publish_now(uri)
+        except Exception:
+            log.exception("publishing diagnostics of %s failed", uri)
+
+
+async def spin(ls: FlowspinServer, target: commands.Target) -> commands.Result:
+    assert target.step is not None and target.flow is not None
+    tracker: SpinTracker = ls.spins
+    uri, step = target.uri, target.step.name
+    flow_file = _flow_file(ls, uri)
+    host = ls.spin_host
+    host.sync(ls.state.settings)
+    service = host.service()
+    host.serve(flow_file)
+    loop = asyncio.get_running_loop()
+
+    def on_log(stream: str, text: str) -> None:
+        params = {"uri": uri, "step": step, "stream": stream, "text": text}
+        loop.call_soon_threadsafe(ls.protocol.notify, LOG, params)
+
+    token = await _begin_progress(ls, step, target.flow.name, lambda: service.cancel(flow_file))
+    with tracker.lock:
+        tracker.running[flow_file] = tracker.running.get(flow_file, 0) + 1
+    ls.send_status("busy", f"Spinning {step}")
+    options = _options(ls, target.argument)
+    try:
+        result = await asyncio.to_thread(service.spin, flow_file, step, options, on_log)
+    finally:
+        with tracker.lock:
+            tracker.running[flow_file] -= 1
+            busy = sum(tracker.running.values())
+        if token is not None:
+            ls.work_done_progress.end(token, types.WorkDoneProgressEnd())
+            ls.work_done_progress.tokens.pop(token, None)
+        if not busy:
+            ls.send_status("ready", f"spin of {step} finished")
+    with tracker.lock:
+        tracker.preloaded[flow_file] = step
+
+    ls.set_step_status(uri, step, lens_status(result))
+    key = (uri, step)
+    touched: set[str] = set()
+    if key in tracker.errors and result.status == "ok":
+        touched.add(tracker.errors.pop(key)[0])
+    elif result.status == "error":
+        if key in tracker.errors:
+            touched.add(tracker.errors[key][0])
+        shown, diag = error_diagnostic(ls, uri, flow_file, target.step.span.line - 1, result)
+        tracker.errors[key] = (shown, diag)
+        touched.add(shown)
+    _republish(ls, touched)
+
+    data = result.to_dict()
+    summary = message(result, step, target.flow.name)
+    note: dict[str, Any] = {
+        "uri": uri,
+        "flow": result.flow or target.flow.name,
+        "step": step,
+        "status": result.status,
+        "durationMs": result.duration_ms,
+        "spinId": result.spin_id,
+        "summary": summary,
+        "stateSource": state_source(result),
+    }
+    if result.error:
+        note["error"] = result.error
+    ls.protocol.notify(SPIN_RESULT, note)
+    return {"ok": result.status == "ok", "message": summary, "result": data}
+
+
+async def _begin_progress(ls: FlowspinServer, step: str, flow: str, on_cancel: Any) -> str | None:
+    window = ls.client_capabilities.window
+    if not (window and window.work_done_progress):
+        return None
+    token = f"flowspin-spin-{uuid.uuid4().hex}"
+    try:
+        await ls.work_done_progress.create_async(token)
+    except Exception as exc:  # a client that refuses progress still gets its spin
+        log.debug("no progress for the spin: %s", exc)
+        return None
+    ls.work_done_progress.begin(
+        token,
+        types.WorkDoneProgressBegin(
+            title=f"Spinning {step}", cancellable=True, message=f"{flow}.{step}"
+        ),
+    )
+    future = ls.work_done_progress.tokens.get(token)
+    if future is not None:
+        future.add_done_callback(lambda f: on_cancel() if f.cancelled() else None)
+    return token
+
+
+def cancel(ls: FlowspinServer, target: commands.Target) -> commands.Result:
+    tracker: SpinTracker = ls.spins
+    flow_file = _flow_file(ls, target.uri)
+    with tracker.lock:
+        running = tracker.running.get(flow_file, 0)
+    if not running:
+        return {"ok": True, "message": "Nothing to cancel: no spin or run is in progress."}
+    ls.spin_host.service().cancel(flow_file)
+    return {"ok": True, "message": f"Cancelling the spin of {target.describe()}."}
+
+
+async def restart_worker(ls: FlowspinServer, target: commands.Target) -> commands.Result:
+    flow_file = _flow_file(ls, target.uri)
+    ls.spin_host.sync(ls.state.settings)
+    service = ls.spin_host.service()
+    await asyncio.to_thread(service.restart_worker, flow_file)
+    with ls.spins.lock:
+        ls.spins.preloaded.pop(flow_file, None)
+    return {
+        "ok": True,
+        "message": f"Restarted the spin worker of {flow_file.name}; the next spin reloads its "
+        "parent state.",
+    }
+
+
+def on_cursor(ls: FlowspinServer, uri: str, line: int) -> None:
+    """Preload the parent state of the step at `line` in the background (deduplicated)."""
+    doc = ls.workspace.get_text_document(uri)
+    if not looks_like_flow(doc.source) or not doc.path:
+        return
+    model = ls.state.models.navigation_model(doc)
+    located = queries.step_at(model, line + 1, doc.lines) if model else None
+    if located is None:
+        return
+    step = located[1].name
+    flow_file = Path(doc.path).resolve()
+    tracker: SpinTracker = ls.spins
+    with tracker.lock:
+        if tracker.running.get(flow_file) or tracker.preloaded.get(flow_file) == step:
+            return
+        if flow_file in tracker.preloading:
+            if tracker.preloading[flow_file] != step:
+                tracker.wanted[flow_file] = step
+            return
+        tracker.preloading[flow_file] = step
+    ls.spin_host.sync(ls.state.settings)
+    ls.spin_host.serve(flow_file)
+    threading.Thread(
+        target=_preload_loop, args=(ls, flow_file, step), name="flowspin-preload", daemon=True
+    ).start()
+
+
+def _preload_loop(ls: FlowspinServer, flow_file: Path, step: str) -> None:
+    tracker: SpinTracker = ls.spins
+    service = ls.spin_host.service()
+    while True:
+        try:
+            ok = service.preload(flow_file, step, None, wait=True)
+        except Exception as exc:
+            ok = False
+            log.info("preloading %s of %s failed: %s", step, flow_file.name, exc)
+        if ok:
+            log.info("preloaded '%s' of %s", step, flow_file.name)
+        with tracker.lock:
+            if ok:
+                tracker.preloaded[flow_file] = step
+            following = tracker.wanted.pop(flow_file, None)
+            if following is None or following == step:
+                tracker.preloading.pop(flow_file, None)
+                return
+            tracker.preloading[flow_file] = step = following
+
+
+def _field(params: Any, name: str) -> Any:
+    return params.get(name) if isinstance(params, dict) else getattr(params, name, None)
+
+
+def register(server: FlowspinServer) -> None:
+    from flowspin.lsp.spin_host import SpinHost
+
+    server.spins = SpinTracker()  # type: ignore[attr-defined]
+    server.spin_host = SpinHost()  # type: ignore[attr-defined]
+    commands.HANDLERS["flowspin.server.spin"] = (spin, True)
+    commands.HANDLERS["flowspin.server.cancel"] = (cancel, False)
+    commands.HANDLERS["flowspin.server.restartWorker"] = (restart_worker, False)
+
+    @server.feature(CURSOR)
+    def cursor(ls: FlowspinServer, params: Any) -> None:
+        uri, line = _field(params, "uri"), _field(params, "line")
+        if isinstance(uri, str) and isinstance(line, int):
+            try:
+                on_cursor(ls, uri, line)
+            except Exception:
+                log.exception("preload at %s:%s failed", uri, line)
+
+    @server.feature(types.SHUTDOWN)
+    def shutdown(ls: FlowspinServer, params: Any) -> None:
+        ls.spin_host.shutdown()
