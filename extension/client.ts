@@ -125,6 +125,15 @@ export class Server implements vscode.Disposable {
     return client.sendRequest<R>(method, params);
   }
 
+  /** A `flowspin/*` notification to the running server; dropped when it is not running. */
+  notify(method: string, params: object): void {
+    if (this.client && this.running) {
+      this.client.sendNotification(method, params).catch((e: unknown) => {
+        log.warn(`${method}: ${String(e)}`);
+      });
+    }
+  }
+
   /** A handler for a server notification, kept across server restarts. */
   onNotification<P>(method: string, handler: (params: P) => void): vscode.Disposable {
     const entry: [string, (params: P) => void] = [method, handler];

@@ -7,6 +7,7 @@ import { registerLanguageModelTools } from './lmTools';
 import { log, logChannel } from './log';
 import { onPythonExtensionChange } from './python';
 import { SECTION } from './settings';
+import { registerSpinUi } from './spin';
 import { StatusItem } from './status';
 
 let server: Server | undefined;
@@ -19,6 +20,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   context.subscriptions.push(out, status, current, ...registerCommands(current));
   context.subscriptions.push(...registerCardView(context, current));
   context.subscriptions.push(...registerLanguageModelTools());
+  context.subscriptions.push(...registerSpinUi(current));
 
   context.subscriptions.push(
     vscode.workspace.onDidChangeConfiguration((e) => {
