@@ -178,13 +178,18 @@ async def spin(ls: FlowspinServer, target: commands.Target) -> commands.Result:
         params = {"uri": uri, "step": step, "stream": stream, "text": text}
         loop.call_soon_threadsafe(ls.protocol.notify, LOG, params)
 
-    token = await _begin_progress(ls, step, target.flow.name, lambda: service.cancel(flow_file))
     with tracker.lock:
         tracker.running[flow_file] = tracker.running.get(flow_file, 0) + 1
-    ls.send_status("busy", f"Spinning {step}")
     options = _options(ls, target.argument)
+    token = None
     try:
-        result = await asyncio.to_thread(service.spin, flow_file, step, options, on_log)
+        # The spin starts at once; the progress bar is set up with the client meanwhile.
+        running = asyncio.ensure_future(
+            asyncio.to_thread(service.spin, flow_file, step, options, on_log)
+        )
+        ls.send_status("busy", f"Spinning {step}")
+        token = await _begin_progress(ls, step, target.flow.name, lambda: service.cancel(flow_file))
+        result = await running
     finally:
         with tracker.lock:
             tracker.running[flow_file] -= 1
