@@ -167,6 +167,11 @@ async def spin(ls: FlowspinServer, target: commands.Target) -> commands.Result:
     assert target.step is not None and target.flow is not None
     tracker: SpinTracker = ls.spins
     uri, step = target.uri, target.step.name
+    if not uri.startswith("file:"):
+        return {
+            "ok": False,
+            "message": "Save the flow to a file first: a spin runs the saved file.",
+        }
     flow_file = _flow_file(ls, uri)
     host = ls.spin_host
     host.sync(ls.state.settings)
