@@ -13,6 +13,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from pygls import uris
+
 from flowspin.analysis import Flow, Step, queries
 
 if TYPE_CHECKING:
@@ -88,12 +90,13 @@ def _resolve(ls: FlowspinServer, argument: Any, need_step: bool) -> Target:
     return Target(uri, model.flows[0])
 
 
-def not_available(feature: str) -> Handler:
+def not_available(feature: str, meanwhile: str = "") -> Handler:
     def handler(ls: FlowspinServer, target: Target) -> Result:
+        hint = meanwhile.format(file=uris.to_fs_path(target.uri)) if meanwhile else ""
         return {
             "ok": False,
             "message": f"{feature} is not available yet in this version of flowspin "
-            f"({target.describe()}).",
+            f"({target.describe()}).{hint}",
         }
 
     return handler
@@ -106,10 +109,19 @@ def cancel(ls: FlowspinServer, target: Target) -> Result:
 # command -> (handler, needs a step)
 HANDLERS: dict[str, tuple[Handler, bool]] = {
     "flowspin.server.spin": (not_available("Spin"), True),
-    "flowspin.server.run": (not_available("Run"), False),
-    "flowspin.server.resume": (not_available("Resume"), True),
+    "flowspin.server.run": (
+        not_available("Run", " Meanwhile, in a terminal: flowspin run {file}"),
+        False,
+    ),
+    "flowspin.server.resume": (
+        not_available("Resume", " Meanwhile, in a terminal: flowspin run {file} --resume STEP"),
+        True,
+    ),
     "flowspin.server.showCard": (not_available("Show Card"), True),
-    "flowspin.server.selectBaseRun": (not_available("Select Base Run"), False),
+    "flowspin.server.selectBaseRun": (
+        not_available("Select Base Run", " Meanwhile: flowspin runs {file}, then spin --run ID"),
+        False,
+    ),
     "flowspin.server.restartWorker": (not_available("Restart Worker"), False),
     "flowspin.server.cancel": (cancel, False),
 }
