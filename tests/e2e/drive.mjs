@@ -6,32 +6,7 @@
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { chromium } from 'playwright-core';
-
-const config = JSON.parse(readFileSync(process.argv[2], 'utf8'));
-const TIMEOUT = (config.timeoutSeconds ?? 60) * 1000;
-
-function report(check, detail = {}) {
-  process.stdout.write(`${JSON.stringify({ check, ...detail })}\n`);
-}
-
-/** Polls `probe` (returns a truthy value when done) until it succeeds or the deadline passes. */
-async function waitFor(what, probe, timeout = TIMEOUT) {
-  const deadline = Date.now() + timeout;
-  let last;
-  for (;;) {
-    try {
-      const value = await probe();
-      if (value) return value;
-      last = value;
-    } catch (e) {
-      last = e instanceof Error ? e.message : String(e);
-    }
-    if (Date.now() > deadline) {
-      throw new Error(`timed out after ${timeout / 1000} s waiting for ${what} (last probe: ${JSON.stringify(last)})`);
-    }
-    await new Promise((r) => setTimeout(r, 150));
-  }
-}
+import { config, report, waitFor } from './harness.mjs';
 
 /** The text of every element matching `selector`, without the contents of <style> elements. */
 const text = (page, selector) =>

@@ -7,31 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
-
-const config = JSON.parse(readFileSync(process.argv[2], 'utf8'));
-const TIMEOUT = (config.timeoutSeconds ?? 60) * 1000;
-
-function report(check, detail = {}) {
-  process.stdout.write(`${JSON.stringify({ check, ...detail })}\n`);
-}
-
-async function waitFor(what, probe, timeout = TIMEOUT) {
-  const deadline = Date.now() + timeout;
-  let last;
-  for (;;) {
-    try {
-      const value = await probe();
-      if (value) return value;
-      last = value;
-    } catch (e) {
-      last = e instanceof Error ? e.message : String(e);
-    }
-    if (Date.now() > deadline) {
-      throw new Error(`timed out after ${timeout / 1000} s waiting for ${what} (last probe: ${JSON.stringify(last)})`);
-    }
-    await new Promise((r) => setTimeout(r, 150));
-  }
-}
+import { config, report, waitFor } from './harness.mjs';
 
 const statusText = (page) =>
   page.evaluate(() => Array.from(document.querySelectorAll('.statusbar-item'), (e) => e.textContent).join('\n'));

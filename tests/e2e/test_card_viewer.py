@@ -6,24 +6,26 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import textwrap
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 from conftest import REPO, metaflow_env, run_metaflow
+from e2e_support import (
+    ARTIFACTS,
+    CHROMIUM,
+    CODE_SERVER,
+    NODE,
+    free_port,
+    require_prerequisites,
+    run,
+    wait_http,
+)
 
 pytestmark = pytest.mark.e2e
 
-CACHE = Path(os.environ.get("FLOWSPIN_E2E_CACHE", Path.home() / ".cache" / "flowspin-e2e"))
-NODE = CACHE / "node" / "bin" / "node"
-CODE_SERVER = CACHE / "code-server" / "out" / "node" / "entry.js"
-CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = REPO / "test-artifacts"
 
 FLOW = textwrap.dedent(
     """\
@@ -54,46 +56,10 @@ FLOW = textwrap.dedent(
 STEP_LINE = 13  # the Markdown line inside `show`
 
 
-def _prerequisites() -> None:
-    missing = [str(p) for p in (NODE, CODE_SERVER, CHROMIUM) if not p.is_file()]
-    if not (REPO / "node_modules" / "playwright-core").is_dir():
-        missing.append("node_modules/playwright-core")
-    if missing:
-        message = f"the card viewer test needs {', '.join(missing)} (scripts/setup-e2e.sh)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-
-
-def _run(cmd: list[str], **kwargs) -> None:
-    proc = subprocess.run(cmd, capture_output=True, text=True, **kwargs)
-    assert proc.returncode == 0, f"{' '.join(cmd)}:\n{proc.stdout}\n{proc.stderr}"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_http(url: str, proc: subprocess.Popen, timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, "code-server exited"
-        try:
-            with urllib.request.urlopen(url, timeout=2) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.2)  # polling interval of a readiness check
-    raise AssertionError(f"code-server did not answer {url}")
-
-
 def test_card_viewer_follows_spins_live(tmp_path: Path) -> None:
-    _prerequisites()
+    require_prerequisites("the card viewer test")
     vsix = tmp_path / "flowspin.vsix"
-    _run(["npm", "run", "--silent", "package", "--", "--out", str(vsix)], cwd=REPO, timeout=300)
+    run(["npm", "run", "--silent", "package", "--", "--out", str(vsix)], cwd=REPO, timeout=300)
     workspace = tmp_path / "workspace"
     workspace.mkdir()
     flow = workspace / "flow.py"
@@ -117,8 +83,8 @@ def test_card_viewer_follows_spins_live(tmp_path: Path) -> None:
     env.update(XDG_CONFIG_HOME=str(tmp_path / "xdg-config"), XDG_DATA_HOME=str(tmp_path / "xdg"))
     base = [str(NODE), str(CODE_SERVER), "--extensions-dir", str(extensions)]
     base += ["--user-data-dir", str(user_data)]
-    _run([*base, "--install-extension", str(vsix)], env=env, timeout=120)
-    port = _free_port()
+    run([*base, "--install-extension", str(vsix)], env=env, timeout=120)
+    port = free_port()
     with (tmp_path / "code-server.log").open("wb") as out:
         proc = subprocess.Popen(
             [*base, "--auth", "none", "--bind-addr", f"127.0.0.1:{port}"]
@@ -130,7 +96,7 @@ def test_card_viewer_follows_spins_live(tmp_path: Path) -> None:
         )
     try:
         url = f"http://127.0.0.1:{port}"
-        _wait_http(f"{url}/healthz", proc)
+        wait_http(f"{url}/healthz", proc, tmp_path / "code-server.log")
         config = tmp_path / "drive.json"
         config.write_text(
             json.dumps(

@@ -12,26 +12,28 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import textwrap
-import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from conftest import REPO, metaflow_env
+from e2e_support import (
+    ARTIFACTS,
+    CHROMIUM,
+    CODE_SERVER,
+    NODE,
+    free_port,
+    require_prerequisites,
+    run,
+    wait_http,
+)
 
 pytestmark = pytest.mark.e2e
 
-CACHE = Path(os.environ.get("FLOWSPIN_E2E_CACHE", Path.home() / ".cache" / "flowspin-e2e"))
-NODE = CACHE / "node" / "bin" / "node"
-CODE_SERVER = CACHE / "code-server" / "out" / "node" / "entry.js"
-CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = REPO / "test-artifacts"
 
 BROKEN = textwrap.dedent(
     """\
@@ -58,60 +60,6 @@ FIXED = BROKEN.replace("self.next(self.missing)", "self.next(self.end)")
 STEP_LINE = 7  # inside `start`
 
 
-def _missing_prerequisites() -> list[str]:
-    missing = []
-    if not NODE.is_file() or not CODE_SERVER.is_file():
-        missing.append(f"code-server and Node 24 in {CACHE}")
-    if not CHROMIUM.is_file():
-        missing.append(str(CHROMIUM))
-    if not (REPO / "node_modules" / "playwright-core").is_dir():
-        missing.append("node_modules/playwright-core (scripts/setup-node.sh)")
-    return missing
-
-
-def _require_prerequisites() -> None:
-    missing = _missing_prerequisites()
-    if not missing:
-        return
-    message = (
-        f"the VS Code end-to-end test needs {', '.join(missing)}; "
-        "run `bash scripts/setup-e2e.sh` as root (it uses apt-get and npm)"
-    )
-    if os.environ.get("CI"):
-        pytest.fail(message)
-    pytest.skip(message)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_http(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"code-server exited ({proc.returncode}):\n{log.read_text()}")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.2)  # polling interval of a readiness check, not a wait for an outcome
-    raise AssertionError(f"code-server did not answer {url} within {timeout} s:\n{log.read_text()}")
-
-
-def _run(cmd: list[str], **kwargs) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(cmd, capture_output=True, text=True, **kwargs)
-    if proc.returncode != 0:
-        raise AssertionError(
-            f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
-        )
-    return proc
-
-
 @dataclass
 class VSCode:
     url: str
@@ -125,9 +73,9 @@ class VSCode:
 @pytest.fixture(scope="module")
 def vsix(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The extension packaged as users get it (`npm run package`)."""
-    _require_prerequisites()
+    require_prerequisites("the VS Code end-to-end test")
     out = tmp_path_factory.mktemp("vsix") / "flowspin.vsix"
-    _run(["npm", "run", "--silent", "package", "--", "--out", str(out)], cwd=REPO, timeout=300)
+    run(["npm", "run", "--silent", "package", "--", "--out", str(out)], cwd=REPO, timeout=300)
     return out
 
 
@@ -160,7 +108,7 @@ def vscode(vsix: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[VSC
     )
     # A real interpreter without flowspin, for the "not installed" notification.
     bare = root / "bare-venv"
-    _run([sys.executable, "-m", "venv", "--without-pip", str(bare)], timeout=120)
+    run([sys.executable, "-m", "venv", "--without-pip", str(bare)], timeout=120)
     env = metaflow_env(workspace)
     env.update(XDG_CONFIG_HOME=str(root / "xdg-config"), XDG_DATA_HOME=str(root / "xdg-data"))
     base = [
@@ -171,10 +119,10 @@ def vscode(vsix: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[VSC
         "--user-data-dir",
         str(user_data),
     ]
-    _run([*base, "--install-extension", str(vsix)], env=env, timeout=120)
+    run([*base, "--install-extension", str(vsix)], env=env, timeout=120)
     assert (extensions / "flowspin.flowspin-0.1.0" / "dist" / "extension.js").is_file()
 
-    port = _free_port()
+    port = free_port()
     log = root / "code-server.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
@@ -196,7 +144,7 @@ def vscode(vsix: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[VSC
         )
     try:
         url = f"http://127.0.0.1:{port}"
-        _wait_http(f"{url}/healthz", proc, log)
+        wait_http(f"{url}/healthz", proc, log)
         yield VSCode(
             url=url,
             workspace=workspace,
