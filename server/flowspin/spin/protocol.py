@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import socket
 import struct
+from collections.abc import Callable
 from typing import Any
 
 import msgpack
@@ -60,18 +61,23 @@ def _read_exact_fd(fd: int, n: int) -> bytes | None:
     return b"".join(chunks)
 
 
-def read_fd(fd: int) -> dict[str, Any] | None:
-    """Blocking read of one frame; None at a clean end of stream."""
-    head = _read_exact_fd(fd, HEADER.size)
+def _read_frame(read_exact: Callable[[int], bytes | None]) -> dict[str, Any] | None:
+    """One frame from any byte source; None at a clean end of stream."""
+    head = read_exact(HEADER.size)
     if head is None:
         return None
     (size,) = HEADER.unpack(head)
     if size > MAX_FRAME:
         raise ProtocolError(f"frame of {size} bytes is too large")
-    body = _read_exact_fd(fd, size) if size else b""
+    body = read_exact(size) if size else b""
     if body is None:
         raise ProtocolError("connection closed mid-frame")
     return decode_body(body)
+
+
+def read_fd(fd: int) -> dict[str, Any] | None:
+    """Blocking read of one frame; None at a clean end of stream."""
+    return _read_frame(lambda n: _read_exact_fd(fd, n))
 
 
 def send_sock(sock: socket.socket, msg: dict[str, Any]) -> None:
@@ -91,16 +97,7 @@ def _recv_exact(sock: socket.socket, n: int) -> bytes | None:
 
 
 def recv_sock(sock: socket.socket) -> dict[str, Any] | None:
-    head = _recv_exact(sock, HEADER.size)
-    if head is None:
-        return None
-    (size,) = HEADER.unpack(head)
-    if size > MAX_FRAME:
-        raise ProtocolError(f"frame of {size} bytes is too large")
-    body = _recv_exact(sock, size) if size else b""
-    if body is None:
-        raise ProtocolError("connection closed mid-frame")
-    return decode_body(body)
+    return _read_frame(lambda n: _recv_exact(sock, n))
 
 
 class FrameBuffer:
