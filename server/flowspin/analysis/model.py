@@ -209,6 +209,9 @@ class FlowModel:
     path: str
     flows: list[Flow] = field(default_factory=list)
     syntax_error: SyntaxProblem | None = None
+    # Flow classes called at module level (`MyFlow()` under `__main__`), in source order: the
+    # first one is what `python file.py run` runs.
+    instantiated: list[str] = field(default_factory=list)
 
     def flow_at(self, line: int) -> Flow | None:
         for flow in self.flows:

@@ -126,6 +126,9 @@ def parse_source(source: str, path: str = "<string>") -> FlowModel:
         if isinstance(base, ast.Name) and base.id != cls.name
     }
     instantiated = _called_names(tree)
+    model.instantiated = [
+        name for name in _called_in_order(tree) if any(f.name == name for f in model.flows)
+    ]
     for flow in model.flows:
         build_graph(flow)
         flow.is_base = flow.name in subclassed or (
@@ -144,6 +147,19 @@ def _called_names(tree: ast.Module) -> set[str]:
             if isinstance(sub, ast.Call) and isinstance(sub.func, ast.Name):
                 called.add(sub.func.id)
     return called
+
+
+def _called_in_order(tree: ast.Module) -> list[str]:
+    """Like `_called_names`, in the order the calls appear (each name once)."""
+    order: list[str] = []
+    for stmt in tree.body:
+        if isinstance(stmt, ast.ClassDef):
+            continue
+        calls = [s for s in _walk([stmt]) if isinstance(s, ast.Call)]
+        for call in sorted(calls, key=lambda c: (c.lineno, c.col_offset)):
+            if isinstance(call.func, ast.Name) and call.func.id not in order:
+                order.append(call.func.id)
+    return order
 
 
 def _incomplete(flow: Flow) -> bool:

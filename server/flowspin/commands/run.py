@@ -136,62 +136,24 @@ class JsonPrinter:
         sys.stdout.flush()
 
 
-def _secs(ms: float) -> str:
-    return f"{ms / 1000.0:.1f} s"
-
-
 class HumanPrinter:
     """Metaflow's own lines, task events as short status lines, and a final step table."""
 
     file: Path | None = None
 
     def __call__(self, event: dict[str, Any]) -> None:
-        kind = event["event"]
-        where = f"{event.get('step')}/{event.get('task_id')}"
-        if kind == "log":
-            prefix = f"[{where}] " if event.get("step") else ""
-            print(f"{prefix}{event['line']}", flush=True)
-        elif kind == "run_started":
-            print(f"flowspin: {event['flow']} run {event['run_id']} (pid {event['pid']})",
-                  flush=True)
-        elif kind == "task_started":
-            print(f"  {where:<24} running", flush=True)
-        elif kind == "task_finished":
-            note = "cloned" if event.get("cloned") else f"done in {_secs(event['duration_ms'])}"
-            print(f"  {where:<24} {note}", flush=True)
-        elif kind == "task_failed":
-            at = f" ({self._short(event['file'])}:{event['line']})" if event.get("file") else ""
-            print(f"  {where:<24} FAILED{at}: {event['error_type']}: {event['message']}",
-                  flush=True)
-        elif kind == "run_finished":
-            self._summary(event)
+        from flowspin.runs.report import event_line, relative_to_cwd, summary_lines
 
-    def _short(self, path: str) -> str:
-        try:
-            return str(Path(path).relative_to(Path.cwd()))
-        except ValueError:
-            return path
+        if event["event"] == "run_finished":
+            shown = relative_to_cwd(str(self.file)) if self.file else "FILE"
+            def hint(step: str | None) -> str:
+                return f"flowspin run {shown} --resume" + (f" {step}" if step else "")
 
-    def _summary(self, event: dict[str, Any]) -> None:
-        steps = event["steps"]
-        width = max([len(s) for s in steps] + [4])
-        print()
-        print(f"{'step':<{width}}  {'status':<9} {'tasks':>5} {'done':>5} {'failed':>6}  time")
-        for name, st in steps.items():
-            print(f"{name:<{width}}  {st['status']:<9} {st['tasks']:>5} {st['done']:>5} "
-                  f"{st['failed']:>6}  {_secs(st['duration_ms']) if st['tasks'] else '-'}")
-        flow, run_id = event.get("flow"), event.get("run_id")
-        name = f"{flow}/{run_id}" if run_id else str(flow)
-        status = event["status"]
-        shown = self._short(str(self.file)) if self.file else "FILE"
-        if status == "ok":
-            print(f"\nRun {name} succeeded in {_secs(event['duration_ms'])}.")
-        elif status == "cancelled":
-            print(f"\nRun {name} cancelled. Continue it with: flowspin run {shown} --resume")
-        else:
-            failed = [s for s, st in steps.items() if st["status"] == "failed"]
-            hint = (f" Fix it, then: flowspin run {shown} --resume {failed[0]}"
-                    if failed and run_id else "")
-            print(f"\nRun {name} failed.{hint}")
-            if event.get("message"):
+            for line in summary_lines(event, hint):
+                print(line, flush=True)
+            if event["status"] == "failed" and event.get("message"):
                 print(event["message"], file=sys.stderr)
+            return
+        line = event_line(event, relative_to_cwd)
+        if line is not None:
+            print(line, flush=True)

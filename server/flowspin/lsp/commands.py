@@ -1,8 +1,8 @@
 """`workspace/executeCommand` handlers, one per command, in a dispatch table.
 
 Every command takes one object `{"uri": str, "step"?: str, "line"?: int (0-based)}` and
-answers `{"ok": bool, "message": str, ...}`. Commands whose engine is not built yet say so
-plainly; later work replaces one handler in `HANDLERS` each.
+answers `{"ok": bool, "message": str, ...}`. The feature modules (`spinning`, `running`,
+`cards`) put their handlers into `HANDLERS`; this module only resolves targets and dispatches.
 """
 
 from __future__ import annotations
@@ -12,8 +12,6 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-
-from pygls import uris
 
 from flowspin.analysis import Flow, Step, queries
 
@@ -90,13 +88,14 @@ def _resolve(ls: FlowspinServer, argument: Any, need_step: bool) -> Target:
     return Target(uri, model.flows[0])
 
 
-def not_available(feature: str, meanwhile: str = "") -> Handler:
+def not_available(feature: str) -> Handler:
+    """The placeholder until a feature module registers its handler (see `register`)."""
+
     def handler(ls: FlowspinServer, target: Target) -> Result:
-        hint = meanwhile.format(file=uris.to_fs_path(target.uri)) if meanwhile else ""
         return {
             "ok": False,
-            "message": f"{feature} is not available yet in this version of flowspin "
-            f"({target.describe()}).{hint}",
+            "message": f"{feature} is not available in this build of flowspin "
+            f"({target.describe()}).",
         }
 
     return handler
@@ -109,19 +108,10 @@ def cancel(ls: FlowspinServer, target: Target) -> Result:
 # command -> (handler, needs a step)
 HANDLERS: dict[str, tuple[Handler, bool]] = {
     "flowspin.server.spin": (not_available("Spin"), True),
-    "flowspin.server.run": (
-        not_available("Run", " Meanwhile, in a terminal: flowspin run {file}"),
-        False,
-    ),
-    "flowspin.server.resume": (
-        not_available("Resume", " Meanwhile, in a terminal: flowspin run {file} --resume STEP"),
-        True,
-    ),
+    "flowspin.server.run": (not_available("Run"), False),
+    "flowspin.server.resume": (not_available("Resume"), False),
     "flowspin.server.showCard": (not_available("Show Card"), True),
-    "flowspin.server.selectBaseRun": (
-        not_available("Select Base Run", " Meanwhile: flowspin runs {file}, then spin --run ID"),
-        False,
-    ),
+    "flowspin.server.selectBaseRun": (not_available("Select Base Run"), False),
     "flowspin.server.restartWorker": (not_available("Restart Worker"), False),
     "flowspin.server.cancel": (cancel, False),
 }
@@ -146,10 +136,12 @@ async def execute(ls: FlowspinServer, command: str, arguments: list[Any]) -> Res
 
 
 def register(server: FlowspinServer) -> None:
-    # Spins plug their handlers (spin, cancel, restartWorker) into HANDLERS.
-    from flowspin.lsp import spinning
+    # Spins (spin, cancel, restartWorker) and runs (run, resume, selectBaseRun) plug their
+    # handlers into HANDLERS.
+    from flowspin.lsp import running, spinning
 
     spinning.register(server)
+    running.register(server)
     for name in HANDLERS:
         server.command(name)(_bound(name))
 

@@ -102,8 +102,10 @@ class DiagnosticsScheduler:
         state = self.server.state
         doc = self.server.workspace.get_text_document(uri)
         # A failed spin's exception stays beside the lint findings (see `spinning`).
-        spins = getattr(self.server, "spins", None)
-        spun = spins.diagnostics_for(uri) if spins is not None else []
+        spun = []
+        for source in ("spins", "runs"):  # so does a failed run task's (see `running`)
+            tracker = getattr(self.server, source, None)
+            spun += tracker.diagnostics_for(uri) if tracker is not None else []
         if doc.language_id not in (None, "python") or not looks_like_flow(doc.source):
             if spun:
                 self._publish(uri, spun, doc.version)
@@ -155,6 +157,9 @@ def register(server: FlowspinServer) -> None:
         scheduler.cancel(uri)
         ls.state.models.forget(uri)
         scheduler.clear(uri)
-        spins = getattr(ls, "spins", None)
-        for other in spins.forget(uri) if spins is not None else []:
-            scheduler.publish_now(other)  # spin errors of this flow shown in a helper module
+        others: set[str] = set()
+        for source in ("spins", "runs"):
+            tracker = getattr(ls, source, None)
+            others.update(tracker.forget(uri) if tracker is not None else [])
+        for other in sorted(others):
+            scheduler.publish_now(other)  # errors of this flow shown in a helper module

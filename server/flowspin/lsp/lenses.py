@@ -6,6 +6,7 @@ the file first, showing progress). A step's last status, when known, follows the
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lsprotocol import types
@@ -18,6 +19,14 @@ if TYPE_CHECKING:
 
 def _title(label: str, status: str | None) -> str:
     return f"{label}  {status}" if status else label
+
+
+def _run_status(ls: FlowspinServer, path: str | None, step: str) -> str | None:
+    """The step's status in the file's latest run from the editor (see `running`)."""
+    runs = getattr(ls, "runs", None)
+    if runs is None or not path:
+        return None
+    return runs.lens(Path(path).resolve(), step)
 
 
 def code_lenses(ls: FlowspinServer, uri: str) -> list[types.CodeLens]:
@@ -45,6 +54,16 @@ def code_lenses(ls: FlowspinServer, uri: str) -> list[types.CodeLens]:
                     ),
                 )
             )
+            run_status = _run_status(ls, doc.path, step.name)
+            if run_status:
+                lenses.append(
+                    types.CodeLens(
+                        range=where,
+                        command=types.Command(
+                            title=run_status, command="flowspin.showRunOutput", arguments=[]
+                        ),
+                    )
+                )
             if step.name == flow.start_step:
                 lenses.append(
                     types.CodeLens(

@@ -11,6 +11,7 @@ from pygls.lsp.server import LanguageServer
 
 from flowspin import __version__
 from flowspin.lsp import (
+    actions,
     cards,
     commands,
     completion,
@@ -73,6 +74,7 @@ def create_server() -> FlowspinServer:
     for feature in (diagnostics, lenses, hover, navigation, completion, symbols, commands, step_at):
         feature.register(server)
     cards.register(server)
+    actions.register(server)
 
     @server.feature(types.INITIALIZE)
     def on_initialize(ls: FlowspinServer, params: types.InitializeParams) -> None:

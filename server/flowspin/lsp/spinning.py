@@ -52,10 +52,23 @@ class SpinTracker:
         self.preloading: dict[Path, str] = {}  # flow file -> step being preloaded
         self.wanted: dict[Path, str] = {}  # flow file -> step to preload next
         self.preloaded: dict[Path, str] = {}  # flow file -> step last preloaded
+        self.cursor: dict[Path, tuple[str, int]] = {}  # flow file -> (uri, line) last rested on
         self.lock = threading.Lock()
 
     def diagnostics_for(self, uri: str) -> list[types.Diagnostic]:
         return [diag for shown, diag in self.errors.values() if shown == uri]
+
+    def rewarm(self, ls: FlowspinServer, flow_file: Path) -> None:
+        """The base run changed (a run ended, one was pinned): preload the step under the
+        cursor again, against the new base. On the event loop."""
+        with self.lock:
+            self.preloaded.pop(flow_file, None)
+            where = self.cursor.get(flow_file)
+        if where is not None:
+            try:
+                on_cursor(ls, *where)
+            except Exception:
+                log.exception("preloading %s again failed", flow_file.name)
 
     def forget(self, uri: str) -> list[str]:
         """Drop spin errors of a closed document; the uris whose diagnostics changed."""
@@ -69,7 +82,15 @@ def _flow_file(ls: FlowspinServer, uri: str) -> Path:
     return Path(doc.path).resolve()
 
 
-def _options(ls: FlowspinServer, argument: dict[str, Any]) -> dict[str, Any]:
+def _base(ls: FlowspinServer, flow_file: Path) -> dict[str, Any]:
+    """The base run pinned with Select Base Run, else none (the newest run decides)."""
+    from flowspin.lsp.running import pinned_run
+
+    pinned = pinned_run(ls, flow_file)
+    return {"run": pinned} if pinned else {}
+
+
+def _options(ls: FlowspinServer, argument: dict[str, Any], flow_file: Path) -> dict[str, Any]:
     timeout = setting(ls.state.settings, "spin.timeout")
     options: dict[str, Any] = {}
     if isinstance(timeout, (int, float)) and timeout > 0:
@@ -77,6 +98,8 @@ def _options(ls: FlowspinServer, argument: dict[str, Any]) -> dict[str, Any]:
     for key in ("run", "task", "split"):
         if argument.get(key) is not None:
             options[key] = argument[key]
+    if "run" not in options and "task" not in options:
+        options.update(_base(ls, flow_file))
     if argument.get("reset"):
         options["reset"] = True
     return options
@@ -116,7 +139,7 @@ def message(result: SpinResult, step: str, flow: str = "") -> str:
     return f"✗ Spin of {what} failed: {err.get('type')}: {err.get('message')}{where} ({source})."
 
 
-def _line_range(lines: list[str], line: int) -> types.Range:
+def line_range(lines: list[str], line: int) -> types.Range:
     text = lines[line] if 0 <= line < len(lines) else ""
     body = text.rstrip("\r\n")
     start = len(body) - len(body.lstrip())
@@ -146,11 +169,12 @@ def error_diagnostic(
         lines = []
     text = f"{err.get('type') or 'Error'}: {err.get('message') or ''}".rstrip(": ")
     diag = types.Diagnostic(
-        range=_line_range(lines, line),
+        range=line_range(lines, line),
         message=f"{text} (spin of '{result.step}')",
         severity=types.DiagnosticSeverity.Error,
         code=SPIN_ERROR,
         source="flowspin",
+        data={"step": result.step, "flowUri": uri},
     )
     return shown, diag
 
@@ -185,7 +209,7 @@ async def spin(ls: FlowspinServer, target: commands.Target) -> commands.Result:
 
     with tracker.lock:
         tracker.running[flow_file] = tracker.running.get(flow_file, 0) + 1
-    options = _options(ls, target.argument)
+    options = _options(ls, target.argument, flow_file)
     token = None
     try:
         # The spin starts at once; the progress bar is set up with the client meanwhile.
@@ -210,8 +234,10 @@ async def spin(ls: FlowspinServer, target: commands.Target) -> commands.Result:
     ls.set_step_status(uri, step, lens_status(result))
     key = (uri, step)
     touched: set[str] = set()
-    if key in tracker.errors and result.status == "ok":
-        touched.add(tracker.errors.pop(key)[0])
+    if result.status == "ok":
+        if key in tracker.errors:
+            touched.add(tracker.errors.pop(key)[0])
+        touched |= ls.runs.drop_errors(uri, step)  # the failed run task works now
     elif result.status == "error":
         if key in tracker.errors:
             touched.add(tracker.errors[key][0])
@@ -261,14 +287,23 @@ async def _begin_progress(ls: FlowspinServer, step: str, flow: str, on_cancel: A
 
 
 def cancel(ls: FlowspinServer, target: commands.Target) -> commands.Result:
+    """Cancel what runs for this flow file: its spin, its Metaflow run, or both."""
+    from flowspin.lsp.running import cancel_runs
+
     tracker: SpinTracker = ls.spins
     flow_file = _flow_file(ls, target.uri)
     with tracker.lock:
         running = tracker.running.get(flow_file, 0)
-    if not running:
+    said = []
+    if running:
+        ls.spin_host.service().cancel(flow_file)
+        said.append(f"Cancelling the spin of {target.describe()}.")
+    run = cancel_runs(ls, flow_file)
+    if run:
+        said.append(run)
+    if not said:
         return {"ok": True, "message": "Nothing to cancel: no spin or run is in progress."}
-    ls.spin_host.service().cancel(flow_file)
-    return {"ok": True, "message": f"Cancelling the spin of {target.describe()}."}
+    return {"ok": True, "message": " ".join(said)}
 
 
 async def restart_worker(ls: FlowspinServer, target: commands.Target) -> commands.Result:
@@ -298,6 +333,7 @@ def on_cursor(ls: FlowspinServer, uri: str, line: int) -> None:
     flow_file = Path(doc.path).resolve()
     tracker: SpinTracker = ls.spins
     with tracker.lock:
+        tracker.cursor[flow_file] = (uri, line)
         if tracker.running.get(flow_file) or tracker.preloaded.get(flow_file) == step:
             return
         if flow_file in tracker.preloading:
@@ -317,12 +353,16 @@ def _preload_loop(ls: FlowspinServer, flow_file: Path, step: str) -> None:
     service = ls.spin_host.service()
     while True:
         try:
-            ok = service.preload(flow_file, step, None, wait=True)
+            answer = service.preload_state(flow_file, step, _base(ls, flow_file))
         except Exception as exc:
-            ok = False
-            log.info("preloading %s of %s failed: %s", step, flow_file.name, exc)
+            answer = {"ok": False, "error": str(exc)}
+        ok = bool(answer.get("ok"))
         if ok:
-            log.info("preloaded '%s' of %s", step, flow_file.name)
+            log.info("preloaded '%s' of %s (base run %s)", step, flow_file.name,
+                     answer.get("run_id"))
+        else:
+            log.info("preloading '%s' of %s failed: %s", step, flow_file.name,
+                     answer.get("error"))
         with tracker.lock:
             if ok:
                 tracker.preloaded[flow_file] = step
@@ -357,4 +397,7 @@ def register(server: FlowspinServer) -> None:
 
     @server.feature(types.SHUTDOWN)
     def shutdown(ls: FlowspinServer, params: Any) -> None:
+        runs = getattr(ls, "runs", None)
+        if runs is not None:
+            runs.manager.cancel_all()  # a run started from the editor ends with it
         ls.spin_host.shutdown()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 
 class FlowFileError(Exception):
@@ -46,7 +47,10 @@ def load_target(flow_file: str | Path) -> FlowTarget:
             f"{path}: no Metaflow flow found (a class deriving from FlowSpec with @step "
             "methods); open the file that defines the flow."
         )
-    flow = flows[-1]  # the flow a file runs is, by convention, the last one it defines
+    # The flow a file runs is the first one its module-level code starts (`MyFlow()` under
+    # `__main__`: Metaflow's CLI exits when that flow is done), else by convention the last.
+    started = [f for name in model.instantiated for f in model.flows if f.name == name]
+    flow = started[0] if started else flows[-1]
     children: dict[str, list[str]] = {}
     for name, step in flow.steps.items():
         for transition in step.transitions:
@@ -59,3 +63,21 @@ def load_target(flow_file: str | Path) -> FlowTarget:
         foreach_children=children,
         parameters=[p.name for p in flow.parameters if p.kind == "Parameter"],
     )
+
+
+def parameter_prompts(flow: Any) -> list[dict[str, Any]]:
+    """What a "Run Flow" prompt asks for each Parameter of a statically parsed flow: its CLI
+    name, its default as written in the source (never evaluated), its help and type."""
+    from flowspin.analysis.model import Expr
+
+    prompts: list[dict[str, Any]] = []
+    for p in flow.parameters:
+        if p.kind != "Parameter":
+            continue
+        default = None
+        if p.has_default:
+            default = p.default.source if isinstance(p.default, Expr) else repr(p.default)
+        prompts.append(
+            {"name": p.name, "attr": p.attr, "default": default, "help": p.help, "type": p.type}
+        )
+    return prompts

@@ -302,6 +302,24 @@ class SpinService:
         except WorkerCrashed:
             return False
 
+    def preload_state(
+        self,
+        flow_file: str | os.PathLike[str],
+        step: str,
+        base: SpinOptions | dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Like `preload`, and says which base run the state came from (`run_id`) or why it
+        could not be loaded (`error`): the editor shows where the next spin's state is from."""
+        path = Path(flow_file).resolve()
+        opts = SpinOptions.coerce(base)
+        handle = self._worker(path)
+        self._last[path] = (step, opts.to_dict())
+        try:
+            reply = handle.request({"type": "preload", "step": step, "options": opts.to_dict()})
+        except WorkerCrashed as exc:
+            return {"ok": False, "error": str(exc)}
+        return {k: reply.get(k) for k in ("ok", "run_id", "error") if k in reply}
+
     @staticmethod
     def _quiet_request(handle: WorkerHandle, msg: dict[str, Any]) -> None:
         try:
@@ -321,6 +339,17 @@ class SpinService:
                 h.send({"type": "cancel", "id": None})
             except WorkerCrashed:
                 pass
+
+    def rebase(self, flow_file: str | os.PathLike[str]) -> None:
+        """A run of the flow ended: its worker picks base runs afresh (state stays cached)."""
+        with self._lock:
+            handle = self._workers.get(Path(flow_file).resolve())
+        if handle is None or not handle.alive:
+            return
+        try:
+            handle.request({"type": "rebase"}, timeout=10.0)
+        except WorkerCrashed:
+            pass
 
     def restart_worker(self, flow_file: str | os.PathLike[str], reload: bool = True) -> None:
         path = Path(flow_file).resolve()

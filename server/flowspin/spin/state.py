@@ -45,6 +45,8 @@ class Plan:
     tasks: list[str] = field(default_factory=list)  # Metaflow pathspecs of the base state
     chained_from: list[str] = field(default_factory=list)
     spun_task: str | None = None  # the base run's own task of this step, if any
+    # The flow's newest run when this plan was made (the worker re-plans when a newer one appears).
+    newest_seen: str | None = None
 
 
 def _indices(task: Any) -> tuple[int, ...]:

@@ -197,6 +197,8 @@ class Worker:
         plan = self.plans.get(key)
         if plan is None or not self._plan_current(plan, opts):
             plan = plan_spin(self.flow_cls.__name__, graph, step, opts, self.store, self.flow_file)
+            if not (opts.run or opts.task):
+                plan.newest_seen = self._newest_run_id(plan.flow_name)
             self.plans[key] = plan
         else:
             # The base run is sticky; chaining is re-checked every time (cheap: the local store).
@@ -223,13 +225,28 @@ class Worker:
         return fresh
 
     def _latest_is(self, plan: Any) -> bool:
+        """Whether the plan's base run is still the one a fresh choice would make: a newer run
+        that finished always wins; a newer unfinished one (in flight, failed or cancelled) is
+        considered once, since it may hold the parents of the step already."""
         try:
             from metaflow import Flow
 
             latest = Flow(plan.flow_name).latest_run
-            return latest is None or latest.id == plan.run_id or not latest.finished
+            if latest is None or latest.id == plan.run_id:
+                return True
+            return not latest.finished and latest.id == plan.newest_seen
         except Exception:
             return False
+
+    @staticmethod
+    def _newest_run_id(flow_name: str) -> str | None:
+        try:
+            from metaflow import Flow
+
+            latest = Flow(flow_name).latest_run
+            return latest.id if latest is not None else None
+        except Exception:
+            return None
 
     def load(self, plan: Any, lazy: bool = False) -> list[dict[str, Any]]:
         return [self.cache.get(spec, lazy=lazy).as_child_input() for spec in plan.parents]
@@ -307,6 +324,12 @@ class Worker:
             self._cancel(msg.get("id"))
         elif kind == "preload":
             self._preload(msg)
+        elif kind == "rebase":
+            # A run of this flow just ended: choose base runs afresh at the next spin (a run
+            # that failed late is still the newest base for steps whose parents it finished).
+            self.plans.clear()
+            self._latest_checked.clear()
+            write_fd(self.resp_fd, {"type": "rebased", "id": msg.get("id")})
         elif kind == "ping":
             write_fd(
                 self.resp_fd,
@@ -326,7 +349,9 @@ class Worker:
         try:
             self.warm()
             opts = SpinOptions.from_dict(msg.get("options"))
-            self.load(self.plan(msg["step"], opts))
+            plan = self.plan(msg["step"], opts)
+            self.load(plan)
+            reply["run_id"] = plan.run_id
         except Exception as exc:
             reply.update(ok=False, error=f"{type(exc).__name__}: {exc}")
         write_fd(self.resp_fd, reply)
