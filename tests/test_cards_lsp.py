@@ -73,8 +73,11 @@ async def flow(client: LanguageClient, root: Path) -> Doc:
     return doc
 
 
-async def card_for(client: LanguageClient, doc: Doc, line: int) -> Any:
-    request = client.protocol.send_request_async("flowspin/cardFor", {"uri": doc.uri, "line": line})
+async def card_for(client: LanguageClient, doc: Doc, line: int, source: str | None = None) -> Any:
+    params: dict[str, Any] = {"uri": doc.uri, "line": line}
+    if source:
+        params["source"] = source
+    request = client.protocol.send_request_async("flowspin/cardFor", params)
     return await asyncio.wait_for(request, TIMEOUT)
 
 
@@ -85,6 +88,9 @@ async def test_card_of_the_run_then_of_a_spin_with_a_change_notification(
     first = await card_for(client, flow, line)
     assert first.ok and first.step == "show" and first.source == "run"
     assert "run " in first.label and ".metaflow" in first.cards[0].path
+    assert first.label == f"run {first.runId}, task {first.taskId}" and first.live is False
+    no_spin = await card_for(client, flow, line, "spin")
+    assert list(no_spin.cards) == [] and "no spin card" in no_spin.message
 
     changed = client.protocol.wait_for_notification_async("flowspin/cardChanged")
     spin = subprocess.run(
@@ -101,9 +107,17 @@ async def test_card_of_the_run_then_of_a_spin_with_a_change_notification(
     assert note.path == str(root / ".flowspin" / "cards" / "LspCardFlow" / "show" / "latest.html")
     assert note.cards[0].type == "blank" and note.spinId
 
+    # what the viewer's header says: "spin N s ago, base run <the run it spun on>"
+    assert note.source == "spin" and note.baseRun == first.runId and note.created > 0
     after = await card_for(client, flow, line)
     assert after.source == "spin" and after.label == f"spin {note.spinId}"
     assert Path(after.cards[0].path).parent == Path(note.path).parent
+    assert (after.baseRun, after.created) == (note.baseRun, note.created)
+
+    # the toggle: the run's card stays reachable after a newer spin
+    run = await card_for(client, flow, line, "run")
+    assert run.source == "run" and run.runId == first.runId and run.asked == "run"
+    assert run.cards[0].path == first.cards[0].path
 
 
 async def test_a_step_without_a_card_says_how_to_add_one(client: LanguageClient, flow: Doc):

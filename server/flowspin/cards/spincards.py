@@ -122,7 +122,7 @@ class SpinCards:
                 first_html = html
         if self.warnings:
             notices.extend(f"@card: {w}" for w in dict.fromkeys(self.warnings))
-        files.write_index(folder, job.get("spin_id", ""), out)
+        files.write_index(folder, job.get("spin_id", ""), out, base_run=job.get("run_id") or None)
         if first_html is not None:
             files.write_html(folder / files.LATEST, first_html)
         report.setdefault("timings", {})["cards_ms"] = (time.perf_counter() - t0) * 1e3

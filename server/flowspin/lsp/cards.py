@@ -1,11 +1,15 @@
 """Cards in the editor: `flowspin/cardFor`, the `flowspin.server.showCard` command, and
-`flowspin/cardChanged` notifications from a watcher on `.flowspin/cards/`.
+`flowspin/cardChanged` notifications from watchers on spin and run card files.
 
-The card viewer asks `flowspin/cardFor {uri, step?|line?}` for the step it shows and gets the
-latest cards (newest spin, else the latest run) with a label naming the source. The first such
-request starts a watcher for that workspace; every new `latest.html` then reaches the client
-as `flowspin/cardChanged {flow, step, path, spinId, cards}`, so the viewer reloads without
-asking. Decisions (which card, which source) stay here; the extension only shows them.
+The card viewer asks `flowspin/cardFor {uri, step?|line?, source?}` (`source`: "auto", the
+default, the newer of the latest spin's and the latest run's cards; or "spin" or "run") and
+gets the cards with where they came from (`source`, `label`, `created`, `baseRun`, `runId`,
+`taskId`, `live`). The first such request starts watchers for that workspace's spin cards and
+for the flow's local Metaflow card folder; every new card file then reaches the client as
+`flowspin/cardChanged` with the same fields plus `flow`, `step`, `path` and `kind` ("html", or
+"data" for a run's `current.card.refresh()` data update, whose payload the card applies in
+place), so the viewer redraws without asking. Decisions (which card, which source) live in
+`flowspin.cards`; this module only translates.
 """
 
 from __future__ import annotations
@@ -47,7 +51,7 @@ def card_for(
     ls: FlowspinServer, argument: Any, loop: asyncio.AbstractEventLoop | None = None
 ) -> dict[str, Any]:
     from flowspin.cards import files
-    from flowspin.cards.lookup import CardLookupError, latest_cards
+    from flowspin.cards.lookup import CardLookupError, cards_for
     from flowspin.store.layout import workspace_root
 
     target = commands.resolve(ls, argument, need_step=True)
@@ -58,16 +62,19 @@ def card_for(
     root = workspace_root(flow_file)
     if loop is not None:
         _ensure_watcher(ls, root, loop)
+        _ensure_run_watcher(ls, files.run_cards_root(flow_file), loop)
+    source = (argument or {}).get("source") or "auto"
     answer: dict[str, Any] = {
         "ok": True,
         "flow": target.flow.name,
         "step": target.step.name,
         "hasCardDecorator": bool(target.step.cards),
         "cardsRoot": str(files.cards_root(root)),
+        "asked": source,
         "cards": [],
     }
     try:
-        found = latest_cards(flow_file, target.step.name)
+        found = cards_for(flow_file, target.step.name, source)
     except CardLookupError as exc:
         answer.update(message=str(exc), howTo=HOW_TO)
         return answer
@@ -75,12 +82,8 @@ def card_for(
         log.warning("card lookup for %s failed: %s", target.step.name, exc)
         answer.update(message=f"could not read the step's cards: {exc}", howTo=HOW_TO)
         return answer
-    answer.update(
-        source=found.source,
-        label=found.label,
-        cards=[{k: c.get(k) for k in ("type", "id", "path", "error")} for c in found.cards],
-        message=f"{len(found.cards)} card(s) of step {target.step.name} ({found.label})",
-    )
+    answer.update(found.as_dict())
+    answer["message"] = f"{len(found.cards)} card(s) of step {target.step.name} ({found.label})"
     return answer
 
 
@@ -102,6 +105,7 @@ def show_card(ls: FlowspinServer, target: commands.Target) -> dict[str, Any]:
 
 def _ensure_watcher(ls: FlowspinServer, root: Path, loop: asyncio.AbstractEventLoop) -> None:
     from flowspin.cards import files
+    from flowspin.cards.lookup import spin_index_cards
     from flowspin.cards.watch import CardWatcher
 
     with _lock:
@@ -109,14 +113,12 @@ def _ensure_watcher(ls: FlowspinServer, root: Path, loop: asyncio.AbstractEventL
             return
 
         def changed(flow: str, step: str, path: str) -> None:
-            index = files.read_index(Path(path).parent) or {}
-            params = {
-                "flow": flow,
-                "step": step,
-                "path": path,
-                "spinId": index.get("spin_id"),
-                "cards": index.get("cards") or [],
-            }
+            folder = Path(path).parent
+            index = files.read_index(folder) or {}
+            found = spin_index_cards(folder)
+            params = {**(found.as_dict() if found else {"source": "spin", "cards": []})}
+            params.update(flow=flow, step=step, path=path, kind="html")
+            params["spinId"] = index.get("spin_id")
             loop.call_soon_threadsafe(ls.protocol.notify, CARD_CHANGED, params)
 
         watcher = CardWatcher(root, changed)
@@ -127,6 +129,42 @@ def _ensure_watcher(ls: FlowspinServer, root: Path, loop: asyncio.AbstractEventL
             return
         _watchers[root] = watcher
         log.info("watching %s for new cards", files.cards_root(root))
+
+
+def _ensure_run_watcher(
+    ls: FlowspinServer, card_root: Path, loop: asyncio.AbstractEventLoop
+) -> None:
+    from flowspin.cards import files
+    from flowspin.cards.lookup import task_cards
+    from flowspin.cards.watch import RunCardEvent, RunCardWatcher
+
+    key = Path("run-cards") / card_root
+    with _lock:
+        if key in _watchers:
+            return
+
+        def changed(event: RunCardEvent) -> None:
+            found = task_cards(event.task_dir)
+            if found is None:
+                return
+            html = event.path
+            if event.kind == "data":
+                html = str(files.card_html_for(Path(event.path)))
+            params = found.as_dict()
+            params.update(flow=event.flow, step=event.step, path=html, kind=event.kind)
+            if event.kind == "data":
+                params["data"] = next(
+                    (c.get("data") for c in found.cards if c["path"] == html), None
+                )
+            loop.call_soon_threadsafe(ls.protocol.notify, CARD_CHANGED, params)
+
+        watcher = RunCardWatcher(card_root, changed)
+        try:
+            watcher.start()
+        except Exception as exc:
+            log.warning("cannot watch %s for run cards: %s", card_root, exc)
+            return
+        _watchers[key] = watcher
 
 
 def register(server: FlowspinServer) -> None:
@@ -142,4 +180,5 @@ def register(server: FlowspinServer) -> None:
 
 
 def _as_dict(params: Any) -> dict[str, Any]:
-    return {k: getattr(params, k, None) for k in ("uri", "step", "line")} if params else {}
+    keys = ("uri", "step", "line", "source")
+    return {k: getattr(params, k, None) for k in keys} if params else {}
