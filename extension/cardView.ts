@@ -1,9 +1,13 @@
 /**
  * The card viewer: a webview beside the editor showing the cards of the step under the cursor,
- * from the newest spin or the latest run (the server decides which, `flowspin/cardFor`), and
- * reloading when the server reports a new card file (`flowspin/cardChanged`). Each card runs in
- * an inner sandboxed iframe (srcdoc) under the panel's strict CSP: no network, scripts only
- * with the panel's nonce. Several cards of a step are tabs; scroll positions survive reloads.
+ * from the latest spin or the latest run (a toggle: auto, the newer of the two, or spin or run;
+ * the server picks the cards, `flowspin/cardFor`), and redrawing when the server reports a new
+ * card file (`flowspin/cardChanged`: a spin's card, a run's runtime render or final card, or a
+ * running task's data update, which the card applies in place). The notification carries the
+ * cards, so a redraw costs no round trip to the server. Each card runs in an inner sandboxed
+ * iframe (srcdoc) under the panel's strict CSP: no network, scripts only with the panel's
+ * nonce. Several cards of a step are tabs; scroll positions survive reloads. The page's own
+ * script and styles are media/cardView.{js,css}, loaded through asWebviewUri.
  */
 import { randomBytes } from 'node:crypto';
 import * as vscode from 'vscode';
@@ -12,29 +16,46 @@ import { log } from './log';
 
 export const VIEW_TYPE = 'flowspin.cardView';
 
+type Source = 'auto' | 'spin' | 'run';
+const SOURCES: readonly Source[] = ['auto', 'spin', 'run'];
+
 interface CardEntry {
   type: string;
   id: string | null;
   path: string;
   error?: string | null;
+  /** A run card's latest data update (`{reload_token, data, created_on}`). */
+  data?: unknown;
 }
 
-interface CardAnswer {
-  ok: boolean;
+/** Where cards came from: `flowspin/cardFor`'s answer and `flowspin/cardChanged` share it. */
+interface CardSet {
   flow?: string;
   step?: string;
-  source?: string;
+  source?: 'spin' | 'run';
   label?: string;
+  created?: number | null;
+  baseRun?: string | null;
+  runId?: string | null;
+  taskId?: string | null;
+  live?: boolean;
   cards: CardEntry[];
+}
+
+interface CardAnswer extends CardSet {
+  ok: boolean;
+  asked?: Source;
   message?: string;
   howTo?: string;
   hasCardDecorator?: boolean;
 }
 
-interface CardChanged {
+interface CardChanged extends CardSet {
   flow: string;
   step: string;
   path: string;
+  kind?: 'html' | 'data';
+  data?: unknown;
 }
 
 /** What the panel remembers across window reloads (WebviewPanelSerializer). */
@@ -42,6 +63,18 @@ interface ViewState {
   uri?: string;
   step?: string;
   pinned?: boolean;
+  source?: Source;
+}
+
+const TOGGLE_TITLES: Record<Source, string> = {
+  auto: 'The newer of the latest spin card and the latest run card',
+  spin: 'The card of the latest spin of the step',
+  run: 'The card of the latest run (live while the run is in flight)',
+};
+
+/** Which spin or run task a card set belongs to. */
+function setKey(c: CardSet): string {
+  return c.source === 'run' ? `run/${c.runId ?? ''}/${c.taskId ?? ''}` : 'spin';
 }
 
 function nonce(): string {
@@ -52,6 +85,10 @@ class CardView implements vscode.Disposable {
   private panel: vscode.WebviewPanel | undefined;
   private state: ViewState = {};
   private flow: string | undefined;
+  /** The card set on screen (source, run task and card paths), to tell a data update for it. */
+  private shown: { key: string; paths: string[] } | undefined;
+  /** Bumped by every redraw, so a slow `cardFor` answer cannot replace a newer card. */
+  private seq = 0;
   private readonly nonce = nonce();
   private followTimer: NodeJS.Timeout | undefined;
   private readonly disposables: vscode.Disposable[] = [];
@@ -83,7 +120,7 @@ class CardView implements vscode.Disposable {
       void vscode.window.showInformationMessage('Put the cursor inside a @step to show its card.');
       return;
     }
-    this.state = { uri, step, pinned: false };
+    this.state = { uri, step, pinned: false, source: this.state.source ?? 'auto' };
     if (!this.panel) {
       this.adopt(
         vscode.window.createWebviewPanel(
@@ -112,11 +149,14 @@ class CardView implements vscode.Disposable {
         this.panel = undefined;
       }
     });
-    panel.webview.onDidReceiveMessage((msg: { type: string }) => {
+    panel.webview.onDidReceiveMessage((msg: { type: string; source?: string }) => {
       if (msg.type === 'pin') {
         this.state.pinned = !this.state.pinned;
         void this.refresh();
-      } else if (msg.type === 'ready') {
+      } else if (msg.type === 'source' && SOURCES.includes(msg.source as Source)) {
+        this.state.source = msg.source as Source;
+        void this.refresh();
+      } else if (msg.type === 'ready' || msg.type === 'stale') {
         void this.refresh();
       }
     });
@@ -148,37 +188,81 @@ class CardView implements vscode.Disposable {
     }, 250);
   }
 
+  /**
+   * A card file changed on disk. A spin's card, or a run's render, of the step shown (and of the
+   * source the toggle asks for) is drawn straight from the notification; a data update of the
+   * run card on screen goes into the card as it is, without reloading it.
+   */
   private onChanged(p: CardChanged): void {
-    log.info(`card changed: ${p.flow}/${p.step} (${p.path})`);
-    if (this.panel && p.step === this.state.step && (!this.flow || p.flow === this.flow)) {
-      void this.refresh().catch((e: unknown) => log.warn(`card viewer: ${String(e)}`));
+    log.info(`card changed: ${p.flow}/${p.step} ${p.source ?? 'spin'} ${p.kind ?? 'html'} (${p.path})`);
+    if (!this.panel || p.step !== this.state.step || (this.flow && p.flow !== this.flow)) {
+      return;
     }
+    const source = this.state.source ?? 'auto';
+    const from = p.source ?? 'spin';
+    if (source !== 'auto' && source !== from) {
+      return;
+    }
+    const shown = this.shown;
+    if (p.kind === 'data' && shown && shown.key === setKey(p) && p.cards.every((c) => shown.paths.includes(c.path))) {
+      void this.panel.webview.postMessage({ type: 'data', path: p.path, data: p.data, created: p.created, live: p.live });
+      return;
+    }
+    void this.draw({ ...p, ok: true, source: from, asked: source }).catch((e: unknown) =>
+      log.warn(`card viewer: ${String(e)}`),
+    );
   }
 
-  /** Asks the server for the step's cards and sends them, with their HTML, to the webview. */
+  /** Asks the server for the step's cards and draws them. */
   private async refresh(): Promise<void> {
     const panel = this.panel;
     if (!panel || !this.state.uri || !this.state.step) {
       void panel?.webview.postMessage({ type: 'empty', message: 'Put the cursor inside a @step and run "Flowspin: Show Card".' });
       return;
     }
+    const seq = this.seq;
     const answer = await this.server.request<CardAnswer>('flowspin/cardFor', {
       uri: this.state.uri,
       step: this.state.step,
+      source: this.state.source ?? 'auto',
     });
-    this.flow = answer.flow;
+    if (seq !== this.seq || panel !== this.panel) {
+      return; // a notification drew a newer card meanwhile
+    }
     log.info(`card viewer: step ${answer.step ?? this.state.step}: ${answer.label ?? answer.message ?? ''}`);
-    panel.title = `Card: ${answer.step ?? this.state.step}`;
+    await this.draw(answer);
+  }
+
+  /** Sends a card set, with each card's HTML, to the webview. */
+  private async draw(answer: CardAnswer): Promise<void> {
+    const panel = this.panel;
+    if (!panel) {
+      return;
+    }
+    const seq = ++this.seq;
+    this.flow = answer.flow ?? this.flow;
     const cards = await Promise.all(
       (answer.cards ?? []).map(async (c) => {
         const bytes = await vscode.workspace.fs.readFile(vscode.Uri.file(c.path));
         return { ...c, html: this.withNonce(Buffer.from(bytes).toString('utf8')) };
       }),
     );
+    if (seq !== this.seq) {
+      return;
+    }
+    panel.title = `Card: ${answer.step ?? this.state.step}`;
+    this.shown = cards.length ? { key: setKey(answer), paths: cards.map((c) => c.path) } : undefined;
     await panel.webview.postMessage({
       type: cards.length ? 'cards' : 'empty',
       step: answer.step ?? this.state.step,
+      source: answer.source,
+      asked: this.state.source ?? 'auto',
       label: answer.label ?? '',
+      created: answer.created ?? null,
+      baseRun: answer.baseRun ?? null,
+      runId: answer.runId ?? null,
+      taskId: answer.taskId ?? null,
+      live: !!answer.live,
       pinned: !!this.state.pinned,
       cards,
       message: answer.message ?? '',
@@ -194,6 +278,7 @@ class CardView implements vscode.Disposable {
 
   private page(webview: vscode.Webview): string {
     const n = this.nonce;
+    const media = (name: string) => webview.asWebviewUri(vscode.Uri.joinPath(this.context.extensionUri, 'media', name));
     const csp = [
       "default-src 'none'",
       `img-src ${webview.cspSource} data:`,
@@ -203,94 +288,19 @@ class CardView implements vscode.Disposable {
       "connect-src 'none'",
       'frame-src data: about:',
     ].join('; ');
+    const toggle = SOURCES.map(
+      (s) => `<button data-source="${s}" aria-pressed="false" title="${TOGGLE_TITLES[s]}">${s[0]?.toUpperCase()}${s.slice(1)}</button>`,
+    ).join('');
     return `<!doctype html>
 <html><head><meta charset="utf-8">
 <meta http-equiv="Content-Security-Policy" content="${csp}">
-<style>
-  html, body { height: 100%; margin: 0; padding: 0; }
-  body { display: flex; flex-direction: column; font-family: var(--vscode-font-family); color: var(--vscode-foreground); }
-  header { display: flex; gap: 8px; align-items: center; padding: 4px 8px; border-bottom: 1px solid var(--vscode-panel-border); }
-  header .label { opacity: 0.8; flex: 1; }
-  nav button, header button { background: none; color: inherit; border: 1px solid transparent; cursor: pointer; padding: 2px 8px; }
-  nav button.active { border-color: var(--vscode-focusBorder); }
-  iframe { flex: 1; border: 0; width: 100%; background: white; }
-  #empty { padding: 16px; }
-  #empty code { background: var(--vscode-textCodeBlock-background); padding: 1px 4px; }
-</style></head>
+<link rel="stylesheet" href="${media('cardView.css')}">
+</head>
 <body>
-<header><strong id="step"></strong><span class="label" id="label"></span><nav id="tabs"></nav><button id="pin" title="Keep this card while the cursor moves">Pin</button></header>
+<header><strong id="step"></strong><span class="label" id="label"></span><nav id="tabs"></nav><span class="toggle" role="group" aria-label="Card source">${toggle}</span><button id="pin" title="Keep this card while the cursor moves">Pin</button></header>
 <div id="empty" hidden></div>
 <iframe id="card" sandbox="allow-scripts" title="card"></iframe>
-<script nonce="${n}">
-(() => {
-  const vscode = acquireVsCodeApi();
-  const saved = vscode.getState() || {};
-  const scroll = saved.scroll || {};
-  let tab = saved.tab || 0;
-  let current = null;
-  const frame = document.getElementById('card');
-  const $ = (id) => document.getElementById(id);
-  $('pin').onclick = () => vscode.postMessage({ type: 'pin' });
-  window.addEventListener('message', (event) => {
-    const msg = event.data || {};
-    if (msg.flowspinScroll && current) {
-      scroll[current] = msg.flowspinScroll;
-      vscode.setState({ ...(vscode.getState() || {}), scroll, tab });
-      return;
-    }
-    if (msg.type === 'cards') { show(msg); }
-    else if (msg.type === 'empty') { empty(msg); }
-  });
-  function empty(msg) {
-    $('step').textContent = msg.step ? 'Step ' + msg.step : '';
-    $('label').textContent = '';
-    $('tabs').textContent = '';
-    frame.hidden = true;
-    const box = $('empty');
-    box.hidden = false;
-    box.textContent = '';
-    const p = document.createElement('p');
-    p.textContent = msg.message || 'No card yet.';
-    const how = document.createElement('p');
-    how.textContent = msg.howTo || 'Add @card to the step (e.g. @card(type="blank") with current.card.append(Markdown("..."))), then spin it.';
-    box.append(p, how);
-    vscode.setState({ ...(vscode.getState() || {}), view: msg.state });
-  }
-  function show(msg) {
-    $('empty').hidden = true;
-    frame.hidden = false;
-    $('step').textContent = 'Step ' + msg.step;
-    $('label').textContent = msg.label;
-    $('pin').textContent = msg.pinned ? 'Unpin' : 'Pin';
-    if (tab >= msg.cards.length) { tab = 0; }
-    const tabs = $('tabs');
-    tabs.textContent = '';
-    if (msg.cards.length > 1) {
-      msg.cards.forEach((c, i) => {
-        const b = document.createElement('button');
-        b.textContent = c.id || c.type;
-        b.className = i === tab ? 'active' : '';
-        b.onclick = () => { tab = i; show(msg); };
-        tabs.append(b);
-      });
-    }
-    const card = msg.cards[tab];
-    current = card.path;
-    const at = scroll[current] || [0, 0];
-    // Reports the card's scroll position to this page, and restores it once the card has
-    // drawn itself (Metaflow cards render with JavaScript after load).
-    const keep = '<script nonce="${n}">(function(){var x=' + at[0] + ',y=' + at[1] + ',t=Date.now();' +
-      'function back(){window.scrollTo(x,y);if((window.scrollY<y-1||window.scrollX<x-1)&&Date.now()-t<3000){requestAnimationFrame(back);}}' +
-      'window.addEventListener("load",back);' +
-      'window.addEventListener("scroll",function(){parent.postMessage({flowspinScroll:[window.scrollX,window.scrollY]},"*");});})();<\\/script>';
-    // After the last </body>: a card's own scripts may contain the text "</body>".
-    const end = card.html.toLowerCase().lastIndexOf('</body>');
-    frame.srcdoc = end < 0 ? card.html + keep : card.html.slice(0, end) + keep + card.html.slice(end);
-    vscode.setState({ ...(vscode.getState() || {}), scroll, tab, view: msg.state });
-  }
-  vscode.postMessage({ type: 'ready' });
-})();
-</script>
+<script nonce="${n}" src="${media('cardView.js')}"></script>
 </body></html>`;
   }
 

@@ -1,9 +1,11 @@
 // Drives the card viewer in a running code-server with chromium (playwright-core), as a user:
 // open the flow, put the cursor in a @card step, "Flowspin: Show Card", see the run's card;
 // spin from a shell (as an agent would), see the spin's card; edit the Markdown text, spin
-// again, see the new text, without touching the panel.
+// again, see the new text, without touching the panel. Then the Auto/Spin/Run toggle and its
+// header, and a run in flight: the cursor moves to a step whose card refreshes while it waits
+// on files this driver writes, and each update shows in the panel as the run goes.
 // Usage: node drive_cards.mjs CONFIG.json. One JSON line per finished check; exit 1 on failure.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
@@ -20,6 +22,28 @@ async function framesText(page) {
     frames.map((f) => f.evaluate(() => document.body?.innerText ?? '').catch(() => '')),
   );
   return parts.join('\n');
+}
+
+/** The frame of the viewer's own page (header, toggle), below VS Code's webview host. */
+async function viewerFrame(page) {
+  for (const f of page.frames()) {
+    if (f !== page.mainFrame() && (await f.$('.toggle button[data-source="run"]').catch(() => null))) return f;
+  }
+  return null;
+}
+
+async function toggle(page, source) {
+  const frame = await waitFor('the card viewer page', () => viewerFrame(page));
+  await frame.click(`.toggle button[data-source="${source}"]`);
+}
+
+async function gotoLine(page, line) {
+  await page.keyboard.press('Control+1'); // the editor, not the webview, has the keyboard
+  await page.keyboard.press('Control+G');
+  await waitFor('go-to-line', () => page.locator('.quick-input-widget input').isVisible());
+  await page.keyboard.type(String(line));
+  await page.keyboard.press('Enter');
+  await waitFor(`the cursor on line ${line}`, async () => (await statusText(page)).includes(`Ln ${line},`));
 }
 
 function spin() {
@@ -53,11 +77,7 @@ async function main() {
     await waitFor('flowspin ready', async () => (await statusText(page)).includes('flowspin: ready'));
     report('server-ready');
 
-    await page.keyboard.press('Control+G');
-    await waitFor('go-to-line', () => page.locator('.quick-input-widget input').isVisible());
-    await page.keyboard.type(String(config.stepLine));
-    await page.keyboard.press('Enter');
-    await waitFor(`the cursor on line ${config.stepLine}`, async () => (await statusText(page)).includes(`Ln ${config.stepLine},`));
+    await gotoLine(page, config.stepLine);
 
     await page.keyboard.press('F1');
     await waitFor('the command palette', () => page.locator('.quick-input-widget input').isVisible());
@@ -73,11 +93,12 @@ async function main() {
     report('run-card-shown', { header: runCard.match(/run \d+, task \d+/)?.[0] });
 
     spin();
+    const spinHeader = /spin \d+ s ago, base run \d+/;
     const spinCard = await waitFor('the spin card after a spin from the shell', async () => {
       const t = await framesText(page);
-      return t.includes(config.textV1) && /spin \d{8}-/.test(t) ? t : '';
+      return t.includes(config.textV1) && spinHeader.test(t) ? t : '';
     });
-    report('spin-card-shown', { header: spinCard.match(/spin \S+/)?.[0] });
+    report('spin-card-shown', { header: spinCard.match(spinHeader)?.[0] });
 
     writeFileSync(config.flowPath, readFileSync(config.flowPath, 'utf8').replace(config.textV1, config.textV2));
     const started = Date.now();
@@ -87,6 +108,72 @@ async function main() {
       (await framesText(page)).includes(config.textV2),
     );
     report('edited-card-shown', { afterSpinMs: Date.now() - spun, totalMs: Date.now() - started });
+
+    // The toggle: the run's card (older than the spin) on "Run", the spin's on "Spin" and "Auto".
+    const runHeader = /run (\d+), task (\d+)/;
+    await toggle(page, 'run');
+    const runAgain = await waitFor('the run card after "Run"', async () => {
+      const t = await framesText(page);
+      return t.includes(config.textV1) && runHeader.test(t) && !t.includes(config.textV2) ? t : '';
+    });
+    report('toggle-run', { header: runAgain.match(runHeader)?.[0] });
+    await toggle(page, 'spin');
+    await waitFor('the spin card after "Spin"', async () => {
+      const t = await framesText(page);
+      return t.includes(config.textV2) && spinHeader.test(t);
+    });
+    report('toggle-spin');
+    await toggle(page, 'auto');
+    const auto = await waitFor('the newer (spin) card after "Auto"', async () => {
+      const f = await viewerFrame(page);
+      const pressed = await f?.$eval('.toggle button[aria-pressed="true"]', (b) => b.dataset.source).catch(() => '');
+      const t = await framesText(page);
+      return pressed === 'auto' && t.includes(config.textV2) && spinHeader.test(t) ? t : '';
+    });
+    report('toggle-auto', { header: auto.match(spinHeader)?.[0] });
+
+    // A run in flight: the panel follows the cursor to `live` and shows its card as it refreshes.
+    await gotoLine(page, config.liveLine);
+    await waitFor('the card of the first (quick) run of the live step', async () =>
+      (await framesText(page)).includes('quick progress 2 of 2'),
+    );
+    mkdirSync(config.gate, { recursive: true });
+    const run = spawn(config.python, ['flow.py', '--no-pylint', 'run', '--gate', config.gate], {
+      cwd: config.workspace,
+      env: config.env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let runOutput = '';
+    run.stdout.on('data', (d) => (runOutput += d));
+    run.stderr.on('data', (d) => (runOutput += d));
+    const exited = new Promise((resolve) => run.on('exit', (code) => resolve(code)));
+    try {
+      const first = await waitFor('the running task\'s first card render', async () => {
+        const t = await framesText(page);
+        return t.includes('live progress 0 of 2') && t.includes('· running') ? t : '';
+      });
+      const updates = [];
+      for (const epoch of [1, 2]) {
+        writeFileSync(join(config.gate, `go-${epoch}`), '');
+        const wrote = Date.now();
+        // a data update of current.card.refresh(), applied by the card's own JavaScript
+        await waitFor(`"live progress ${epoch} of 2" while the run is in flight`, async () =>
+          (await framesText(page)).includes(`live progress ${epoch} of 2`),
+        );
+        updates.push(Date.now() - wrote);
+      }
+      report('live-run-card-updates', { header: first.match(/run \d+, task \d+[^\n]*/)?.[0], msFromGoFile: updates });
+      writeFileSync(join(config.gate, 'go-end'), '');
+      await waitFor('the final card once the task finished', async () => {
+        const t = await framesText(page);
+        return t.includes('live progress 2 of 2') && runHeader.test(t) && !t.includes('· running');
+      });
+      const code = await exited;
+      if (code !== 0) throw new Error(`the live run failed (${code}):\n${runOutput}`);
+      report('live-run-card-final');
+    } finally {
+      if (run.exitCode === null) run.kill('SIGKILL');
+    }
   } catch (e) {
     mkdirSync(config.artifacts, { recursive: true });
     const shot = join(config.artifacts, 'card-viewer-failure.png');

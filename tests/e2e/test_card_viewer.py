@@ -1,5 +1,6 @@
 """The card viewer in a real VS Code (code-server + chromium, see test_vscode_extension.py):
-show a step's card, then live reloads after spins, without reopening the panel."""
+show a step's card, then live reloads after spins, without reopening the panel; the spin/run
+toggle and its header; and a run's card updating in the panel while the run is in flight."""
 
 from __future__ import annotations
 
@@ -29,11 +30,17 @@ pytestmark = pytest.mark.e2e
 
 FLOW = textwrap.dedent(
     """\
-    from metaflow import FlowSpec, step, card, current
+    import time
+    from pathlib import Path
+
+    from metaflow import FlowSpec, Parameter, step, card, current
     from metaflow.cards import Markdown
+    from metaflow.plugins.cards.card_creator import CardProcessManager
 
 
     class ViewerFlow(FlowSpec):
+        gate = Parameter("gate", default="", help="folder of go-N files the live step waits on")
+
         @step
         def start(self):
             self.next(self.show)
@@ -42,7 +49,36 @@ FLOW = textwrap.dedent(
         @step
         def show(self):
             current.card.append(Markdown("# hello card v1"))
+            self.next(self.live)
+
+        @card(type="blank", refresh_interval=0)
+        @step
+        def live(self):
+            kind = "live" if self.gate else "quick"
+            progress = Markdown(f"{kind} progress 0 of 2")
+            current.card.append(progress)
+            current.card.refresh()
+            self.settle()
+            for epoch in (1, 2):
+                self.go(f"go-{epoch}")
+                progress.update(f"{kind} progress {epoch} of 2")
+                current.card.refresh()
+                self.settle()
+            self.go("go-end")
             self.next(self.end)
+
+        def go(self, name):
+            # the test writes the file once it saw the previous update in the viewer
+            deadline = time.time() + 120
+            while self.gate and not (Path(self.gate) / name).exists():
+                if time.time() > deadline:
+                    raise TimeoutError(name)
+                time.sleep(0.02)
+
+        def settle(self):
+            # Metaflow drops a refresh while the card's previous render process still runs
+            for entry in list(CardProcessManager.async_card_processes.values()):
+                entry["proc"].wait()
 
         @step
         def end(self):
@@ -53,7 +89,8 @@ FLOW = textwrap.dedent(
         ViewerFlow()
     """
 )
-STEP_LINE = 13  # the Markdown line inside `show`
+STEP_LINE = 19  # the Markdown line inside `show`
+LIVE_LINE = 32  # `progress.update(...)` inside `live`
 
 
 def test_card_viewer_follows_spins_live(tmp_path: Path) -> None:
@@ -110,6 +147,8 @@ def test_card_viewer_follows_spins_live(tmp_path: Path) -> None:
                     "env": metaflow_env(workspace),
                     "step": "show",
                     "stepLine": STEP_LINE,
+                    "liveLine": LIVE_LINE,
+                    "gate": str(tmp_path / "gate"),
                     "textV1": "hello card v1",
                     "textV2": "hello card v2",
                     "timeoutSeconds": 90,
@@ -127,7 +166,16 @@ def test_card_viewer_follows_spins_live(tmp_path: Path) -> None:
         print(json.dumps(checks, indent=1))
         assert drive.returncode == 0, f"after {[c['check'] for c in checks]}: {drive.stderr}"
         names = [c["check"] for c in checks]
-        assert names[-3:] == ["run-card-shown", "spin-card-shown", "edited-card-shown"]
+        assert names[-8:] == [
+            "run-card-shown",
+            "spin-card-shown",
+            "edited-card-shown",
+            "toggle-run",
+            "toggle-spin",
+            "toggle-auto",
+            "live-run-card-updates",
+            "live-run-card-final",
+        ]
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         try:
