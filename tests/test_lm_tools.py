@@ -37,9 +37,27 @@ if __name__ == "__main__":
 """
 
 
+# The extension runs the bridge with the user's interpreter, which has flowspin but not
+# necessarily the `mcp` extra: the bridge must answer with the MCP SDK unimportable.
+WITHOUT_MCP_SDK = """
+import runpy, sys
+
+class NoMCP:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("mcp", "mcp_types"):
+            raise ModuleNotFoundError(f"No module named {name!r}")
+        return None
+
+sys.meta_path.insert(0, NoMCP())
+sys.argv = ["flowspin.mcp.call", *sys.argv[1:]]
+runpy.run_module("flowspin.mcp.call", run_name="__main__")
+"""
+
+
 def call(workdir: Path, tool: str, args: dict) -> dict:
+    """`python -m flowspin.mcp.call TOOL` as the extension spawns it, without the MCP SDK."""
     proc = subprocess.run(
-        [sys.executable, "-m", "flowspin.mcp.call", tool],
+        [sys.executable, "-c", WITHOUT_MCP_SDK, tool],
         input=json.dumps(args),
         cwd=workdir,
         env=metaflow_env(workdir),

@@ -1,16 +1,18 @@
 """Errors an agent can act on: what happened, where (file:line), what to try next.
 
-Every anticipated failure of a tool is raised as `ToolProblem`, which the SDK turns into an
-`is_error` result carrying our text. Anything else would reach the agent as a bare
-"Error executing tool", so the server wraps unexpected exceptions into a `ToolProblem` too.
+Every anticipated failure of a tool is raised as `ToolProblem`; the MCP server hands it to the
+SDK as a `ToolError` (an `is_error` result carrying our text) and wraps unexpected exceptions the
+same way, since anything else would reach the agent as a bare "Error executing tool".
+
+`ToolProblem` is a plain exception, not the SDK's `ToolError`: the VS Code language-model tools
+answer through `flowspin.mcp.call`, which must work in an editor interpreter without the `mcp`
+extra, and without paying the SDK's half-second import on every tool call.
 """
 
 from __future__ import annotations
 
-from mcp.server.mcpserver.exceptions import ToolError
 
-
-class ToolProblem(ToolError):
+class ToolProblem(Exception):
     def __init__(
         self,
         what: str,

@@ -103,18 +103,22 @@ def _result(data: dict[str, Any], *, is_error: bool = False) -> CallToolResult:
 
 
 def _guarded(name: str, fn: Callable[[], CallToolResult]) -> CallToolResult:
-    """Run `fn`, turning a crash into an error the agent can read (the SDK would hide it)."""
+    """Run `fn`, turning our problems and any crash into a `ToolError`, which the SDK returns
+    as an `is_error` result with exactly our text (other exceptions it would hide)."""
     try:
         return fn()
     except ToolError:
         raise
+    except ToolProblem as exc:
+        raise ToolError(str(exc)) from exc
     except Exception as exc:
         log.exception("tool %s crashed", name)
-        raise ToolProblem(
+        problem = ToolProblem(
             f"flowspin's `{name}` tool failed unexpectedly: {type(exc).__name__}: {exc}",
             next_step="retry once; if it fails again, use the flowspin CLI (`flowspin --help`) "
             "and report the error.",
-        ) from exc
+        )
+        raise ToolError(str(problem)) from exc
 
 
 class ProgressRelay:
