@@ -1,0 +1,141 @@
+// Drives flowspin's language-model tools in a running code-server with chromium
+// (playwright-core): each round writes the tool calls to make into the probe extension's
+// request file and runs "LM Probe: Invoke flowspin Tools" from the command palette; the probe
+// calls vscode.lm.invokeTool as agent mode would. A call that should ask for confirmation
+// waits for VS Code's modal dialog, reads it and answers it as a user would (Cancel or Yes).
+// Usage: node drive_lm.mjs CONFIG.json (written by test_lm_tools_vscode.py). One JSON line
+// per finished check on stdout; on failure a screenshot, and exit 1.
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { chromium } from 'playwright-core';
+import { config, report, waitFor } from './harness.mjs';
+
+const textOf = (page, selector) =>
+  page.evaluate((sel) => Array.from(document.querySelectorAll(sel), (e) => e.textContent ?? '').join('\n'), selector);
+
+/** The probe's output lines so far (one JSON object each). */
+function probeLines() {
+  if (!existsSync(config.outputFile)) return [];
+  return readFileSync(config.outputFile, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => JSON.parse(line));
+}
+
+const probeLine = (round, match) => () => probeLines().find((l) => l.round === round && match(l));
+
+async function runFromPalette(page, title) {
+  const input = page.locator('.quick-input-widget input');
+  await waitFor(`"${title}" in the command palette`, async () => {
+    if (!(await input.isVisible())) {
+      await page.keyboard.press('F1');
+      await input.waitFor({ state: 'visible', timeout: 10_000 });
+      await page.keyboard.type(title);
+    }
+    const rows = await textOf(page, '.quick-input-list .monaco-list-row');
+    if (rows.includes(title)) return true;
+    // The palette lists the commands known when it opened; right after start-up the probe's
+    // may not be registered yet, so close it and look again.
+    if (rows.includes('No matching commands')) await page.keyboard.press('Escape');
+    return false;
+  });
+  await page.keyboard.press('Enter');
+}
+
+async function openFlow(page, name, line) {
+  await page.keyboard.press('Control+P');
+  await waitFor('the quick open box', () => page.locator('.quick-input-widget input').isVisible());
+  await page.keyboard.type(name);
+  await waitFor(`"${name}" in quick open`, async () => (await textOf(page, '.quick-input-list')).includes(name));
+  await page.keyboard.press('Enter');
+  await waitFor(`an editor tab for ${name}`, async () => (await textOf(page, '.tabs-container .tab.active')).includes(name));
+  await waitFor('the flowspin status bar item to say "ready"', async () =>
+    (await textOf(page, '.statusbar-item')).includes('flowspin: ready'),
+  );
+  const input = page.locator('.quick-input-widget input');
+  await page.keyboard.press('Control+1'); // the editor, not the chat view, has the focus
+  await page.keyboard.press('Control+G');
+  await waitFor('the go-to-line box', () => input.isVisible());
+  await page.keyboard.type(String(line));
+  await waitFor(`the go-to-line box to offer line ${line}`, async () =>
+    (await textOf(page, '.quick-input-list .monaco-list-row')).includes(`line ${line}`),
+  );
+  await page.keyboard.press('Enter');
+  await waitFor(`the cursor on line ${line}`, async () => (await textOf(page, '.statusbar-item')).includes(`Ln ${line},`));
+}
+
+/** VS Code's confirmation for a tool called outside a chat: a modal dialog in the workbench. */
+async function answerDialog(page, round, id, answer) {
+  const dialog = page.locator('.monaco-dialog-box');
+  const seen = await waitFor(`the confirmation dialog for ${id}`, async () => {
+    if (probeLine(round, (l) => l.event === 'result' && l.id === id)()) return 'no dialog';
+    return (await dialog.isVisible()) && 'dialog';
+  });
+  if (seen === 'no dialog') throw new Error(`${id} finished without asking for confirmation`);
+  const message = await textOf(page, '.monaco-dialog-box .dialog-message-text');
+  const detail = await textOf(page, '.monaco-dialog-box .dialog-message-detail');
+  const buttonLocator = page.locator('.monaco-dialog-box .dialog-buttons .monaco-button');
+  const buttons = await buttonLocator.allTextContents();
+  // Cancel is the dialog's cancel button; the other one ("Yes") confirms.
+  const index = buttons.findIndex((label) => /cancel/i.test(label) === (answer === 'cancel'));
+  if (index < 0) throw new Error(`no button to ${answer} in the dialog for ${id}: ${JSON.stringify(buttons)}`);
+  await buttonLocator.nth(index).click();
+  await waitFor(`the dialog for ${id} to close`, async () => !(await dialog.isVisible()));
+  report('dialog', { id, answer, message, detail, buttons });
+}
+
+async function main() {
+  const browser = await chromium.launch({
+    executablePath: config.chromium,
+    headless: true,
+    args: [
+      '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync',
+    ],
+  });
+  const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+  try {
+    await page.goto(`${config.url}/?folder=${encodeURIComponent(config.workspace)}`);
+    await waitFor('the VS Code workbench', () => page.locator('.monaco-workbench').isVisible());
+    report('workbench');
+
+    for (const [round, spec] of config.rounds.entries()) {
+      if (spec.open) {
+        await openFlow(page, spec.open.name, spec.open.line);
+        report('flow-open', { round, name: spec.open.name });
+      }
+      if (spec.waitForPath) {
+        await waitFor(`${spec.waitForPath} to exist`, () => existsSync(spec.waitForPath));
+      }
+      writeFileSync(config.requestFile, JSON.stringify({ round, output: config.outputFile, calls: spec.calls }));
+      await runFromPalette(page, config.commandTitle);
+      const tools = await waitFor(`the probe's tool list (round ${round})`, probeLine(round, (l) => l.event === 'tools'));
+      report('tools', { round, tools: tools.tools });
+      for (const call of spec.calls) {
+        await waitFor(`the probe to invoke ${call.id}`, probeLine(round, (l) => l.event === 'invoking' && l.id === call.id));
+        if (call.dialog) await answerDialog(page, round, call.id, call.dialog);
+        const result = await waitFor(
+          `the result of ${call.id}`,
+          probeLine(round, (l) => l.event === 'result' && l.id === call.id),
+          (call.timeoutSeconds ?? config.timeoutSeconds) * 1000,
+        );
+        report('result', result);
+      }
+      await waitFor(`the probe to finish round ${round}`, probeLine(round, (l) => l.event === 'done'));
+    }
+  } catch (e) {
+    mkdirSync(config.artifacts, { recursive: true });
+    const shot = join(config.artifacts, 'vscode-lm-tools-failure.png');
+    await page.screenshot({ path: shot }).catch(() => undefined);
+    writeFileSync(
+      join(config.artifacts, 'vscode-lm-tools-failure.txt'),
+      `${e instanceof Error ? e.stack : String(e)}\n\nprobe output:\n${JSON.stringify(probeLines(), null, 1)}\n`,
+    );
+    process.stderr.write(`${e instanceof Error ? e.message : String(e)}\nscreenshot: ${shot}\n`);
+    process.exitCode = 1;
+  } finally {
+    await browser.close();
+  }
+}
+
+await main();

@@ -1,0 +1,276 @@
+"""flowspin's language-model tools in a real VS Code (code-server + chromium, see
+test_vscode_extension.py), called through `vscode.lm.invokeTool` as agent mode calls them.
+
+No language model runs on a test machine, so a test-only extension (tests/e2e/lm_probe/)
+stands in for the agent: installed next to the packaged flowspin, it lists `vscode.lm.tools`
+and invokes the tools named in a request file when its command runs from the palette. The
+driver (drive_lm.mjs) answers VS Code's own confirmation dialog for `flowspin_run` as a user.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from conftest import REPO, metaflow_env
+from e2e_support import (
+    ARTIFACTS,
+    CHROMIUM,
+    CODE_SERVER,
+    NODE,
+    free_port,
+    require_prerequisites,
+    run,
+    wait_http,
+)
+
+pytestmark = pytest.mark.e2e
+
+FLOW = textwrap.dedent(
+    """\
+    from metaflow import FlowSpec, step
+
+
+    class ToolsFlow(FlowSpec):
+        @step
+        def start(self):
+            self.values = [1, 2, 3]
+            self.next(self.compute)
+
+        @step
+        def compute(self):
+            self.total = sum(self.values)
+            print("total is", self.total)
+            self.next(self.end)
+
+        @step
+        def end(self):
+            pass
+
+
+    if __name__ == "__main__":
+        ToolsFlow()
+    """
+)
+COMPUTE_LINE = FLOW.splitlines().index("        self.total = sum(self.values)") + 1
+
+BAD = FLOW.replace("ToolsFlow", "BadFlow").replace(
+    "self.next(self.compute)", "self.next(self.comptue)"
+)
+BAD_LINE = BAD.splitlines().index("        self.next(self.comptue)") + 1
+
+TOOLS = {"flowspin_spin", "flowspin_check", "flowspin_run", "flowspin_showArtifact"}
+PROBE = Path(__file__).with_name("lm_probe")
+
+
+def _package_probe(out: Path) -> Path:
+    """The probe as a .vsix, installed like flowspin (an unpacked folder in the extensions
+    dir is not picked up once --install-extension has written the dir's extensions.json)."""
+    vsce = REPO / "node_modules" / ".bin" / "vsce"
+    run(
+        [str(vsce), "package", "--no-dependencies", "--skip-license", "--allow-missing-repository"]
+        + ["--out", str(out)],
+        cwd=PROBE,
+        timeout=120,
+    )
+    return out
+
+
+def _payload(result: dict) -> dict:
+    """What the tool answered: the JSON text flowspin puts in its one text part."""
+    assert result["ok"], f"invokeTool failed: {result}"
+    return json.loads(result["text"])
+
+
+def test_language_model_tools_are_listed_and_callable_in_real_vscode(tmp_path: Path) -> None:
+    require_prerequisites("the language-model tools test")
+    vsix = tmp_path / "flowspin.vsix"
+    run(["npm", "run", "--silent", "package", "--", "--out", str(vsix)], cwd=REPO, timeout=300)
+    workspace = tmp_path / "workspace"
+    workspace.mkdir()
+    (workspace / "flow.py").write_text(FLOW)
+    (workspace / "bad.py").write_text(BAD)
+    request, output = tmp_path / "probe-request.json", tmp_path / "probe-output.jsonl"
+
+    extensions, user_data = tmp_path / "extensions", tmp_path / "user-data"
+    (user_data / "User").mkdir(parents=True)
+    (user_data / "User" / "settings.json").write_text(
+        json.dumps(
+            {
+                "security.workspace.trust.enabled": False,
+                "workbench.startupEditor": "none",
+                # AI features stay on, as for anyone using agent mode. (With
+                # chat.disableAIFeatures the tools are still listed and callable in 1.139.)
+                "chat.disableAIFeatures": False,
+                "telemetry.telemetryLevel": "off",
+                "extensions.autoCheckUpdates": False,
+                "flowspin.python": sys.executable,
+                "flowspinLmProbe.request": str(request),
+            }
+        )
+    )
+    env = metaflow_env(workspace)
+    env.update(XDG_CONFIG_HOME=str(tmp_path / "xdg-config"), XDG_DATA_HOME=str(tmp_path / "xdg"))
+    base = [str(NODE), str(CODE_SERVER), "--extensions-dir", str(extensions)]
+    base += ["--user-data-dir", str(user_data)]
+    probe = _package_probe(tmp_path / "lm-probe.vsix")
+    for package in (vsix, probe):
+        run([*base, "--install-extension", str(package)], env=env, timeout=120)
+
+    spin_args = {"file": "flow.py", "step": "compute"}
+    rounds = [
+        # A fresh window, no Python file open: the tools are there from the manifest, and
+        # calling one activates flowspin.
+        {"calls": [{"id": "check", "tool": "flowspin_check", "input": {"file": "bad.py"}}]},
+        # With the flow open and the cursor in `compute`, the language server serves the
+        # workspace's spin socket, so the agent's spins land in the editor's warm worker.
+        {
+            "open": {"name": "flow.py", "line": COMPUTE_LINE},
+            "waitForPath": str(workspace / ".flowspin" / "daemon.sock"),
+            "calls": [
+                {"id": "spin-before-run", "tool": "flowspin_spin", "input": spin_args},
+                {
+                    "id": "run-declined",
+                    "tool": "flowspin_run",
+                    "input": {"file": "flow.py"},
+                    "dialog": "cancel",
+                },
+                {
+                    "id": "run",
+                    "tool": "flowspin_run",
+                    "input": {"file": "flow.py"},
+                    "dialog": "accept",
+                    "timeoutSeconds": 300,
+                },
+                {"id": "spin", "tool": "flowspin_spin", "input": spin_args},
+                {
+                    "id": "show",
+                    "tool": "flowspin_showArtifact",
+                    "input": {**spin_args, "name": "total"},
+                },
+            ],
+        },
+    ]
+    port = free_port()
+    log = tmp_path / "code-server.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [*base, "--auth", "none", "--bind-addr", f"127.0.0.1:{port}"]
+            + ["--disable-telemetry", "--disable-workspace-trust", str(workspace)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+        )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_http(f"{url}/healthz", proc, log)
+        config = tmp_path / "drive.json"
+        config.write_text(
+            json.dumps(
+                {
+                    "url": url,
+                    "workspace": str(workspace),
+                    "chromium": str(CHROMIUM),
+                    "artifacts": str(ARTIFACTS),
+                    "requestFile": str(request),
+                    "outputFile": str(output),
+                    "commandTitle": "LM Probe: Invoke flowspin Tools",
+                    "rounds": rounds,
+                    "timeoutSeconds": 120,
+                }
+            )
+        )
+        drive = subprocess.run(
+            [str(NODE), str(Path(__file__).with_name("drive_lm.mjs")), str(config)],
+            capture_output=True,
+            text=True,
+            timeout=900,
+            cwd=REPO,
+        )
+        checks = [json.loads(x) for x in drive.stdout.splitlines() if x.startswith("{")]
+        print(json.dumps(checks, indent=1))  # shown by pytest -s or on failure
+        if drive.returncode != 0:
+            ARTIFACTS.mkdir(exist_ok=True)
+            shutil.copy(log, ARTIFACTS / "code-server-lm-tools.log")
+        assert drive.returncode == 0, f"after {[c['check'] for c in checks]}: {drive.stderr}"
+        socket_status = _socket_status(workspace)
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+    results = {c["id"]: c for c in checks if c["check"] == "result"}
+    dialogs = {c["id"]: c for c in checks if c["check"] == "dialog"}
+
+    # Listed, with the manifest's schemas, before flowspin was even activated.
+    first_list = next(c for c in checks if c["check"] == "tools" and c["round"] == 0)
+    listed = {t["name"]: t for t in first_list["tools"]}
+    assert set(listed) == TOOLS
+    assert listed["flowspin_spin"]["required"] == ["file", "step"]
+    assert "base run" in listed["flowspin_spin"]["description"]
+
+    # check: the DAG problem with its line, from a file never opened in the editor.
+    checked = _payload(results["check"])["result"]
+    assert checked["ok"] is False
+    (typo,) = [d for d in checked["diagnostics"] if "'comptue'" in d["message"]]
+    assert typo["line"] == BAD_LINE and typo["severity"] == "error"
+
+    # spin before any run: says to run first.
+    early = _payload(results["spin-before-run"])
+    assert early["ok"] is False and early["result"]["error"]["type"] == "MissingBaseRun"
+    assert "`run` tool" in early["result"]["hint"]
+
+    # run asks first, in VS Code's own dialog; declining starts nothing.
+    declined = dialogs["run-declined"]
+    assert declined["message"] == "Run the whole flow?"
+    assert "flow.py" in declined["detail"] and "Metaflow" in declined["detail"]
+    assert results["run-declined"]["ok"] is False
+    assert results["run-declined"]["error"] == "Canceled"
+    ran = _payload(results["run"])
+    assert ran["ok"] and ran["result"]["status"] == "ok", ran
+    run_id = ran["result"]["run_id"]
+    assert _metaflow_run_ids(workspace) == [run_id]  # the declined call made no run
+
+    # spin after the run: the step ran against that run's artifacts, in the editor's worker.
+    spun = _payload(results["spin"])
+    assert spun["ok"] and spun["result"]["status"] == "ok", spun
+    assert spun["result"]["base"]["run_id"] == run_id
+    assert spun["result"]["changed"]["total"]["repr"] == "6"
+    assert "total is 6" in spun["result"]["stdout"]
+    assert spun["result"]["via"] == "daemon"
+    cmdline = socket_status["cmdline"]
+    assert "flowspin" in cmdline and "lsp" in cmdline, cmdline
+    assert str(workspace / "flow.py") in socket_status["workers"]
+
+    shown = _payload(results["show"])["result"]
+    assert shown["source"]["kind"] == "spin" and shown["value"]["repr"] == "6"
+
+
+def _socket_status(workspace: Path) -> dict:
+    """Who serves the workspace's spin socket, and its warm workers."""
+    from flowspin.daemon import client
+
+    (status,) = list(client.request(workspace, {"type": "status"}))
+    cmdline = Path(f"/proc/{status['pid']}/cmdline").read_bytes().replace(b"\0", b" ")
+    return {"cmdline": cmdline.decode(), "workers": status["workers"]}
+
+
+def _metaflow_run_ids(workspace: Path) -> list[str]:
+    proc = run(
+        [sys.executable, "-m", "flowspin", "runs", "flow.py", "--json"],
+        cwd=workspace,
+        env=metaflow_env(workspace),
+        timeout=120,
+    )
+    return [str(r["run_id"]) for r in json.loads(proc.stdout)["runs"]]
