@@ -5,7 +5,9 @@
  * JSON on stdin, so agents in the editor get exactly what MCP clients get (same engines, same
  * compact results, same warm spin daemon) and the extension stays a thin shell. The schemas
  * and descriptions in package.json are generated from the MCP tool definitions
- * (`python -m flowspin.mcp.lmtools`).
+ * (`python -m flowspin.mcp.lmtools`). Cancelling a call (the user stops the agent) sends the
+ * bridge SIGINT, on which it cancels the spin in its worker or stops the run as Ctrl-C would,
+ * and still answers with the cancelled result.
  */
 import { spawn } from 'node:child_process';
 import * as vscode from 'vscode';

@@ -4,8 +4,10 @@ defined, and answered by `python -m flowspin.mcp.call` (what the extension spawn
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from conftest import REPO, metaflow_env, run_metaflow, write_flow
@@ -54,10 +56,14 @@ runpy.run_module("flowspin.mcp.call", run_name="__main__")
 """
 
 
-def call(workdir: Path, tool: str, args: dict) -> dict:
+def bridge(tool: str) -> list[str]:
     """`python -m flowspin.mcp.call TOOL` as the extension spawns it, without the MCP SDK."""
+    return [sys.executable, "-c", WITHOUT_MCP_SDK, tool]
+
+
+def call(workdir: Path, tool: str, args: dict) -> dict:
     proc = subprocess.run(
-        [sys.executable, "-c", WITHOUT_MCP_SDK, tool],
+        bridge(tool),
         input=json.dumps(args),
         cwd=workdir,
         env=metaflow_env(workdir),
@@ -105,5 +111,105 @@ def test_spin_check_and_show_artifact_through_the_bridge(workdir: Path) -> None:
         assert "ZeroDivisionError" in text and "flow.py" in text and ":13" in text, text
         gone = call(workdir, "check", {"file": "nope.py"})
         assert gone == {"ok": False, "error": gone["error"]} and "does not exist" in gone["error"]
+    finally:
+        stop_daemon(workdir)
+
+
+NAP_FLOW = """
+import os
+import time
+
+from metaflow import FlowSpec, step
+
+
+class NapFlow(FlowSpec):
+    @step
+    def start(self):
+        self.next(self.nap)
+
+    @step
+    def nap(self):
+        if os.path.exists({marker!r}):  # absent for the base run, present for what is cancelled
+            open({napping!r}, "w").close()
+            time.sleep(300)
+        self.next(self.end)
+
+    @step
+    def end(self):
+        pass
+
+
+if __name__ == "__main__":
+    NapFlow()
+"""
+
+
+def _cancel_midway(workdir: Path, tool: str, args: dict, napping: Path) -> tuple[dict, float]:
+    """Start the bridge, wait until the step naps, SIGINT it as the extension does when the
+    agent's call is cancelled; its answer and how long it took to give it."""
+    proc = subprocess.Popen(
+        bridge(tool),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=workdir,
+        env=metaflow_env(workdir),
+    )
+    assert proc.stdin is not None
+    proc.stdin.write(json.dumps(args))
+    proc.stdin.close()
+    deadline = time.monotonic() + 120
+    while not napping.exists():
+        assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+        assert time.monotonic() < deadline, f"{tool} never reached the napping step"
+        time.sleep(0.1)  # polling a file the step writes, not waiting for an outcome
+    sent = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    proc.wait(timeout=60)
+    took = time.monotonic() - sent
+    assert proc.stdout is not None and proc.stderr is not None
+    out, err = proc.stdout.read(), proc.stderr.read()
+    assert proc.returncode == 0, err
+    return json.loads(out), took
+
+
+def _processes_of(flow: Path) -> list[int]:
+    """Live processes whose command line names `flow` (a Metaflow run and its tasks)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().split(b"\0")
+            cwd = (entry / "cwd").resolve()
+        except OSError:
+            continue
+        if flow.name.encode() in cmdline and cwd == flow.parent:
+            found.append(int(entry.name))
+    return found
+
+
+def test_cancelling_a_tool_call_stops_the_spin_and_the_run(workdir: Path) -> None:
+    """The user stops the agent mid-call: the spin is cancelled in its (shared, warm) worker
+    instead of holding it for minutes, and the run stops instead of going on orphaned."""
+    marker, napping = workdir / "nap-now", workdir / "napping"
+    flow = write_flow(workdir, NAP_FLOW.format(marker=str(marker), napping=str(napping)))
+    try:
+        run_metaflow(flow, "run")
+        marker.touch()
+        spun, spin_s = _cancel_midway(workdir, "spin", {"file": "flow.py", "step": "nap"}, napping)
+        assert spun["ok"] is False and spun["result"]["status"] == "cancelled", spun
+        assert spin_s < 30  # answered when cancelled, not when the 300 s nap ended
+
+        napping.unlink()
+        ran, run_s = _cancel_midway(workdir, "run", {"file": "flow.py"}, napping)
+        assert ran["ok"] is False and ran["result"]["status"] == "cancelled", ran
+        assert ran["result"]["steps"]["nap"]["status"] == "cancelled"
+        assert run_s < 60
+        deadline = time.monotonic() + 60
+        while _processes_of(flow):
+            assert time.monotonic() < deadline, f"Metaflow still running: {_processes_of(flow)}"
+            time.sleep(0.1)  # polling the process table for the run's processes to exit
     finally:
         stop_daemon(workdir)

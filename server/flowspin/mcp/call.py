@@ -5,12 +5,19 @@ results (and the warm daemon) that MCP clients get, without a second implementat
 long-lived MCP session inside the extension. Prints one JSON object:
 `{"ok": bool, "result": {...}}` (ok is false for a spin or run that failed), or
 `{"ok": false, "error": "what. Where: file:line. Next: ..."}`.
+
+The extension sends SIGINT when the agent's call is cancelled (the user stops the agent). The
+bridge then stops the work as the MCP server does, a spin in its worker and a run as from
+Ctrl-C, and still prints the (cancelled) result: dying on the signal would leave the Metaflow
+run going, orphaned, and the spin holding the editor's worker.
 """
 
 from __future__ import annotations
 
 import json
+import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +28,10 @@ from flowspin.mcp.workspace import resolve_flow_file
 TOOLS = ("check", "spin", "run", "show_artifact")
 
 
-def call(tool: str, args: dict[str, Any], workspace: Path) -> dict[str, Any]:
+def call(
+    tool: str, args: dict[str, Any], workspace: Path, cancel: threading.Event | None = None
+) -> dict[str, Any]:
+    """One tool's result; `cancel`, once set, stops a run (spins are stopped in their worker)."""
     if tool not in TOOLS:
         raise ToolProblem(f"unknown tool {tool!r}", next_step=f"use one of {', '.join(TOOLS)}.")
     path = resolve_flow_file(workspace, str(args.get("file", "")))
@@ -40,7 +50,11 @@ def call(tool: str, args: dict[str, Any], workspace: Path) -> dict[str, Any]:
         )
     if tool == "run":
         return engines.run(
-            workspace, path, params=args.get("params"), extra_args=args.get("extra_args")
+            workspace,
+            path,
+            params=args.get("params"),
+            extra_args=args.get("extra_args"),
+            cancel=cancel,
         )
     return engines.show_artifact(
         workspace,
@@ -51,6 +65,30 @@ def call(tool: str, args: dict[str, Any], workspace: Path) -> dict[str, Any]:
     )
 
 
+def _stop_on_sigint(tool: str, args: dict[str, Any], workspace: Path) -> threading.Event:
+    """An event set by the first SIGINT, which also cancels a spin in its worker (a second
+    SIGINT interrupts the bridge itself)."""
+    cancel = threading.Event()
+
+    def stop_spin() -> None:
+        from flowspin.mcp import spinclient
+
+        try:
+            spinclient.cancel(resolve_flow_file(workspace, str(args.get("file", ""))))
+        except ToolProblem:
+            pass
+
+    def on_sigint(signum: int, frame: object) -> None:
+        if cancel.is_set():
+            raise KeyboardInterrupt
+        cancel.set()
+        if tool == "spin":
+            threading.Thread(target=stop_spin, daemon=True).start()
+
+    signal.signal(signal.SIGINT, on_sigint)
+    return cancel
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) != 1:
@@ -58,7 +96,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         args = json.loads(sys.stdin.read() or "{}")
-        result = call(argv[0], args, Path.cwd().resolve())
+        workspace = Path.cwd().resolve()
+        cancel = _stop_on_sigint(argv[0], args, workspace)
+        result = call(argv[0], args, workspace, cancel)
         # As the MCP server's is_error: a spin or run that failed is not ok.
         failed = argv[0] in ("spin", "run") and result.get("status") != "ok"
         out: dict[str, Any] = {"ok": not failed, "result": result}
