@@ -33,6 +33,18 @@ function workspaceFolder(): vscode.WorkspaceFolder | undefined {
   return (active && vscode.workspace.getWorkspaceFolder(active)) ?? vscode.workspace.workspaceFolders?.[0];
 }
 
+/** What the agent reads when the bridge gave no answer: the cause and what to do about it. */
+function bridgeFailure(python: string, stderr: string, code: number | null): string {
+  if (/No module named '?flowspin/.test(stderr)) {
+    return (
+      `flowspin is not installed in ${python}. Next: install it there (\`${python} -m pip install flowspin\`) ` +
+      'or point the flowspin.python setting at an interpreter that has it, then call the tool again.'
+    );
+  }
+  const last = stderr.trim().split('\n').slice(-3).join('\n');
+  return `${python} -m flowspin.mcp.call exited with code ${code}${last ? `: ${last}` : ''}. Next: see the "flowspin" output channel.`;
+}
+
 async function callTool(tool: string, input: unknown, token: vscode.CancellationToken): Promise<string> {
   const folder = workspaceFolder();
   const python = await resolveInterpreter(readSettings(folder?.uri).python, folder);
@@ -55,7 +67,7 @@ async function callTool(tool: string, input: unknown, token: vscode.Cancellation
       const text = stdout.trim();
       if (!text) {
         log.warn(`flowspin tool ${tool} exited ${code}: ${stderr.trim()}`);
-        resolve(JSON.stringify({ ok: false, error: stderr.trim() || `exited with code ${code}` }));
+        resolve(JSON.stringify({ ok: false, error: bridgeFailure(python.command, stderr, code) }));
         return;
       }
       resolve(text);

@@ -5,8 +5,9 @@
 // waits for VS Code's modal dialog, reads it and answers it as a user would (Cancel or Yes).
 // Usage: node drive_lm.mjs CONFIG.json (written by test_lm_tools_vscode.py). One JSON line
 // per finished check on stdout; on failure a screenshot, and exit 1.
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { chromium } from 'playwright-core';
 import { config, report, waitFor } from './harness.mjs';
 
@@ -104,6 +105,11 @@ async function main() {
         await openFlow(page, spec.open.name, spec.open.line);
         report('flow-open', { round, name: spec.open.name });
       }
+      if (spec.workspaceSettings) {
+        // As a project would: .vscode/settings.json overrides the user's settings.
+        mkdirSync(dirname(spec.workspaceSettings.path), { recursive: true });
+        writeFileSync(spec.workspaceSettings.path, JSON.stringify(spec.workspaceSettings.content));
+      }
       if (spec.waitForPath) {
         await waitFor(`${spec.waitForPath} to exist`, () => existsSync(spec.waitForPath));
       }
@@ -122,6 +128,11 @@ async function main() {
         report('result', result);
       }
       await waitFor(`the probe to finish round ${round}`, probeLine(round, (l) => l.event === 'done'));
+      if (spec.after) {
+        // A look at the state the round left (e.g. who serves the spin socket) before the next.
+        const output = execFileSync(spec.after[0], spec.after.slice(1), { encoding: 'utf8', cwd: config.workspace });
+        report('after', { round, output });
+      }
     }
   } catch (e) {
     mkdirSync(config.artifacts, { recursive: true });

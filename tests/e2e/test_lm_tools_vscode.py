@@ -70,6 +70,18 @@ TOOLS = {"flowspin_spin", "flowspin_check", "flowspin_run", "flowspin_showArtifa
 PROBE = Path(__file__).with_name("lm_probe")
 
 
+# Who serves the workspace's spin socket (its command line), and its warm workers.
+SOCKET_STATUS = """
+import json, sys
+from pathlib import Path
+from flowspin.daemon import client
+
+(status,) = list(client.request(Path(sys.argv[1]), {"type": "status"}))
+cmdline = Path(f"/proc/{status['pid']}/cmdline").read_bytes().replace(b"\\0", b" ").decode()
+print(json.dumps({"cmdline": cmdline, "workers": status["workers"]}))
+"""
+
+
 def _package_probe(out: Path) -> Path:
     """The probe as a .vsix, installed like flowspin (an unpacked folder in the extensions
     dir is not picked up once --install-extension has written the dir's extensions.json)."""
@@ -124,6 +136,10 @@ def test_language_model_tools_are_listed_and_callable_in_real_vscode(tmp_path: P
     for package in (vsix, probe):
         run([*base, "--install-extension", str(package)], env=env, timeout=120)
 
+    bare = tmp_path / "bare-venv"
+    run([sys.executable, "-m", "venv", "--without-pip", str(bare)], timeout=120)
+    bare_python = bare / "bin" / "python"
+
     spin_args = {"file": "flow.py", "step": "compute"}
     rounds = [
         # A fresh window, no Python file open: the tools are there from the manifest, and
@@ -156,6 +172,16 @@ def test_language_model_tools_are_listed_and_callable_in_real_vscode(tmp_path: P
                     "input": {**spin_args, "name": "total"},
                 },
             ],
+            "after": [sys.executable, "-c", SOCKET_STATUS, str(workspace)],
+        },
+        # The project points flowspin.python at an interpreter without flowspin: the agent is
+        # told so, and what to do, instead of getting a traceback.
+        {
+            "workspaceSettings": {
+                "path": str(workspace / ".vscode" / "settings.json"),
+                "content": {"flowspin.python": str(bare_python)},
+            },
+            "calls": [{"id": "no-flowspin", "tool": "flowspin_check", "input": {"file": "bad.py"}}],
         },
     ]
     port = free_port()
@@ -201,7 +227,6 @@ def test_language_model_tools_are_listed_and_callable_in_real_vscode(tmp_path: P
             ARTIFACTS.mkdir(exist_ok=True)
             shutil.copy(log, ARTIFACTS / "code-server-lm-tools.log")
         assert drive.returncode == 0, f"after {[c['check'] for c in checks]}: {drive.stderr}"
-        socket_status = _socket_status(workspace)
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         try:
@@ -211,6 +236,7 @@ def test_language_model_tools_are_listed_and_callable_in_real_vscode(tmp_path: P
             proc.wait()
 
     results = {c["id"]: c for c in checks if c["check"] == "result"}
+    socket_status = json.loads(next(c for c in checks if c["check"] == "after")["output"])
     dialogs = {c["id"]: c for c in checks if c["check"] == "dialog"}
 
     # Listed, with the manifest's schemas, before flowspin was even activated.
@@ -256,14 +282,10 @@ def test_language_model_tools_are_listed_and_callable_in_real_vscode(tmp_path: P
     shown = _payload(results["show"])["result"]
     assert shown["source"]["kind"] == "spin" and shown["value"]["repr"] == "6"
 
-
-def _socket_status(workspace: Path) -> dict:
-    """Who serves the workspace's spin socket, and its warm workers."""
-    from flowspin.daemon import client
-
-    (status,) = list(client.request(workspace, {"type": "status"}))
-    cmdline = Path(f"/proc/{status['pid']}/cmdline").read_bytes().replace(b"\0", b" ")
-    return {"cmdline": cmdline.decode(), "workers": status["workers"]}
+    missing = _payload(results["no-flowspin"])
+    assert missing["ok"] is False
+    assert f"flowspin is not installed in {bare_python}" in missing["error"]
+    assert "flowspin.python" in missing["error"] and "Traceback" not in missing["error"]
 
 
 def _metaflow_run_ids(workspace: Path) -> list[str]:
