@@ -92,6 +92,9 @@ def test_guide_uses_the_projects_real_flows_and_steps(workdir: Path) -> None:
     # How to hook up the MCP server, and the environment it needs.
     assert '"command": "flowspin"' in text and '"args": ["mcp"]' in text
     assert "METAFLOW_USER" in text
+    # In VS Code, the extension's language-model tools by the names agent mode shows.
+    for tool in ("flowspin_check", "flowspin_spin", "flowspin_showArtifact", "flowspin_run"):
+        assert f"`{tool}`" in text
 
 
 def test_defaults_to_the_current_folder_and_says_when_no_flow_exists(workdir: Path) -> None:

@@ -254,5 +254,9 @@ def build_section(root: Path) -> str:
         "minimal environment, and Metaflow refuses to run without a user name. Add any other "
         "`METAFLOW_*` variables your runs need (datastore, metadata service, profile).",
         "",
+        "In VS Code's agent mode the flowspin extension offers `flowspin_check`, "
+        "`flowspin_spin`, `flowspin_showArtifact` and `flowspin_run` (it asks before starting a "
+        "run) as tools, with the same answers; no MCP configuration is needed there.",
+        "",
     ]
     return "\n".join(lines)
