@@ -2,7 +2,9 @@
 
 Runs the bundled demo flow once in a scratch folder, starts `flowspin mcp` with the SDK's stdio
 client, and times `spin train` as an agent sees it (request to parsed result: server, daemon,
-worker, summaries). Prints a table; asserts nothing.
+worker, summaries). Then the same spin and a `check` as VS Code's agent mode makes them: one
+`python -m flowspin.mcp.call` process per call (what extension/lmTools.ts spawns), on the same
+warm daemon. Prints a table; asserts nothing.
 """
 
 from __future__ import annotations
@@ -57,6 +59,27 @@ async def spin_times(folder: Path) -> tuple[float, list[float], float]:
     return connect, times, data["duration_ms"]
 
 
+def bridge_times(folder: Path, tool: str, args: dict[str, str], n: int) -> list[float]:
+    """Seconds per call of the VS Code tools' bridge, process start included."""
+    env = dict(os.environ, **env_for(folder))
+    times = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        proc = subprocess.run(
+            [sys.executable, "-m", "flowspin.mcp.call", tool],
+            input=json.dumps(args),
+            cwd=folder,
+            env=env,
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        times.append(time.perf_counter() - t0)
+        if not json.loads(proc.stdout)["ok"]:
+            raise SystemExit(f"{tool} through the bridge failed: {proc.stdout[:500]}")
+    return times
+
+
 def metaflow_spin(folder: Path) -> float:
     env = dict(os.environ, **env_for(folder))
     t0 = time.perf_counter()
@@ -83,6 +106,11 @@ def main() -> int:
             capture_output=True,
         )
         connect, times, in_worker = anyio.run(spin_times, folder)
+        spin_args = {"file": "flow.py", "step": "train"}
+        bridge_spin = statistics.median(bridge_times(folder, "spin", spin_args, WARM_SPINS))
+        bridge_check = statistics.median(
+            bridge_times(folder, "check", {"file": "flow.py"}, WARM_SPINS)
+        )
         try:
             mf = metaflow_spin(folder)
         except subprocess.CalledProcessError as exc:
@@ -94,6 +122,8 @@ def main() -> int:
         print(f"{'first spin over MCP (cold worker)':<48} {times[0] * 1e3:>10.1f}")
         print(f"{f'warm spin over MCP, median of {WARM_SPINS}':<48} {warm * 1e3:>10.1f}")
         print(f"{'  of which inside the worker (last spin)':<48} {in_worker:>10.1f}")
+        print(f"{'warm spin, VS Code tool bridge, median':<48} {bridge_spin * 1e3:>10.1f}")
+        print(f"{'check, VS Code tool bridge, median':<48} {bridge_check * 1e3:>10.1f}")
         print(f"{'metaflow spin (same step, shell)':<48} {mf * 1e3:>10.1f}")
         print(f"{'speed-up, warm MCP spin vs metaflow spin':<48} {mf / warm:>9.1f}x")
     finally:
