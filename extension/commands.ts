@@ -8,7 +8,7 @@ import type { CommandResult, Server } from './client';
 import { log, logChannel } from './log';
 
 /** What code lenses (and other callers) may pass: `uri` as a string or Uri, `step` a step name. */
-interface Target {
+export interface Target {
   uri?: string | vscode.Uri;
   step?: string;
   line?: number;
@@ -27,23 +27,21 @@ interface ServerCommand {
 
 const SERVER_COMMANDS: readonly ServerCommand[] = [
   { id: 'spin', needsStep: true, save: true, noStep: 'Put the cursor inside a @step to spin it.' },
-  { id: 'run', needsStep: false, save: true },
-  { id: 'resume', needsStep: true, save: true, noStep: 'Put the cursor inside the @step to resume the flow from.' },
-  // showCard opens the card viewer (cardView.ts).
-  { id: 'selectBaseRun', needsStep: false, save: false },
+  // run, resume and selectBaseRun ask questions first (runs.ts); showCard opens the card viewer
+  // (cardView.ts).
   { id: 'restartWorker', needsStep: false, save: false },
   { id: 'cancel', needsStep: false, save: false },
 ];
 
-function toUri(value: string | vscode.Uri): vscode.Uri {
+export function toUri(value: string | vscode.Uri): vscode.Uri {
   return typeof value === 'string' ? vscode.Uri.parse(value) : value;
 }
 
-function isTarget(value: unknown): value is Target {
+export function isTarget(value: unknown): value is Target {
   return value !== null && typeof value === 'object' && !(value instanceof vscode.Uri);
 }
 
-async function saveIfDirty(uri: vscode.Uri): Promise<boolean> {
+export async function saveIfDirty(uri: vscode.Uri): Promise<boolean> {
   const doc = vscode.workspace.textDocuments.find((d) => d.uri.toString() === uri.toString());
   if (!doc || !doc.isDirty) {
     return true;
@@ -100,7 +98,7 @@ async function runServerCommand(server: Server, spec: ServerCommand, raw: unknow
   show(spec.id, result);
 }
 
-function show(id: string, result: CommandResult): void {
+export function show(id: string, result: CommandResult): void {
   if (result.ok) {
     log.info(`${id}: ${result.message}`);
     void vscode.window.showInformationMessage(result.message);
@@ -115,7 +113,7 @@ function show(id: string, result: CommandResult): void {
 }
 
 /** Wraps a command so that any failure is logged and shown, never swallowed. */
-function guarded(id: string, body: (arg: unknown) => Promise<void>): (arg: unknown) => Promise<void> {
+export function guarded(id: string, body: (arg: unknown) => Promise<void>): (arg: unknown) => Promise<void> {
   return async (arg: unknown) => {
     try {
       await body(arg);

@@ -7,6 +7,7 @@ import { registerLanguageModelTools } from './lmTools';
 import { log, logChannel } from './log';
 import { onPythonExtensionChange } from './python';
 import { SECTION } from './settings';
+import { registerRunUi } from './runs';
 import { registerSpinUi } from './spin';
 import { StatusItem } from './status';
 
@@ -21,6 +22,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   context.subscriptions.push(...registerCardView(context, current));
   context.subscriptions.push(...registerLanguageModelTools());
   context.subscriptions.push(...registerSpinUi(current));
+  context.subscriptions.push(...registerRunUi(current, context));
 
   context.subscriptions.push(
     vscode.workspace.onDidChangeConfiguration((e) => {

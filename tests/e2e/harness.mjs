@@ -27,3 +27,62 @@ export async function waitFor(what, probe, timeout = TIMEOUT) {
     await new Promise((r) => setTimeout(r, 150));
   }
 }
+
+/** Debian's chromium, headless, with the flags that keep it off the network. */
+export async function launchBrowser(chromium) {
+  return chromium.launch({
+    executablePath: config.chromium,
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+}
+
+/** The text of every element matching `selector` in the workbench, without <style>/<script>. */
+export function text(page, selector) {
+  return page.evaluate((sel) => {
+    const textOf = (root) => {
+      const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+      let out = '';
+      for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+        if (node.parentElement?.closest('style, script') == null) out += node.nodeValue;
+      }
+      return out;
+    };
+    return Array.from(document.querySelectorAll(sel), textOf).join('\n');
+  }, selector);
+}
+
+/** Opens the workspace and waits for the workbench. */
+export async function openWorkbench(page) {
+  await page.goto(`${config.url}/?folder=${encodeURIComponent(config.workspace)}`);
+  await waitFor('the VS Code workbench', () => page.locator('.monaco-workbench').isVisible());
+}
+
+/** Quick open (Ctrl+P) of a file by name, until its editor tab is the active one. */
+export async function openFile(page, name) {
+  await page.keyboard.press('Control+P');
+  await waitFor('the quick open box', () => page.locator('.quick-input-widget input').isVisible());
+  await page.keyboard.type(name);
+  await waitFor(`"${name}" in quick open`, async () => (await text(page, '.quick-input-list')).includes(name));
+  await page.keyboard.press('Enter');
+  await waitFor(`an editor tab for ${name}`, async () => (await text(page, '.tabs-container .tab.active')).includes(name));
+}
+
+/** Ctrl+G to a 1-based line of the first editor group, until the status bar shows it. */
+export async function gotoLine(page, line) {
+  await page.keyboard.press('Control+1');
+  await page.keyboard.press('Control+G');
+  await waitFor('the go-to-line box', () => page.locator('.quick-input-widget input').isVisible());
+  await page.keyboard.type(String(line));
+  await page.keyboard.press('Enter');
+  await waitFor(`the cursor on line ${line}`, async () => (await text(page, '.statusbar-item')).includes(`Ln ${line},`));
+}
+
+/** The status bar items' accessible labels (what screen readers read: state and message). */
+export function statusLabels(page) {
+  return page.evaluate(() =>
+    Array.from(document.querySelectorAll('.statusbar-item'), (e) =>
+      [e.getAttribute('aria-label'), e.querySelector('[aria-label]')?.getAttribute('aria-label')].filter(Boolean).join(' '),
+    ).join('\n'),
+  );
+}
