@@ -9,10 +9,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { chromium } from 'playwright-core';
-import { config, report, waitFor } from './harness.mjs';
-
-const textOf = (page, selector) =>
-  page.evaluate((sel) => Array.from(document.querySelectorAll(sel), (e) => e.textContent ?? '').join('\n'), selector);
+import { config, launchBrowser, openFile, openWorkbench, report, text, waitFor } from './harness.mjs';
 
 /** The probe's output lines so far (one JSON object each). */
 function probeLines() {
@@ -33,7 +30,7 @@ async function runFromPalette(page, title) {
       await input.waitFor({ state: 'visible', timeout: 10_000 });
       await page.keyboard.type(title);
     }
-    const rows = await textOf(page, '.quick-input-list .monaco-list-row');
+    const rows = await text(page, '.quick-input-list .monaco-list-row');
     if (rows.includes(title)) return true;
     // The palette lists the commands known when it opened; right after start-up the probe's
     // may not be registered yet, so close it and look again.
@@ -44,25 +41,22 @@ async function runFromPalette(page, title) {
 }
 
 async function openFlow(page, name, line) {
-  await page.keyboard.press('Control+P');
-  await waitFor('the quick open box', () => page.locator('.quick-input-widget input').isVisible());
-  await page.keyboard.type(name);
-  await waitFor(`"${name}" in quick open`, async () => (await textOf(page, '.quick-input-list')).includes(name));
-  await page.keyboard.press('Enter');
-  await waitFor(`an editor tab for ${name}`, async () => (await textOf(page, '.tabs-container .tab.active')).includes(name));
+  await openFile(page, name);
   await waitFor('the flowspin status bar item to say "ready"', async () =>
-    (await textOf(page, '.statusbar-item')).includes('flowspin: ready'),
+    (await text(page, '.statusbar-item')).includes('flowspin: ready'),
   );
+  // Not the shared gotoLine: Enter waits for the box to offer the line (pressed earlier, it is
+  // lost now and then on a loaded machine).
   const input = page.locator('.quick-input-widget input');
   await page.keyboard.press('Control+1'); // the editor, not the chat view, has the focus
   await page.keyboard.press('Control+G');
   await waitFor('the go-to-line box', () => input.isVisible());
   await page.keyboard.type(String(line));
   await waitFor(`the go-to-line box to offer line ${line}`, async () =>
-    (await textOf(page, '.quick-input-list .monaco-list-row')).includes(`line ${line}`),
+    (await text(page, '.quick-input-list .monaco-list-row')).includes(`line ${line}`),
   );
   await page.keyboard.press('Enter');
-  await waitFor(`the cursor on line ${line}`, async () => (await textOf(page, '.statusbar-item')).includes(`Ln ${line},`));
+  await waitFor(`the cursor on line ${line}`, async () => (await text(page, '.statusbar-item')).includes(`Ln ${line},`));
 }
 
 /** VS Code's confirmation for a tool called outside a chat: a modal dialog in the workbench. */
@@ -73,8 +67,8 @@ async function answerDialog(page, round, id, answer) {
     return (await dialog.isVisible()) && 'dialog';
   });
   if (seen === 'no dialog') throw new Error(`${id} finished without asking for confirmation`);
-  const message = await textOf(page, '.monaco-dialog-box .dialog-message-text');
-  const detail = await textOf(page, '.monaco-dialog-box .dialog-message-detail');
+  const message = await text(page, '.monaco-dialog-box .dialog-message-text');
+  const detail = await text(page, '.monaco-dialog-box .dialog-message-detail');
   const buttonLocator = page.locator('.monaco-dialog-box .dialog-buttons .monaco-button');
   const buttons = await buttonLocator.allTextContents();
   // Cancel is the dialog's cancel button; the other one ("Yes") confirms.
@@ -86,18 +80,10 @@ async function answerDialog(page, round, id, answer) {
 }
 
 async function main() {
-  const browser = await chromium.launch({
-    executablePath: config.chromium,
-    headless: true,
-    args: [
-      '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync',
-    ],
-  });
+  const browser = await launchBrowser(chromium);
   const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
   try {
-    await page.goto(`${config.url}/?folder=${encodeURIComponent(config.workspace)}`);
-    await waitFor('the VS Code workbench', () => page.locator('.monaco-workbench').isVisible());
+    await openWorkbench(page);
     report('workbench');
 
     for (const [round, spec] of config.rounds.entries()) {

@@ -10,10 +10,7 @@ driver (drive_lm.mjs) answers VS Code's own confirmation dialog for `flowspin_ru
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import signal
-import subprocess
 import sys
 import textwrap
 from pathlib import Path
@@ -23,12 +20,11 @@ from conftest import REPO, metaflow_env
 from e2e_support import (
     ARTIFACTS,
     CHROMIUM,
-    CODE_SERVER,
-    NODE,
-    free_port,
+    code_server,
+    drive,
+    package_vsix,
     require_prerequisites,
     run,
-    wait_http,
 )
 
 pytestmark = pytest.mark.e2e
@@ -103,39 +99,13 @@ def _payload(result: dict) -> dict:
 
 def test_language_model_tools_are_listed_and_callable_in_real_vscode(tmp_path: Path) -> None:
     require_prerequisites("the language-model tools test")
-    vsix = tmp_path / "flowspin.vsix"
-    run(["npm", "run", "--silent", "package", "--", "--out", str(vsix)], cwd=REPO, timeout=300)
+    vsix = package_vsix(tmp_path / "flowspin.vsix")
+    probe = _package_probe(tmp_path / "lm-probe.vsix")
     workspace = tmp_path / "workspace"
     workspace.mkdir()
     (workspace / "flow.py").write_text(FLOW)
     (workspace / "bad.py").write_text(BAD)
     request, output = tmp_path / "probe-request.json", tmp_path / "probe-output.jsonl"
-
-    extensions, user_data = tmp_path / "extensions", tmp_path / "user-data"
-    (user_data / "User").mkdir(parents=True)
-    (user_data / "User" / "settings.json").write_text(
-        json.dumps(
-            {
-                "security.workspace.trust.enabled": False,
-                "workbench.startupEditor": "none",
-                # AI features stay on, as for anyone using agent mode. (With
-                # chat.disableAIFeatures the tools are still listed and callable in 1.139.)
-                "chat.disableAIFeatures": False,
-                "telemetry.telemetryLevel": "off",
-                "extensions.autoCheckUpdates": False,
-                "flowspin.python": sys.executable,
-                "flowspinLmProbe.request": str(request),
-            }
-        )
-    )
-    env = metaflow_env(workspace)
-    env.update(XDG_CONFIG_HOME=str(tmp_path / "xdg-config"), XDG_DATA_HOME=str(tmp_path / "xdg"))
-    base = [str(NODE), str(CODE_SERVER), "--extensions-dir", str(extensions)]
-    base += ["--user-data-dir", str(user_data)]
-    probe = _package_probe(tmp_path / "lm-probe.vsix")
-    for package in (vsix, probe):
-        run([*base, "--install-extension", str(package)], env=env, timeout=120)
-
     bare = tmp_path / "bare-venv"
     run([sys.executable, "-m", "venv", "--without-pip", str(bare)], timeout=120)
     bare_python = bare / "bin" / "python"
@@ -184,56 +154,32 @@ def test_language_model_tools_are_listed_and_callable_in_real_vscode(tmp_path: P
             "calls": [{"id": "no-flowspin", "tool": "flowspin_check", "input": {"file": "bad.py"}}],
         },
     ]
-    port = free_port()
-    log = tmp_path / "code-server.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [*base, "--auth", "none", "--bind-addr", f"127.0.0.1:{port}"]
-            + ["--disable-telemetry", "--disable-workspace-trust", str(workspace)],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=env,
-            start_new_session=True,
-        )
-    try:
-        url = f"http://127.0.0.1:{port}"
-        wait_http(f"{url}/healthz", proc, log)
-        config = tmp_path / "drive.json"
-        config.write_text(
-            json.dumps(
-                {
-                    "url": url,
-                    "workspace": str(workspace),
-                    "chromium": str(CHROMIUM),
-                    "artifacts": str(ARTIFACTS),
-                    "requestFile": str(request),
-                    "outputFile": str(output),
-                    "commandTitle": "LM Probe: Invoke flowspin Tools",
-                    "rounds": rounds,
-                    "timeoutSeconds": 120,
-                }
-            )
-        )
-        drive = subprocess.run(
-            [str(NODE), str(Path(__file__).with_name("drive_lm.mjs")), str(config)],
-            capture_output=True,
-            text=True,
-            timeout=900,
-            cwd=REPO,
-        )
-        checks = [json.loads(x) for x in drive.stdout.splitlines() if x.startswith("{")]
-        print(json.dumps(checks, indent=1))  # shown by pytest -s or on failure
-        if drive.returncode != 0:
-            ARTIFACTS.mkdir(exist_ok=True)
-            shutil.copy(log, ARTIFACTS / "code-server-lm-tools.log")
-        assert drive.returncode == 0, f"after {[c['check'] for c in checks]}: {drive.stderr}"
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
+    settings = {
+        # AI features stay on, as for anyone using agent mode. (With chat.disableAIFeatures
+        # the tools are still listed and callable in 1.139.)
+        "chat.disableAIFeatures": False,
+        "flowspin.python": sys.executable,
+        "flowspinLmProbe.request": str(request),
+    }
+    env = metaflow_env(workspace)
+    with code_server(tmp_path, workspace, env, [vsix, probe], settings) as url:
+        config = {
+            "url": url,
+            "workspace": str(workspace),
+            "chromium": str(CHROMIUM),
+            "artifacts": str(ARTIFACTS),
+            "requestFile": str(request),
+            "outputFile": str(output),
+            "commandTitle": "LM Probe: Invoke flowspin Tools",
+            "rounds": rounds,
+            "timeoutSeconds": 120,
+        }
         try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+            checks = drive("drive_lm.mjs", config, tmp_path)
+        except AssertionError:
+            ARTIFACTS.mkdir(exist_ok=True)
+            shutil.copy(tmp_path / "code-server.log", ARTIFACTS / "code-server-lm-tools.log")
+            raise
 
     results = {c["id"]: c for c in checks if c["check"] == "result"}
     socket_status = json.loads(next(c for c in checks if c["check"] == "after")["output"])
