@@ -74,8 +74,12 @@ async function answerDialog(page, round, id, answer) {
   // Cancel is the dialog's cancel button; the other one ("Yes") confirms.
   const index = buttons.findIndex((label) => /cancel/i.test(label) === (answer === 'cancel'));
   if (index < 0) throw new Error(`no button to ${answer} in the dialog for ${id}: ${JSON.stringify(buttons)}`);
-  await buttonLocator.nth(index).click();
-  await waitFor(`the dialog for ${id} to close`, async () => !(await dialog.isVisible()));
+  // Clicked until the dialog goes: a click while it is still opening is sometimes lost.
+  await waitFor(`the dialog for ${id} to close`, async () => {
+    if (!(await dialog.isVisible())) return true;
+    await buttonLocator.nth(index).click({ timeout: 2000 }).catch(() => undefined);
+    return !(await dialog.isVisible());
+  });
   report('dialog', { id, answer, message, detail, buttons });
 }
 
