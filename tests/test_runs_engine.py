@@ -277,3 +277,23 @@ def test_parser_reads_failures_retries_and_clones(tmp_path: Path) -> None:
     assert progress.step("end").describe() == "pending"
     progress.consume({"event": "run_finished", "status": "failed"})
     assert progress.status == "failed"
+
+
+def test_parser_reads_clone_lines_that_threads_interleaved() -> None:
+    # Metaflow 2.19 clones a resume's tasks from several threads; seen on its console as is.
+    lines = [
+        "2026-12-01 20:48:14.067 Workflow starting (run-id 1796158094057992):",
+        "2026-12-01 20:48:14.067 Cloning RunsFlow/1796158091377677",
+        "2026-12-01 20:48:14.935 2026-12-01 20:48:14.936 2026-12-01 20:48:14.938 "
+        "[1796158094057992/start/2] Cloning previously run task 1796158091377677/start/1",
+        "[1796158094057992/square/1] Cloning previously run task 1796158091377677/square/2",
+        "[1796158094057992/square/4] Cloning previously run task 1796158091377677/square/3",
+        "[elsewhere/not/ours] printed by nobody we know",
+    ]
+    parser = LineParser()
+    events = [e for raw in lines for e in parser.feed(raw + "\n")]
+    cloned = [(e["step"], e["task_id"]) for e in events if e.get("cloned")]
+    assert cloned == [("start", "2"), ("square", "1"), ("square", "4")]
+    assert all(e["time"] is not None for e in events if e.get("cloned"))
+    assert events[-1] == {"event": "log", "step": None, "task_id": None, "stream": "stdout",
+                          "line": "[elsewhere/not/ours] printed by nobody we know"}

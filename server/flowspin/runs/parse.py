@@ -21,12 +21,17 @@ from typing import Any
 
 Event = dict[str, Any]
 
-_TIME = r"(?P<time>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?) "
+_TS = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?"
+# Metaflow clones a resume's tasks from several threads at once, and their console lines
+# interleave: a line may carry the timestamps of its neighbours (`<t1> <t2> [run/step/task] …`)
+# or none at all (`[run/step/task] …`). The last timestamp is the line's own.
+_TIMES = r"(?P<times>(?:" + _TS + r" )*)"
 TASK_LINE = re.compile(
-    "^" + _TIME + r"\[(?P<run>[^/\]\s]+)/(?P<step>[^/\]\s]+)/(?P<task>[^/\]\s]+)"
+    "^" + _TIMES + r"\[(?P<run>[^/\]\s]+)/(?P<step>[^/\]\s]+)/(?P<task>[^/\]\s]+)"
     r"(?: \(pid (?P<pid>\d+)\))?\] ?(?P<msg>.*)$"
 )
-RUN_LINE = re.compile("^" + _TIME + r"(?P<msg>.*)$")
+RUN_LINE = re.compile("^" + r"(?P<times>(?:" + _TS + r" )+)(?P<msg>.*)$")
+_ONE_TS = re.compile(_TS)
 RUN_STARTED = re.compile(r"Workflow starting \(run-id (?P<run>[^)\s,]+)\)")
 EXECUTING = re.compile(r"executing (?P<flow>\w+) for ")
 FRAME = re.compile(r'^\s*File "(?P<file>[^"]+)", line (?P<line>\d+)(?:, in (?P<func>.+))?')
@@ -136,15 +141,19 @@ class LineParser:
         self._started_sent = False
         self._tasks: dict[tuple[str, str], _Task] = {}
         self.pid: int | None = None
+        self._last_time: float | None = None
 
     def feed(self, raw: str) -> list[Event]:
         line = ANSI.sub("", raw.rstrip("\r\n"))  # colours, should a terminal be faked
         m = TASK_LINE.match(line)
-        if m:
+        # Without a timestamp, only a line of this run's tasks (not some text in brackets).
+        if m and (m["times"] or (self.run_id is not None and m["run"] == self.run_id)):
             return self._task_line(m)
         events: list[Event] = []
         m = RUN_LINE.match(line)
         msg = m["msg"] if m else line
+        if m:
+            self._last_time = parse_time(_ONE_TS.findall(m["times"])[-1]) or self._last_time
         if self.flow is None and (e := EXECUTING.search(line)):
             self.flow = e["flow"]
         if (s := RUN_STARTED.search(msg)) and not self._started_sent:
@@ -164,7 +173,9 @@ class LineParser:
             self.run_id = m["run"]
             events.append(self._run_started())
         step, task_id, msg = m["step"], m["task"], m["msg"]
-        when = parse_time(m["time"])
+        stamps = _ONE_TS.findall(m["times"])
+        when = parse_time(stamps[-1]) if stamps else self._last_time
+        self._last_time = when
         key = (step, task_id)
         base = {"step": step, "task_id": task_id, "run_id": m["run"]}
         task = self._tasks.get(key)
