@@ -312,6 +312,10 @@ async def test_cancel_mid_run_then_a_resume_completes(
 
     nothing = await command(client, "cancel", uri=flow.uri)
     assert nothing["message"].startswith("Nothing to cancel")
+    # The cancelled run finished the parents of `divide`: spins use it, though its own
+    # `divide` task was cut short before it saved anything.
+    base, spun = await spin_base(client, flow, "divide")
+    assert base == cancelled_run and spun["result"]["status"] == "ok", spun["message"]
 
     resumed = await command(
         client, "resume", uri=flow.uri, step="divide", originRunId=cancelled_run

@@ -134,6 +134,10 @@ def plan_spin(
 
     split_index = None
     parents: list[ParentSpec] = []
+    if spun_task is not None and "_graph_info" not in spun_task:
+        # The step's task in the base run never saved its artifacts (a run cancelled or
+        # killed while it ran): Metaflow cannot tell its parents, the graph can.
+        spun_task = None
     if step == graph.start_step:
         ptask = Step(f"{run.pathspec}/_parameters", _namespace_check=False).task
         parents = [ParentSpec("metaflow", ptask.pathspec, "_parameters")]
