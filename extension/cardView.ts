@@ -9,7 +9,8 @@
  * nonce. Several cards of a step are tabs; scroll positions survive reloads. The page's own
  * script and styles are media/cardView.{js,css}, loaded through asWebviewUri.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import * as vscode from 'vscode';
 import type { Server } from './client';
 import { log } from './log';
@@ -72,6 +73,12 @@ const TOGGLE_TITLES: Record<Source, string> = {
   run: 'The card of the latest run (live while the run is in flight)',
 };
 
+/** An inline script (HTML ends it at the first `</script>`, so the lazy match is exact). */
+const SCRIPT = /(<script\b[^>]*>)([\s\S]*?)(<\/script\s*>)/gi;
+const ASSET_MIN = 32 * 1024;
+/** Around an asset's hash in packed HTML; media/cardView.js puts the script back. */
+const ASSET_MARK = '\u0001flowspin-asset\u0001';
+
 /** Which spin or run task a card set belongs to. */
 function setKey(c: CardSet): string {
   return c.source === 'run' ? `run/${c.runId ?? ''}/${c.taskId ?? ''}` : 'spin';
@@ -90,6 +97,8 @@ class CardView implements vscode.Disposable {
   /** Bumped by every redraw, so a slow `cardFor` answer cannot replace a newer card. */
   private seq = 0;
   private readonly nonce = nonce();
+  /** Large inline scripts the webview holds already (see `pack`), by content hash. */
+  private sentAssets = new Set<string>();
   private followTimer: NodeJS.Timeout | undefined;
   private readonly disposables: vscode.Disposable[] = [];
 
@@ -156,7 +165,10 @@ class CardView implements vscode.Disposable {
       } else if (msg.type === 'source' && SOURCES.includes(msg.source as Source)) {
         this.state.source = msg.source as Source;
         void this.refresh();
-      } else if (msg.type === 'ready' || msg.type === 'stale') {
+      } else if (msg.type === 'ready' || msg.type === 'missing') {
+        this.sentAssets.clear(); // a new page (or one that lost an asset) holds none
+        void this.refresh();
+      } else if (msg.type === 'stale') {
         void this.refresh();
       }
     });
@@ -241,16 +253,21 @@ class CardView implements vscode.Disposable {
     }
     const seq = ++this.seq;
     this.flow = answer.flow ?? this.flow;
+    const scripts = new Map<string, string>();
     const cards = await Promise.all(
-      (answer.cards ?? []).map(async (c) => {
-        const bytes = await vscode.workspace.fs.readFile(vscode.Uri.file(c.path));
-        return { ...c, html: this.withNonce(Buffer.from(bytes).toString('utf8')) };
-      }),
+      (answer.cards ?? []).map(async (c) => ({ ...c, html: this.pack(await readFile(c.path, 'utf8'), scripts) })),
     );
     if (seq !== this.seq) {
       return;
     }
     panel.title = `Card: ${answer.step ?? this.state.step}`;
+    const assets: Record<string, string> = {};
+    for (const [key, body] of scripts) {
+      if (!this.sentAssets.has(key)) {
+        this.sentAssets.add(key);
+        assets[key] = body;
+      }
+    }
     this.shown = cards.length ? { key: setKey(answer), paths: cards.map((c) => c.path) } : undefined;
     await panel.webview.postMessage({
       type: cards.length ? 'cards' : 'empty',
@@ -265,15 +282,29 @@ class CardView implements vscode.Disposable {
       live: !!answer.live,
       pinned: !!this.state.pinned,
       cards,
+      assets,
       message: answer.message ?? '',
       howTo: answer.howTo ?? '',
       state: this.state,
     });
   }
 
-  /** Lets the card's own scripts run under the panel's CSP (and no other scripts). */
-  private withNonce(html: string): string {
-    return html.replace(/<script\b/gi, `<script nonce="${this.nonce}"`);
+  /**
+   * Prepares a card's HTML for the webview: its own scripts get the panel's nonce (so they run
+   * under the panel's CSP, and no other scripts do), and each large inline script is sent once
+   * and then referred to by its hash. A Metaflow card is ~1 MB of the same JavaScript bundle
+   * around a little data; sending that bundle on every reload cost more than drawing the card.
+   */
+  private pack(html: string, scripts: Map<string, string>): string {
+    const packed = html.replace(SCRIPT, (whole: string, open: string, body: string, close: string) => {
+      if (body.length < ASSET_MIN) {
+        return whole;
+      }
+      const key = createHash('sha1').update(body).digest('hex');
+      scripts.set(key, body);
+      return `${open}${ASSET_MARK}${key}${ASSET_MARK}${close}`;
+    });
+    return packed.replace(/<script\b/gi, `<script nonce="${this.nonce}"`);
   }
 
   private page(webview: vscode.Webview): string {

@@ -19,6 +19,9 @@
   let loaded = false;
   /** @type {any} */ let pending = null; // a data update that came before the card loaded
   let staleSeen = null; // created_on of the last data update that asked for a reload
+  /** Large inline scripts of cards, sent once by the extension, by hash (see cardView.ts). */
+  const assets = new Map();
+  const ASSET = /\u0001flowspin-asset\u0001([0-9a-f]{40})\u0001flowspin-asset\u0001/g;
   const frame = /** @type {HTMLIFrameElement} */ (document.getElementById('card'));
   const $ = (/** @type {string} */ id) => /** @type {HTMLElement} */ (document.getElementById(id));
 
@@ -78,7 +81,10 @@
       fromCard(data);
       return;
     }
-    if (data.type === 'cards') show(data);
+    if (data.type === 'cards') {
+      for (const [key, body] of Object.entries(data.assets || {})) assets.set(key, body);
+      show(data);
+    }
     else if (data.type === 'empty') empty(data);
     else if (data.type === 'data') update(data);
   });
@@ -164,9 +170,19 @@
       'var up=window.metaflow_card_update;if(typeof up!=="function")return;' +
       'if(d.reload_token===window.METAFLOW_RELOAD_TOKEN){up(d.data);}else{parent.postMessage({flowspinStale:d.created_on},"*");}});' +
       '})();<\/script>';
+    let missing = false;
+    const html = card.html.replace(ASSET, (_, key) => {
+      const body = assets.get(key);
+      if (body === undefined) missing = true;
+      return body ?? '';
+    });
+    if (missing) {
+      vscode.postMessage({ type: 'missing' }); // this page was recreated: ask for everything
+      return;
+    }
     // After the last </body>: a card's own scripts may contain the text "</body>".
-    const end = card.html.toLowerCase().lastIndexOf('</body>');
-    frame.srcdoc = end < 0 ? card.html + keep : card.html.slice(0, end) + keep + card.html.slice(end);
+    const end = html.toLowerCase().lastIndexOf('</body>');
+    frame.srcdoc = end < 0 ? html + keep : html.slice(0, end) + keep + html.slice(end);
     remember({ view: m.state });
   }
 
