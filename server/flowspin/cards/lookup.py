@@ -199,6 +199,10 @@ def cards_for(flow_file: Path, step: str, source: str = "auto") -> FoundCards:
             f"step {step!r} has no card yet: spin it (`flowspin spin {flow_file.name} "
             f"{step}`) with @card on the step, or run the flow. ({exc})"
         ) from None
+    except Exception:
+        if spun is None:
+            raise
+        return spun  # a datastore that cannot be read must not hide the spin's card
     if spun is not None and (spun.created or 0) >= (ran.created or 0):
         return spun
     return ran

@@ -35,7 +35,7 @@ HOW_TO = (
     'current.card.append(Markdown("...")) in its body), then spin it or run the flow.'
 )
 
-_watchers: dict[Path, Any] = {}
+_watchers: dict[Any, Any] = {}  # workspace root, or ("run-cards", folder)
 _lock = threading.Lock()
 _pool: ThreadPoolExecutor | None = None
 
@@ -138,7 +138,7 @@ def _ensure_run_watcher(
     from flowspin.cards.lookup import task_cards
     from flowspin.cards.watch import RunCardEvent, RunCardWatcher
 
-    key = Path("run-cards") / card_root
+    key = ("run-cards", card_root)
     with _lock:
         if key in _watchers:
             return
