@@ -64,7 +64,13 @@ const ICONS: Record<RunStatus['state'], string> = {
 };
 
 /** The document and cursor line a command is about: a lens's `{uri, line, step}` or the editor. */
-function where(raw: unknown): { uri: vscode.Uri; line?: number; step?: string } | undefined {
+interface Where {
+  uri: vscode.Uri;
+  line?: number;
+  step?: string;
+}
+
+function where(raw: unknown): Where | undefined {
   const given = isTarget(raw) ? raw : raw instanceof vscode.Uri ? { uri: raw } : {};
   const editor = vscode.window.activeTextEditor;
   const uri = given.uri ? toUri(given.uri) : editor?.document.uri;
@@ -151,15 +157,22 @@ function runItem(run: RunSummary, pinned: string | null | undefined): RunItem {
   };
 }
 
-async function runFlow(server: Server, context: vscode.ExtensionContext, raw: unknown): Promise<void> {
+/** The saved flow file a run or resume is about, with what the server knows of its flow. */
+async function savedFlow(server: Server, raw: unknown): Promise<[Where, FlowInfo] | undefined> {
   const at = where(raw);
   if (!at || !(await save(at.uri))) {
-    return;
+    return undefined;
   }
   const info = await flowInfo(server, at.uri, at.line);
-  if (!info) {
+  return info ? [at, info] : undefined;
+}
+
+async function runFlow(server: Server, context: vscode.ExtensionContext, raw: unknown): Promise<void> {
+  const found = await savedFlow(server, raw);
+  if (!found) {
     return;
   }
+  const [at, info] = found;
   const params = await askParameters(context, at.uri, info);
   if (params === undefined) {
     return;
@@ -168,14 +181,11 @@ async function runFlow(server: Server, context: vscode.ExtensionContext, raw: un
 }
 
 async function resumeFlow(server: Server, raw: unknown): Promise<void> {
-  const at = where(raw);
-  if (!at || !(await save(at.uri))) {
+  const found = await savedFlow(server, raw);
+  if (!found) {
     return;
   }
-  const info = await flowInfo(server, at.uri, at.line);
-  if (!info) {
-    return;
-  }
+  const [at, info] = found;
   let step: string | undefined = at.step ?? info.step ?? undefined;
   if (!step) {
     const stopped = '$(debug-restart) where the run stopped';

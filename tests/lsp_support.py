@@ -33,6 +33,17 @@ async def start_session(client: LanguageClient, root: Path) -> tuple[Any, types.
     return await asyncio.wait_for(status, TIMEOUT), result
 
 
+def use_workspace_datastore(client: LanguageClient, root: Path) -> None:
+    """Point the server's spins and runs at `root`'s own Metaflow datastore and metadata
+    (through the `flowspin.run.env` setting, as a user would), never the user's."""
+    from conftest import metaflow_env
+
+    env = {k: v for k, v in metaflow_env(root).items() if k.startswith("METAFLOW_")}
+    client.workspace_did_change_configuration(
+        types.DidChangeConfigurationParams(settings={"flowspin": {"run": {"env": env}}})
+    )
+
+
 def source(text: str) -> str:
     return textwrap.dedent(text).lstrip()
 

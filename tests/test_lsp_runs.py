@@ -14,55 +14,11 @@ from typing import Any
 import pytest
 import pytest_asyncio
 import pytest_lsp
-from conftest import metaflow_env, write_flow
-from lsp_support import TIMEOUT, Doc, start_session, wait_until
+from conftest import write_flow
+from lsp_support import TIMEOUT, Doc, start_session, use_workspace_datastore, wait_until
 from lsprotocol import types
 from pytest_lsp import ClientServerConfig, LanguageClient
-
-FLOW = """
-import os
-import time
-
-from metaflow import FlowSpec, Parameter, step
-
-
-class RunsFlow(FlowSpec):
-    width = Parameter("width", default=2, type=int, help="how many splits")
-    divisor = Parameter("divisor", default=1, type=int)
-
-    @step
-    def start(self):
-        self.items = list(range(self.width))
-        self.next(self.square, foreach="items")
-
-    @step
-    def square(self):
-        print("squaring", self.input)
-        self.value = self.input * self.input
-        self.next(self.join)
-
-    @step
-    def join(self, inputs):
-        self.total = sum(i.value for i in inputs)
-        self.next(self.divide)
-
-    @step
-    def divide(self):
-        if os.path.exists("hold.flag"):
-            print("holding", flush=True)
-            while os.path.exists("hold.flag"):
-                time.sleep(0.05)
-        self.ratio = self.total / self.divisor
-        self.next(self.end)
-
-    @step
-    def end(self):
-        print("ratio", self.ratio)
-
-
-if __name__ == "__main__":
-    RunsFlow()
-"""
+from runs_support import RUNS_FLOW as FLOW
 
 RUN_TIMEOUT = 240.0  # an upper bound for a hung Metaflow run, not a wait
 
@@ -109,10 +65,7 @@ async def client(lsp_client: LanguageClient, root: Path):
         types.Command | types.CodeAction, _command_or_action
     )
     await start_session(lsp_client, root)
-    env = {k: v for k, v in metaflow_env(root).items() if k.startswith("METAFLOW_")}
-    lsp_client.workspace_did_change_configuration(
-        types.DidChangeConfigurationParams(settings={"flowspin": {"run": {"env": env}}})
-    )
+    use_workspace_datastore(lsp_client, root)
     yield
     await lsp_client.shutdown_session()
 

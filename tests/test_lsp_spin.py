@@ -16,7 +16,7 @@ import pytest
 import pytest_asyncio
 import pytest_lsp
 from conftest import metaflow_env, run_metaflow, write_flow
-from lsp_support import TIMEOUT, Doc, start_session, wait_until
+from lsp_support import TIMEOUT, Doc, start_session, use_workspace_datastore, wait_until
 from lsprotocol import types
 from pytest_lsp import ClientServerConfig, LanguageClient
 
@@ -90,11 +90,7 @@ async def client(lsp_client: LanguageClient, root: Path):
         events.append(("refresh", None))
 
     await start_session(lsp_client, root)
-    # Spins see this workspace's Metaflow datastore through the `flowspin.run.env` setting.
-    env = {k: v for k, v in metaflow_env(root).items() if k.startswith("METAFLOW_")}
-    lsp_client.workspace_did_change_configuration(
-        types.DidChangeConfigurationParams(settings={"flowspin": {"run": {"env": env}}})
-    )
+    use_workspace_datastore(lsp_client, root)
     yield
     await lsp_client.shutdown_session()
 

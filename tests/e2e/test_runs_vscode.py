@@ -5,7 +5,6 @@ last values, and a failed task shows in the Problems view at its line."""
 from __future__ import annotations
 
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -18,45 +17,9 @@ from e2e_support import (
     package_vsix,
     require_prerequisites,
 )
+from runs_support import FAIL_LINE, RUNS_FLOW
 
 pytestmark = [pytest.mark.e2e, pytest.mark.metaflow]
-
-FLOW = textwrap.dedent(
-    """\
-    from metaflow import FlowSpec, Parameter, step
-
-
-    class RunsFlow(FlowSpec):
-        width = Parameter("width", default=2, type=int, help="how many splits")
-        divisor = Parameter("divisor", default=1, type=int)
-
-        @step
-        def start(self):
-            self.items = list(range(self.width))
-            self.next(self.square, foreach="items")
-
-        @step
-        def square(self):
-            self.value = self.input * self.input
-            self.next(self.join)
-
-        @step
-        def join(self, inputs):
-            self.total = sum(i.value for i in inputs)
-            self.ratio = self.total / self.divisor
-            self.next(self.end)
-
-        @step
-        def end(self):
-            print("ratio", self.ratio)
-
-
-    if __name__ == "__main__":
-        RunsFlow()
-    """
-)
-FAIL_LINE = 1 + FLOW.splitlines().index("        self.ratio = self.total / self.divisor")
-
 
 def test_run_flow_from_the_keyboard(tmp_path: Path) -> None:
     require_prerequisites("the Run Flow test")
@@ -65,7 +28,7 @@ def test_run_flow_from_the_keyboard(tmp_path: Path) -> None:
     workspace.mkdir()
     (workspace / ".git").mkdir()
     flow = workspace / "flow.py"
-    flow.write_text(FLOW)
+    flow.write_text(RUNS_FLOW.lstrip())
     env = metaflow_env(workspace)
     with code_server(tmp_path, workspace, env, [vsix], {"flowspin.python": sys.executable}) as url:
         checks = drive(

@@ -119,6 +119,15 @@ class DiagnosticsScheduler:
         items = [to_lsp(uri, analysis.model, d, lines) for d in analysis.diagnostics] + spun
         self._publish(uri, items, analysis.version)
 
+    def republish(self, uris: set[str] | list[str]) -> None:
+        """Publish again after spin or run errors changed (each uri on its own: one bad file
+        must not keep the others stale)."""
+        for uri in uris:
+            try:
+                self.publish_now(uri)
+            except Exception:
+                log.exception("publishing diagnostics of %s failed", uri)
+
     def _publish(self, uri: str, items: list[types.Diagnostic], version: int | None) -> None:
         state = self.server.state
         if items:

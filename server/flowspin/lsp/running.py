@@ -24,7 +24,6 @@ import asyncio
 import logging
 import sys
 import threading
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 from lsprotocol import types
 from pygls.uris import from_fs_path
 
-from flowspin.lsp import commands
+from flowspin.lsp import commands, progress
 from flowspin.lsp.spin_host import setting, worker_env
 from flowspin.runs import FlowFileError, RunHandle, RunManager, StepProgress
 from flowspin.runs.flowinfo import parameter_prompts
@@ -238,20 +237,25 @@ async def _drive(
     with tracker.lock:
         tracker.active[flow_file] = active
         tracker.last[flow_file] = LastRun(None, handle.progress.steps(), finished=False)
-    _republish(ls, tracker.drop_errors(uri))
+    ls.diagnostics.republish(tracker.drop_errors(uri))
     ls.refresh_lenses()
     _status(ls, active, "running", f"{active.flow}: starting the {verb}")
     ls.send_status("busy", f"{verb.capitalize()} of {active.flow}")
-    active.token = await _begin_progress(ls, active)
+    active.token = await progress.begin(
+        ls,
+        verb,
+        f"Running {active.flow}" if verb == "run" else f"Resuming {active.flow}",
+        "starting",
+        handle.cancel,
+        still_wanted=lambda: not handle.done(),
+    )
     try:
         result = await asyncio.to_thread(handle.wait)
     finally:
         with tracker.lock:
             tracker.active.pop(flow_file, None)
             idle = not tracker.active
-        if active.token is not None:
-            ls.work_done_progress.end(active.token, types.WorkDoneProgressEnd())
-            ls.work_done_progress.tokens.pop(active.token, None)
+        progress.end(ls, active.token)
         if idle:
             ls.send_status("ready", f"{verb} of {active.flow} finished")
     assert result is not None
@@ -336,8 +340,7 @@ def _translate(ls: FlowspinServer, active: ActiveRun, event: dict[str, Any]) -> 
     text = progress_line(steps)
     run = f" run {handle.run_id}" if handle.run_id else ""
     _status(ls, active, "running", f"{active.flow}{run}: {text}")
-    if active.token is not None:
-        ls.work_done_progress.report(active.token, types.WorkDoneProgressReport(message=text))
+    progress.report(ls, active.token, text)
 
 
 def _log_line(ls: FlowspinServer, active: ActiveRun, text: str) -> None:
@@ -391,41 +394,7 @@ def _add_error(ls: FlowspinServer, active: ActiveRun, event: dict[str, Any]) -> 
     )
     with ls.runs.lock:
         ls.runs.errors.setdefault(active.uri, []).append((shown, diag))
-    _republish(ls, {shown})
-
-
-def _republish(ls: FlowspinServer, uris: set[str]) -> None:
-    for uri in uris:
-        try:
-            ls.diagnostics.publish_now(uri)
-        except Exception:
-            log.exception("publishing diagnostics of %s failed", uri)
-
-
-async def _begin_progress(ls: FlowspinServer, active: ActiveRun) -> str | None:
-    window = ls.client_capabilities.window
-    if not (window and window.work_done_progress):
-        return None
-    token = f"flowspin-run-{uuid.uuid4().hex}"
-    try:
-        await ls.work_done_progress.create_async(token)
-    except Exception as exc:  # a client that refuses progress still gets its run
-        log.debug("no progress for the run: %s", exc)
-        return None
-    if active.handle.done():
-        return None
-    ls.work_done_progress.begin(
-        token,
-        types.WorkDoneProgressBegin(
-            title=f"Running {active.flow}" if active.verb == "run" else f"Resuming {active.flow}",
-            cancellable=True,
-            message="starting",
-        ),
-    )
-    future = ls.work_done_progress.tokens.get(token)
-    if future is not None:
-        future.add_done_callback(lambda f: active.handle.cancel() if f.cancelled() else None)
-    return token
+    ls.diagnostics.republish({shown})
 
 
 def _after_run(ls: FlowspinServer, flow_file: Path, loop: asyncio.AbstractEventLoop) -> None:

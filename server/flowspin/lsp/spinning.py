@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,7 +25,7 @@ from lsprotocol import types
 from pygls.uris import from_fs_path
 
 from flowspin.analysis import queries
-from flowspin.lsp import commands
+from flowspin.lsp import commands, progress
 from flowspin.lsp.documents import looks_like_flow
 from flowspin.lsp.spin_host import setting
 
@@ -179,14 +178,6 @@ def error_diagnostic(
     return shown, diag
 
 
-def _republish(ls: FlowspinServer, uris: set[str]) -> None:
-    for uri in uris:
-        try:
-            ls.diagnostics.publish_now(uri)
-        except Exception:
-            log.exception("publishing diagnostics of %s failed", uri)
-
-
 async def spin(ls: FlowspinServer, target: commands.Target) -> commands.Result:
     assert target.step is not None and target.flow is not None
     tracker: SpinTracker = ls.spins
@@ -217,15 +208,19 @@ async def spin(ls: FlowspinServer, target: commands.Target) -> commands.Result:
             asyncio.to_thread(service.spin, flow_file, step, options, on_log)
         )
         ls.send_status("busy", f"Spinning {step}")
-        token = await _begin_progress(ls, step, target.flow.name, lambda: service.cancel(flow_file))
+        token = await progress.begin(
+            ls,
+            "spin",
+            f"Spinning {step}",
+            f"{target.flow.name}.{step}",
+            lambda: service.cancel(flow_file),
+        )
         result = await running
     finally:
         with tracker.lock:
             tracker.running[flow_file] -= 1
             busy = sum(tracker.running.values())
-        if token is not None:
-            ls.work_done_progress.end(token, types.WorkDoneProgressEnd())
-            ls.work_done_progress.tokens.pop(token, None)
+        progress.end(ls, token)
         if not busy:
             ls.send_status("ready", f"spin of {step} finished")
     with tracker.lock:
@@ -244,7 +239,7 @@ async def spin(ls: FlowspinServer, target: commands.Target) -> commands.Result:
         shown, diag = error_diagnostic(ls, uri, flow_file, target.step.span.line - 1, result)
         tracker.errors[key] = (shown, diag)
         touched.add(shown)
-    _republish(ls, touched)
+    ls.diagnostics.republish(touched)
 
     data = result.to_dict()
     summary = message(result, step, target.flow.name)
@@ -262,28 +257,6 @@ async def spin(ls: FlowspinServer, target: commands.Target) -> commands.Result:
         note["error"] = result.error
     ls.protocol.notify(SPIN_RESULT, note)
     return {"ok": result.status == "ok", "message": summary, "result": data}
-
-
-async def _begin_progress(ls: FlowspinServer, step: str, flow: str, on_cancel: Any) -> str | None:
-    window = ls.client_capabilities.window
-    if not (window and window.work_done_progress):
-        return None
-    token = f"flowspin-spin-{uuid.uuid4().hex}"
-    try:
-        await ls.work_done_progress.create_async(token)
-    except Exception as exc:  # a client that refuses progress still gets its spin
-        log.debug("no progress for the spin: %s", exc)
-        return None
-    ls.work_done_progress.begin(
-        token,
-        types.WorkDoneProgressBegin(
-            title=f"Spinning {step}", cancellable=True, message=f"{flow}.{step}"
-        ),
-    )
-    future = ls.work_done_progress.tokens.get(token)
-    if future is not None:
-        future.add_done_callback(lambda f: on_cancel() if f.cancelled() else None)
-    return token
 
 
 def cancel(ls: FlowspinServer, target: commands.Target) -> commands.Result:
