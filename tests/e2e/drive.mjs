@@ -6,21 +6,7 @@
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { chromium } from 'playwright-core';
-import { config, report, waitFor } from './harness.mjs';
-
-/** The text of every element matching `selector`, without the contents of <style> elements. */
-const text = (page, selector) =>
-  page.evaluate((sel) => {
-    const textOf = (root) => {
-      const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
-      let out = '';
-      for (let node = walker.nextNode(); node; node = walker.nextNode()) {
-        if (node.parentElement?.closest('style, script') == null) out += node.nodeValue;
-      }
-      return out;
-    };
-    return Array.from(document.querySelectorAll(sel), textOf).join('\n');
-  }, selector);
+import { config, gotoLine, launchBrowser, openFile, report, text, waitFor } from './harness.mjs';
 
 async function statusText(page) {
   return text(page, '.statusbar-item');
@@ -30,24 +16,6 @@ async function toasts(page) {
   return text(page, '.notifications-toasts .notification-toast');
 }
 
-async function openFile(page, name) {
-  await page.keyboard.press('Control+P');
-  await waitFor('the quick open box', () => page.locator('.quick-input-widget input').isVisible());
-  await page.keyboard.type(name);
-  await waitFor(`"${name}" in quick open`, async () => (await text(page, '.quick-input-list')).includes(name));
-  await page.keyboard.press('Enter');
-  await waitFor(`an editor tab for ${name}`, async () => (await text(page, '.tabs-container .tab.active')).includes(name));
-}
-
-async function gotoLine(page, line) {
-  await page.keyboard.press('Control+1');
-  await page.keyboard.press('Control+G');
-  await waitFor('the go-to-line box', () => page.locator('.quick-input-widget input').isVisible());
-  await page.keyboard.type(String(line));
-  await page.keyboard.press('Enter');
-  await waitFor(`the cursor on line ${line}`, async () => (await statusText(page)).includes(`Ln ${line},`));
-}
-
 /** The "flowspin" output channel as VS Code writes it to disk (logs/<session>/exthost1/...). */
 function readFlowspinLog(dir) {
   const found = readdirSync(dir, { recursive: true }).filter((f) => String(f).endsWith('flowspin.log'));
@@ -55,14 +23,7 @@ function readFlowspinLog(dir) {
 }
 
 async function main() {
-  const browser = await chromium.launch({
-    executablePath: config.chromium,
-    headless: true,
-    args: [
-      '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync',
-    ],
-  });
+  const browser = await launchBrowser(chromium);
   const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
   try {
     await page.goto(`${config.url}/?folder=${encodeURIComponent(config.workspace)}`);

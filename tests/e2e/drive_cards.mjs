@@ -9,7 +9,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
-import { config, report, waitFor } from './harness.mjs';
+import { config, gotoLine, launchBrowser, report, waitFor } from './harness.mjs';
 
 const statusText = (page) =>
   page.evaluate(() => Array.from(document.querySelectorAll('.statusbar-item'), (e) => e.textContent).join('\n'));
@@ -37,15 +37,6 @@ async function toggle(page, source) {
   await frame.click(`.toggle button[data-source="${source}"]`);
 }
 
-async function gotoLine(page, line) {
-  await page.keyboard.press('Control+1'); // the editor, not the webview, has the keyboard
-  await page.keyboard.press('Control+G');
-  await waitFor('go-to-line', () => page.locator('.quick-input-widget input').isVisible());
-  await page.keyboard.type(String(line));
-  await page.keyboard.press('Enter');
-  await waitFor(`the cursor on line ${line}`, async () => (await statusText(page)).includes(`Ln ${line},`));
-}
-
 function spin() {
   return execFileSync(config.python, ['-m', 'flowspin', 'spin', 'flow.py', config.step, '--no-daemon'], {
     cwd: config.workspace,
@@ -55,11 +46,7 @@ function spin() {
 }
 
 async function main() {
-  const browser = await chromium.launch({
-    executablePath: config.chromium,
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-sync'],
-  });
+  const browser = await launchBrowser(chromium);
   const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
   try {
     await page.goto(`${config.url}/?folder=${encodeURIComponent(config.workspace)}`);

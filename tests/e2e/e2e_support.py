@@ -119,7 +119,8 @@ def code_server(
     with log.open("wb") as out:
         proc = subprocess.Popen(
             [*base, "--auth", "none", "--bind-addr", f"127.0.0.1:{port}"]
-            + ["--disable-telemetry", "--disable-workspace-trust", str(workspace)],
+            + ["--disable-telemetry", "--disable-update-check", "--disable-workspace-trust"]
+            + [str(workspace)],
             stdout=out,
             stderr=subprocess.STDOUT,
             env=env,

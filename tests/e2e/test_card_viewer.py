@@ -4,25 +4,19 @@ toggle and its header; and a run's card updating in the panel while the run is i
 
 from __future__ import annotations
 
-import json
-import os
-import signal
-import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
 import pytest
-from conftest import REPO, metaflow_env, run_metaflow
+from conftest import metaflow_env, run_metaflow
 from e2e_support import (
     ARTIFACTS,
     CHROMIUM,
-    CODE_SERVER,
-    NODE,
-    free_port,
+    code_server,
+    drive,
+    package_vsix,
     require_prerequisites,
-    run,
-    wait_http,
 )
 
 pytestmark = pytest.mark.e2e
@@ -95,91 +89,42 @@ LIVE_LINE = 32  # `progress.update(...)` inside `live`
 
 def test_card_viewer_follows_spins_live(tmp_path: Path) -> None:
     require_prerequisites("the card viewer test")
-    vsix = tmp_path / "flowspin.vsix"
-    run(["npm", "run", "--silent", "package", "--", "--out", str(vsix)], cwd=REPO, timeout=300)
+    vsix = package_vsix(tmp_path / "flowspin.vsix")
     workspace = tmp_path / "workspace"
     workspace.mkdir()
     flow = workspace / "flow.py"
     flow.write_text(FLOW)
     run_metaflow(flow, "run")
-    extensions, user_data = tmp_path / "extensions", tmp_path / "user-data"
-    (user_data / "User").mkdir(parents=True)
-    (user_data / "User" / "settings.json").write_text(
-        json.dumps(
-            {
-                "security.workspace.trust.enabled": False,
-                "workbench.startupEditor": "none",
-                "chat.disableAIFeatures": True,
-                "telemetry.telemetryLevel": "off",
-                "extensions.autoCheckUpdates": False,
-                "flowspin.python": sys.executable,
-            }
-        )
-    )
     env = metaflow_env(workspace)
-    env.update(XDG_CONFIG_HOME=str(tmp_path / "xdg-config"), XDG_DATA_HOME=str(tmp_path / "xdg"))
-    base = [str(NODE), str(CODE_SERVER), "--extensions-dir", str(extensions)]
-    base += ["--user-data-dir", str(user_data)]
-    run([*base, "--install-extension", str(vsix)], env=env, timeout=120)
-    port = free_port()
-    with (tmp_path / "code-server.log").open("wb") as out:
-        proc = subprocess.Popen(
-            [*base, "--auth", "none", "--bind-addr", f"127.0.0.1:{port}"]
-            + ["--disable-telemetry", "--disable-workspace-trust", str(workspace)],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=env,
-            start_new_session=True,
+    with code_server(tmp_path, workspace, env, [vsix], {"flowspin.python": sys.executable}) as url:
+        checks = drive(
+            "drive_cards.mjs",
+            {
+                "url": url,
+                "workspace": str(workspace),
+                "flowPath": str(flow),
+                "chromium": str(CHROMIUM),
+                "artifacts": str(ARTIFACTS),
+                "python": sys.executable,
+                "env": env,
+                "step": "show",
+                "stepLine": STEP_LINE,
+                "liveLine": LIVE_LINE,
+                "gate": str(tmp_path / "gate"),
+                "textV1": "hello card v1",
+                "textV2": "hello card v2",
+                "timeoutSeconds": 90,
+            },
+            tmp_path,
         )
-    try:
-        url = f"http://127.0.0.1:{port}"
-        wait_http(f"{url}/healthz", proc, tmp_path / "code-server.log")
-        config = tmp_path / "drive.json"
-        config.write_text(
-            json.dumps(
-                {
-                    "url": url,
-                    "workspace": str(workspace),
-                    "flowPath": str(flow),
-                    "chromium": str(CHROMIUM),
-                    "artifacts": str(ARTIFACTS),
-                    "python": sys.executable,
-                    "env": metaflow_env(workspace),
-                    "step": "show",
-                    "stepLine": STEP_LINE,
-                    "liveLine": LIVE_LINE,
-                    "gate": str(tmp_path / "gate"),
-                    "textV1": "hello card v1",
-                    "textV2": "hello card v2",
-                    "timeoutSeconds": 90,
-                }
-            )
-        )
-        drive = subprocess.run(
-            [str(NODE), str(Path(__file__).with_name("drive_cards.mjs")), str(config)],
-            capture_output=True,
-            text=True,
-            timeout=600,
-            cwd=REPO,
-        )
-        checks = [json.loads(x) for x in drive.stdout.splitlines() if x.startswith("{")]
-        print(json.dumps(checks, indent=1))
-        assert drive.returncode == 0, f"after {[c['check'] for c in checks]}: {drive.stderr}"
-        names = [c["check"] for c in checks]
-        assert names[-8:] == [
-            "run-card-shown",
-            "spin-card-shown",
-            "edited-card-shown",
-            "toggle-run",
-            "toggle-spin",
-            "toggle-auto",
-            "live-run-card-updates",
-            "live-run-card-final",
-        ]
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+    names = [c["check"] for c in checks]
+    assert names[-8:] == [
+        "run-card-shown",
+        "spin-card-shown",
+        "edited-card-shown",
+        "toggle-run",
+        "toggle-spin",
+        "toggle-auto",
+        "live-run-card-updates",
+        "live-run-card-final",
+    ]

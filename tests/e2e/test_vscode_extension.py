@@ -9,9 +9,7 @@ extensions folder; the language server is the test venv's `python -m flowspin ls
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import signal
 import subprocess
 import sys
 import textwrap
@@ -24,12 +22,11 @@ from conftest import REPO, metaflow_env
 from e2e_support import (
     ARTIFACTS,
     CHROMIUM,
-    CODE_SERVER,
     NODE,
-    free_port,
+    code_server,
+    package_vsix,
     require_prerequisites,
     run,
-    wait_http,
 )
 
 pytestmark = pytest.mark.e2e
@@ -74,9 +71,7 @@ class VSCode:
 def vsix(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The extension packaged as users get it (`npm run package`)."""
     require_prerequisites("the VS Code end-to-end test")
-    out = tmp_path_factory.mktemp("vsix") / "flowspin.vsix"
-    run(["npm", "run", "--silent", "package", "--", "--out", str(out)], cwd=REPO, timeout=300)
-    return out
+    return package_vsix(tmp_path_factory.mktemp("vsix") / "flowspin.vsix")
 
 
 @pytest.fixture(scope="module")
@@ -86,80 +81,26 @@ def vscode(vsix: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[VSC
     workspace.mkdir()
     flow = workspace / "flow.py"
     flow.write_text(BROKEN)
-    extensions, user_data = root / "extensions", root / "user-data"
-    (user_data / "User").mkdir(parents=True)
-    user_settings = user_data / "User" / "settings.json"
-    user_settings.write_text(
-        json.dumps(
-            {
-                "security.workspace.trust.enabled": False,
-                "workbench.startupEditor": "none",
-                "chat.disableAIFeatures": True,
-                "workbench.tips.enabled": False,
-                "extensions.autoCheckUpdates": False,
-                "extensions.autoUpdate": False,
-                "telemetry.telemetryLevel": "off",
-                "files.autoSave": "off",  # so that Spin, not auto save, saves the edit
-                "flowspin.python": sys.executable,
-                "flowspin.trace": "messages",
-            },
-            indent=2,
-        )
-    )
     # A real interpreter without flowspin, for the "not installed" notification.
     bare = root / "bare-venv"
     run([sys.executable, "-m", "venv", "--without-pip", str(bare)], timeout=120)
-    env = metaflow_env(workspace)
-    env.update(XDG_CONFIG_HOME=str(root / "xdg-config"), XDG_DATA_HOME=str(root / "xdg-data"))
-    base = [
-        str(NODE),
-        str(CODE_SERVER),
-        "--extensions-dir",
-        str(extensions),
-        "--user-data-dir",
-        str(user_data),
-    ]
-    run([*base, "--install-extension", str(vsix)], env=env, timeout=120)
-    assert (extensions / "flowspin.flowspin-0.1.0" / "dist" / "extension.js").is_file()
-
-    port = free_port()
-    log = root / "code-server.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [
-                *base,
-                "--auth",
-                "none",
-                "--bind-addr",
-                f"127.0.0.1:{port}",
-                "--disable-telemetry",
-                "--disable-update-check",
-                "--disable-workspace-trust",
-                str(workspace),
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=env,
-            start_new_session=True,
-        )
-    try:
-        url = f"http://127.0.0.1:{port}"
-        wait_http(f"{url}/healthz", proc, log)
+    settings = {
+        "workbench.tips.enabled": False,
+        "extensions.autoUpdate": False,
+        "files.autoSave": "off",  # so that Spin, not auto save, saves the edit
+        "flowspin.python": sys.executable,
+        "flowspin.trace": "messages",
+    }
+    with code_server(root, workspace, metaflow_env(workspace), [vsix], settings) as url:
+        assert (root / "extensions" / "flowspin.flowspin-0.1.0" / "dist" / "extension.js").is_file()
         yield VSCode(
             url=url,
             workspace=workspace,
             flow=flow,
-            log=log,
-            user_data=user_data,
+            log=root / "code-server.log",
+            user_data=root / "user-data",
             no_flowspin_python=bare / "bin" / "python",
         )
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
 
 
 def _drive(vscode: VSCode, tmp_path: Path, **scenario) -> list[dict]:
