@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import statistics
 import subprocess
 import sys
@@ -41,12 +40,11 @@ sys.path[:0] = [str(REPO / "tests"), str(REPO / "tests" / "e2e")]
 from conftest import metaflow_env  # noqa: E402
 from e2e_support import (  # noqa: E402
     CHROMIUM,
-    CODE_SERVER,
     NODE,
+    code_server,
     free_port,
     missing_prerequisites,
-    run,
-    wait_http,
+    package_vsix,
 )
 
 SPINS = int(os.environ.get("FLOWSPIN_BENCH_SPINS", "12"))
@@ -149,37 +147,8 @@ def main() -> int:
         check=True,
         capture_output=True,
     )
-    vsix = tmp / "flowspin.vsix"
-    run(["npm", "run", "--silent", "package", "--", "--out", str(vsix)], cwd=REPO, timeout=300)
-    extensions, user_data = tmp / "extensions", tmp / "user-data"
-    (user_data / "User").mkdir(parents=True)
-    settings = {
-        "security.workspace.trust.enabled": False,
-        "workbench.startupEditor": "none",
-        "chat.disableAIFeatures": True,
-        "telemetry.telemetryLevel": "off",
-        "extensions.autoCheckUpdates": False,
-        "flowspin.python": sys.executable,
-    }
-    (user_data / "User" / "settings.json").write_text(json.dumps(settings))
-    server_env = dict(env, XDG_CONFIG_HOME=str(tmp / "xdg-config"), XDG_DATA_HOME=str(tmp / "xdg"))
-    base = [str(NODE), str(CODE_SERVER), "--extensions-dir", str(extensions)]
-    base += ["--user-data-dir", str(user_data)]
-    run([*base, "--install-extension", str(vsix)], env=server_env, timeout=120)
-    port = free_port()
-    log = tmp / "code-server.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [*base, "--auth", "none", "--bind-addr", f"127.0.0.1:{port}"]
-            + ["--disable-telemetry", "--disable-workspace-trust", str(workspace)],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=server_env,
-            start_new_session=True,
-        )
-    try:
-        url = f"http://127.0.0.1:{port}"
-        wait_http(f"{url}/healthz", proc, log)
+    vsix = package_vsix(tmp / "flowspin.vsix")
+    with code_server(tmp, workspace, env, [vsix], {"flowspin.python": sys.executable}) as url:
         config = tmp / "drive.json"
         config.write_text(
             json.dumps(
@@ -206,15 +175,8 @@ def main() -> int:
             timeout=1200,
             cwd=REPO,
         )
-    finally:
-        if os.environ.get("FLOWSPIN_BENCH_KEEP"):
-            print(f"kept {tmp}", file=sys.stderr)
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+    if os.environ.get("FLOWSPIN_BENCH_KEEP"):
+        print(f"kept {tmp}", file=sys.stderr)
     rows = [json.loads(x) for x in drive.stdout.splitlines() if x.startswith("{")]
     if drive.returncode != 0:
         print(drive.stdout, drive.stderr, sep="\n", file=sys.stderr)
