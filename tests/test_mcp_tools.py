@@ -171,7 +171,8 @@ async def test_spin_reports_artifacts_output_and_takes_params(project: Path) -> 
 async def test_spins_go_through_the_workspace_daemon_shared_with_cli_and_editor(
     project: Path,
 ) -> None:
-    client = pytest.importorskip("flowspin.daemon.client")
+    from flowspin.daemon import client
+
     async with mcp_session(project) as session:
         spun = payload(await session.call_tool("spin", {"file": "flow.py", "step": "end"}))
     assert spun["via"] == "daemon"
