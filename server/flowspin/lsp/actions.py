@@ -3,26 +3,22 @@ way to reproduce and fix it), "Spin 'train' again" on a failed spin."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from lsprotocol import types
 
-from flowspin.lsp.running import RUN_ERROR
+from flowspin.lsp.running import RUN_ERROR, diagnostic_data
 from flowspin.lsp.spinning import SPIN_ERROR
 
 if TYPE_CHECKING:
     from flowspin.lsp.server import FlowspinServer
 
 
-def _data(diag: types.Diagnostic) -> dict[str, Any]:
-    return diag.data if isinstance(diag.data, dict) else {}
-
-
 def code_actions(ls: FlowspinServer, params: types.CodeActionParams) -> list[types.CodeAction]:
     """"Spin this step" on a failed run task (and "Spin again" on a failed spin)."""
     actions: list[types.CodeAction] = []
     for diag in params.context.diagnostics:
-        data = _data(diag)
+        data = diagnostic_data(diag)
         step, flow_uri = data.get("step"), data.get("flowUri")
         if diag.code not in (RUN_ERROR, SPIN_ERROR) or not step or not flow_uri:
             continue

@@ -93,7 +93,7 @@ class RunTracker:
         """Forget run errors of a flow (of one step); the uris whose diagnostics changed."""
         with self.lock:
             items = self.errors.get(flow_uri, [])
-            gone = [i for i in items if step is None or _data(i[1]).get("step") == step]
+            gone = [i for i in items if step is None or diagnostic_data(i[1]).get("step") == step]
             kept = [i for i in items if i not in gone]
             if kept:
                 self.errors[flow_uri] = kept
@@ -119,7 +119,8 @@ class RunTracker:
         return lens_label(last.run_id, last.steps[step], last.finished)
 
 
-def _data(diag: types.Diagnostic) -> dict[str, Any]:
+def diagnostic_data(diag: types.Diagnostic) -> dict[str, Any]:
+    """The `data` flowspin puts on its own diagnostics (`{step, flowUri, ...}`), else {}."""
     return diag.data if isinstance(diag.data, dict) else {}
 
 
@@ -173,9 +174,12 @@ async def run(ls: FlowspinServer, target: commands.Target) -> commands.Result:
         return {"ok": False, "message": problem}
     extra, env = _environment(ls)
     manager = ls.runs.manager
+    flow = target.flow.name if target.flow else None  # a file may hold several
 
     def start(on_event: Callable[[dict[str, Any]], None]) -> RunHandle:
-        return manager.start_run(_flow_file(ls, target.uri), params, extra, env, on_event)
+        return manager.start_run(
+            _flow_file(ls, target.uri), params, extra, env, on_event, flow=flow
+        )
 
     return await _drive(ls, target, "run", start)
 
@@ -192,9 +196,10 @@ async def resume(ls: FlowspinServer, target: commands.Target) -> commands.Result
     step = target.step.name if target.step is not None else None
     extra, env = _environment(ls)
     manager = ls.runs.manager
+    flow = target.flow.name if target.flow else None  # a file may hold several
 
     def start(on_event: Callable[[dict[str, Any]], None]) -> RunHandle:
-        return manager.start_resume(flow_file, step, origin, extra, env, on_event)
+        return manager.start_resume(flow_file, step, origin, extra, env, on_event, flow=flow)
 
     return await _drive(ls, target, "resume", start)
 
@@ -217,9 +222,6 @@ async def _drive(
             f"{f' (run {busy.handle.run_id})' if busy.handle.run_id else ''}; "
             "wait for it or cancel it (Flowspin: Cancel).",
         }
-    problem = _other_flow(flow_file, target.flow.name)
-    if problem:
-        return {"ok": False, "message": problem}
     loop = asyncio.get_running_loop()
     box: dict[str, ActiveRun] = {}
 
@@ -281,24 +283,6 @@ async def _drive(
         tail = "\n".join(t for t in result.output_tail if t.strip())[-600:]
         answer["message"] += f" Metaflow said: {tail}"
     return answer
-
-
-def _other_flow(flow_file: Path, wanted: str) -> str | None:
-    """Metaflow runs one flow per file, the one its `__main__` block starts: asking for
-    another flow of the same file gets a clear answer instead of a run of the wrong flow."""
-    from flowspin.runs import load_target
-
-    try:
-        runs = load_target(flow_file).flow
-    except FlowFileError as exc:
-        return str(exc)
-    if runs == wanted:
-        return None
-    return (
-        f"{flow_file.name} runs {runs} (the flow its __main__ block starts), not {wanted}: "
-        f"Metaflow runs one flow per file. To run {wanted}, give it a file of its own "
-        f"(ending with `if __name__ == \"__main__\": {wanted}()`)."
-    )
 
 
 def _on_event(ls: FlowspinServer, box: dict[str, ActiveRun], event: dict[str, Any]) -> None:

@@ -229,7 +229,14 @@ class RunManager:
         on_event: EventCallback | None,
         **resume: Any,
     ) -> RunHandle:
+        flow = resume.pop("flow", None)
         target = load_target(flow_file)
+        if flow is not None and flow != target.flow:
+            raise FlowFileError(
+                f"{target.path.name} runs {target.flow} (the flow its __main__ block starts), "
+                f"not {flow}: Metaflow runs one flow per file. To run {flow}, give it a file "
+                f'of its own (ending with `if __name__ == "__main__": {flow}()`).'
+            )
         step = resume.get("step")
         if step and target.step_names and step not in target.step_names:
             raise FlowFileError(
@@ -249,9 +256,11 @@ class RunManager:
         extra_args: list[str] | None = None,
         env: dict[str, str] | None = None,
         on_event: EventCallback | None = None,
+        flow: str | None = None,
     ) -> RunHandle:
-        """`python flow.py run --param value ... EXTRA` in the flow's folder."""
-        return self._start(flow_file, "run", params, extra_args, env, on_event)
+        """`python flow.py run --param value ... EXTRA` in the flow's folder. With `flow`, a
+        file that runs another flow is refused (FlowFileError) before Metaflow starts."""
+        return self._start(flow_file, "run", params, extra_args, env, on_event, flow=flow)
 
     def start_resume(
         self,
@@ -261,13 +270,14 @@ class RunManager:
         extra_args: list[str] | None = None,
         env: dict[str, str] | None = None,
         on_event: EventCallback | None = None,
+        flow: str | None = None,
     ) -> RunHandle:
         """`python flow.py resume [--origin-run-id ID] [STEP]`: Metaflow clones what finished
         in the origin run (by default the latest local run) and reruns from STEP (by default
         the first step that did not finish). Parameters come from the origin run."""
         return self._start(
             flow_file, "resume", None, extra_args, env, on_event,
-            step=step, origin_run_id=origin_run_id,
+            step=step, origin_run_id=origin_run_id, flow=flow,
         )
 
     def cancel_all(self) -> None:

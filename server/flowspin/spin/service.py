@@ -289,18 +289,11 @@ class SpinService:
         wait: bool = True,
     ) -> bool:
         """Load the parent state of `step` so that even the first spin is warm."""
-        path = Path(flow_file).resolve()
-        opts = SpinOptions.coerce(base)
-        handle = self._worker(path)
-        msg = {"type": "preload", "step": step, "options": opts.to_dict()}
-        self._last[path] = (step, opts.to_dict())
-        if not wait:
-            threading.Thread(target=self._quiet_request, args=(handle, msg), daemon=True).start()
-            return True
-        try:
-            return bool(handle.request(msg).get("ok"))
-        except WorkerCrashed:
-            return False
+        if wait:
+            return bool(self.preload_state(flow_file, step, base).get("ok"))
+        handle, msg = self._preload_request(flow_file, step, base)
+        threading.Thread(target=self._quiet_request, args=(handle, msg), daemon=True).start()
+        return True
 
     def preload_state(
         self,
@@ -310,15 +303,21 @@ class SpinService:
     ) -> dict[str, Any]:
         """Like `preload`, and says which base run the state came from (`run_id`) or why it
         could not be loaded (`error`): the editor shows where the next spin's state is from."""
-        path = Path(flow_file).resolve()
-        opts = SpinOptions.coerce(base)
-        handle = self._worker(path)
-        self._last[path] = (step, opts.to_dict())
+        handle, msg = self._preload_request(flow_file, step, base)
         try:
-            reply = handle.request({"type": "preload", "step": step, "options": opts.to_dict()})
+            reply = handle.request(msg)
         except WorkerCrashed as exc:
             return {"ok": False, "error": str(exc)}
         return {k: reply.get(k) for k in ("ok", "run_id", "error") if k in reply}
+
+    def _preload_request(
+        self, flow_file: str | os.PathLike[str], step: str, base: Any
+    ) -> tuple[WorkerHandle, dict[str, Any]]:
+        path = Path(flow_file).resolve()
+        opts = SpinOptions.coerce(base).to_dict()
+        handle = self._worker(path)
+        self._last[path] = (step, opts)
+        return handle, {"type": "preload", "step": step, "options": opts}
 
     @staticmethod
     def _quiet_request(handle: WorkerHandle, msg: dict[str, Any]) -> None:
