@@ -288,12 +288,15 @@ def test_parser_reads_clone_lines_that_threads_interleaved() -> None:
         "[1796158094057992/start/2] Cloning previously run task 1796158091377677/start/1",
         "[1796158094057992/square/1] Cloning previously run task 1796158091377677/square/2",
         "[1796158094057992/square/4] Cloning previously run task 1796158091377677/square/3",
+        "2026-12-01 21:21:16.979 2026-12-01 21:21:16.980 [1796158094057992/join/3] "
+        "[1796158094057992/end/5] Cloning previously run task 1796158091377677/join/2",
+        "Cloning previously run task 1796158091377677/end/6",
         "[elsewhere/not/ours] printed by nobody we know",
     ]
     parser = LineParser()
     events = [e for raw in lines for e in parser.feed(raw + "\n")]
     cloned = [(e["step"], e["task_id"]) for e in events if e.get("cloned")]
-    assert cloned == [("start", "2"), ("square", "1"), ("square", "4")]
+    assert cloned == [("start", "2"), ("square", "1"), ("square", "4"), ("join", "3"), ("end", "5")]
     assert all(e["time"] is not None for e in events if e.get("cloned"))
     assert events[-1] == {"event": "log", "step": None, "task_id": None, "stream": "stdout",
                           "line": "[elsewhere/not/ours] printed by nobody we know"}

@@ -42,7 +42,11 @@ STARTING = ("Task is starting", "Task fallback is starting")
 FINISHED = "Task finished successfully."
 FAILED = ("Task failed.", "Task failed with a segmentation fault.")
 KILLED = "[KILLED BY ORCHESTRATOR]"
-CLONED = "Cloning previously run task"
+# Resume's clone messages, from several threads whose writes interleave: one line may hold
+# several tasks' prefixes and another task's message, and a message may stand alone on the next
+# line. So a clone is read from every pid-less prefix of a line that mentions cloning.
+CLONE_LINE = re.compile(r"(?:Cloning|Skipping cloning of) previously run task")
+CLONE_PREFIX = re.compile(r"\[(?P<run>[^/\]\s]+)/(?P<step>[^/\]\s]+)/(?P<task>[^/\]\s]+)\]")
 FOREACH = re.compile(r"^Foreach yields (?P<n>\d+) child steps\.$")
 MAX_TASK_LINES = 400  # a chatty task keeps only its tail (tracebacks come last)
 
@@ -142,9 +146,12 @@ class LineParser:
         self._tasks: dict[tuple[str, str], _Task] = {}
         self.pid: int | None = None
         self._last_time: float | None = None
+        self._cloned: set[tuple[str, str]] = set()
 
     def feed(self, raw: str) -> list[Event]:
         line = ANSI.sub("", raw.rstrip("\r\n"))  # colours, should a terminal be faked
+        if CLONE_LINE.search(line):
+            return self._clone_line(line)
         m = TASK_LINE.match(line)
         # Without a timestamp, only a line of this run's tasks (not some text in brackets).
         if m and (m["times"] or (self.run_id is not None and m["run"] == self.run_id)):
@@ -161,6 +168,31 @@ class LineParser:
             events.append(self._run_started())
         events.append({"event": "log", "step": None, "task_id": None, "stream": "stdout",
                        "line": msg})
+        return events
+
+    def _clone_line(self, line: str) -> list[Event]:
+        stamps = _ONE_TS.findall(line)
+        when = parse_time(stamps[-1]) if stamps else self._last_time
+        self._last_time = when
+        events: list[Event] = []
+        for m in CLONE_PREFIX.finditer(line):
+            if self.run_id is not None and m["run"] != self.run_id:
+                continue
+            if not self._started_sent:
+                self.run_id = m["run"]
+                events.append(self._run_started())
+            key = (m["step"], m["task"])
+            if key in self._cloned:
+                continue
+            self._cloned.add(key)
+            self._tasks[key] = _Task(m["step"], m["task"], started=when)
+            base = {"step": m["step"], "task_id": m["task"], "run_id": m["run"]}
+            events.append({"event": "task_started", **base, "time": when, "retry": False})
+            events.append({"event": "task_finished", **base, "time": when, "duration_ms": 0.0,
+                           "cloned": True})
+        text = CLONE_PREFIX.sub("", _ONE_TS.sub("", line)).strip()
+        events.append({"event": "log", "step": None, "task_id": None, "stream": "stdout",
+                       "line": text})
         return events
 
     def _run_started(self) -> Event:
@@ -186,11 +218,6 @@ class LineParser:
             return events
         if task is None:
             task = self._tasks[key] = _Task(step, task_id, started=when)
-        if msg.startswith(CLONED):
-            events.append({"event": "task_started", **base, "time": when, "retry": False})
-            events.append({"event": "task_finished", **base, "time": when, "duration_ms": 0.0,
-                           "cloned": True})
-            return events
         if msg == FINISHED:
             events.append({"event": "task_finished", **base, "time": when,
                            "duration_ms": _duration(task.started, when)})
