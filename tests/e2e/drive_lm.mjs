@@ -103,7 +103,10 @@ async function main() {
       if (spec.waitForPath) {
         await waitFor(`${spec.waitForPath} to exist`, () => existsSync(spec.waitForPath));
       }
-      writeFileSync(config.requestFile, JSON.stringify({ round, output: config.outputFile, calls: spec.calls }));
+      // The probe waits until VS Code has read the settings just written (a file watcher reads
+      // .vscode/settings.json a moment later), so the calls see them.
+      const settings = spec.workspaceSettings?.content ?? {};
+      writeFileSync(config.requestFile, JSON.stringify({ round, output: config.outputFile, calls: spec.calls, settings }));
       await runFromPalette(page, config.commandTitle);
       const tools = await waitFor(`the probe's tool list (round ${round})`, probeLine(round, (l) => l.event === 'tools'));
       report('tools', { round, tools: tools.tools });

@@ -14,10 +14,21 @@ function textOf(result) {
     .join('');
 }
 
+/** Polls until every `key: value` of `expected` is what VS Code's configuration says. */
+async function settingsInEffect(expected) {
+  const deadline = Date.now() + 30_000;
+  const pending = () =>
+    Object.entries(expected).filter(([key, value]) => vscode.workspace.getConfiguration().get(key) !== value);
+  while (pending().length && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
 async function probe() {
   const requestFile = vscode.workspace.getConfiguration('flowspinLmProbe').get('request');
   const request = JSON.parse(fs.readFileSync(requestFile, 'utf8'));
   const emit = (line) => fs.appendFileSync(request.output, `${JSON.stringify({ round: request.round, ...line })}\n`);
+  await settingsInEffect(request.settings ?? {});
   emit({
     event: 'tools',
     tools: vscode.lm.tools
