@@ -69,16 +69,22 @@ async function answerDialog(page, round, id, answer) {
   if (seen === 'no dialog') throw new Error(`${id} finished without asking for confirmation`);
   const message = await text(page, '.monaco-dialog-box .dialog-message-text');
   const detail = await text(page, '.monaco-dialog-box .dialog-message-detail');
-  const buttonLocator = page.locator('.monaco-dialog-box .dialog-buttons .monaco-button');
-  const buttons = await buttonLocator.allTextContents();
+  // One dialog, held by its element: a locator would retarget a retried click to the next
+  // call's dialog, which opens in the same place the moment this one closes (CI once declined
+  // the accepted run that way).
+  const box = await dialog.elementHandle();
+  const buttonHandles = await box.$$('.dialog-buttons .monaco-button');
+  const buttons = await Promise.all(buttonHandles.map((b) => b.textContent()));
   // Cancel is the dialog's cancel button; the other one ("Yes") confirms.
-  const index = buttons.findIndex((label) => /cancel/i.test(label) === (answer === 'cancel'));
+  const index = buttons.findIndex((label) => /cancel/i.test(label ?? '') === (answer === 'cancel'));
   if (index < 0) throw new Error(`no button to ${answer} in the dialog for ${id}: ${JSON.stringify(buttons)}`);
-  // Clicked until the dialog goes: a click while it is still opening is sometimes lost.
+  // Clicked until the dialog has gone from the page (a click while it is still opening is
+  // sometimes lost); a click on the detached element fails instead of landing elsewhere.
   await waitFor(`the dialog for ${id} to close`, async () => {
-    if (!(await dialog.isVisible())) return true;
-    await buttonLocator.nth(index).click({ timeout: 2000 }).catch(() => undefined);
-    return !(await dialog.isVisible());
+    const gone = async () => !(await box.evaluate((el) => el.isConnected));
+    if (await gone()) return true;
+    await buttonHandles[index].click({ timeout: 2000 }).catch(() => undefined);
+    return gone();
   });
   report('dialog', { id, answer, message, detail, buttons });
 }
