@@ -264,3 +264,74 @@ def test_spins_never_touch_metaflows_datastore(ws):
     assert (mf / "latest_run").read_text() == before_latest
     assert sorted(p.name for p in mf.iterdir()) == before
     assert not (workdir / ".metaflow_spin").exists()
+
+
+# The warm shell spin reads its own arguments; for everything it takes, it must read them as
+# argparse does, and leave everything else to argparse.
+WARM_ARGV = [
+    ["flow.py", "train", "--json"],
+    ["--json", "flow.py", "train", "--run", "17", "--split", "2", "--no-persist"],
+    ["flow.py", "--reset", "train", "--json", "--task", "F/1/train/3", "--timeout", "2.5"],
+    ["flow.py", "train", "--json", "--mode", "subprocess", "--all-splits"],
+    ["flow.py", "train", "--json", "--param", "a=1", "--param", "b=x=y"],
+    ["flow.py", "train", "--json", "--artifacts-module", "arts.py"],
+]
+ARGPARSE_ONLY = [
+    ["flow.py", "train"],  # human output streams logs
+    ["flow.py", "train", "--json", "--no-daemon"],
+    ["flow.py", "train", "--json", "-h"],
+    ["flow.py", "--json"],
+    ["flow.py", "train", "extra", "--json"],
+    ["flow.py", "train", "--json", "--run", "1", "--task", "F/1/train/3"],
+    ["flow.py", "train", "--json", "--split", "2", "--all-splits"],
+    ["flow.py", "train", "--json", "--split", "two"],
+    ["flow.py", "train", "--json", "--mode", "thread"],
+    ["flow.py", "train", "--json", "--split=2"],
+    ["flow.py", "train", "--json", "--no-pers"],
+    ["flow.py", "train", "--json", "--run"],
+]
+
+
+@pytest.mark.parametrize("argv", WARM_ARGV, ids=" ".join)
+def test_warm_argument_reader_agrees_with_argparse(argv):
+    from flowspin.cli import build_parser
+    from flowspin.commands.spin import parse_warm
+
+    expected = vars(build_parser("spin").parse_args(["spin", *argv]))
+    for key in ("func", "command"):
+        expected.pop(key)
+    warm = parse_warm(argv)
+    assert warm is not None
+    assert vars(warm) == expected
+
+
+@pytest.mark.parametrize("argv", ARGPARSE_ONLY, ids=" ".join)
+def test_warm_argument_reader_leaves_the_rest_to_argparse(argv):
+    from flowspin.commands.spin import parse_warm
+
+    assert parse_warm(argv) is None
+
+
+def test_warm_shell_spin_imports_only_what_a_request_needs(ws):
+    """The shell budget (DESIGN.md) is mostly interpreter start and imports: argparse, json,
+    pathlib, typing and socket's wrapper each cost milliseconds, so the warm path has none."""
+    workdir, _ = ws
+    assert spin_json(workdir, "start")[0] == 0  # a daemon runs
+    probe = (
+        "import sys\n"
+        "from flowspin.cli import main\n"
+        "code = main(['spin', 'flow.py', 'double', '--json'])\n"
+        "heavy = {'argparse', 'json', 'pathlib', 'typing', 'socket', 're', 'metaflow'}\n"
+        "print(sorted(heavy & set(sys.modules)), code, file=sys.stderr)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=workdir,
+        env=metaflow_env(workdir),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.stderr.strip() == "[] 0", proc.stderr
+    result = json.loads(proc.stdout)
+    assert result["status"] == "ok" and result["artifacts"]["n"]["repr"] == "2"

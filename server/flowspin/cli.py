@@ -8,11 +8,14 @@ fast.
 
 from __future__ import annotations
 
-import argparse
 import importlib
 import sys
 
 from flowspin import __version__
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import argparse
 
 # Order here is the order in `flowspin --help`.
 SUBCOMMANDS = [
@@ -34,6 +37,8 @@ SUBCOMMANDS = [
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     """The full parser, or with `only` one subcommand's (so a warm `flowspin spin` imports
     nothing else: the shell spin's budget is counted in milliseconds)."""
+    import argparse
+
     parser = argparse.ArgumentParser(
         prog="flowspin",
         description="Run any Metaflow @step like a notebook cell.",
@@ -54,6 +59,13 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     first = argv[0].replace("-", "_") if argv else ""
+    if first == "spin":
+        # A warm `spin --json` never builds a parser (see flowspin.commands.spin).
+        from flowspin.commands import spin
+
+        code = spin.run_warm(argv[1:])
+        if code is not None:
+            return code
     parser = build_parser(first if first in SUBCOMMANDS else None)
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from flowspin.store.atomic import write_atomic
-from flowspin.store.layout import DIRNAME
+from flowspin.store.root import DIRNAME
 
 LATEST = "latest.html"
 INDEX = "index.json"

@@ -1,11 +1,47 @@
-"""`flowspin spin FILE STEP`: run one step now, warm (through the workspace daemon)."""
+"""`flowspin spin FILE STEP`: run one step now, warm (through the workspace daemon).
+
+`flowspin spin FILE STEP --json` is an agent's hot loop, and its budget is counted from the
+shell: the warm path reads its own arguments (`parse_warm`) and imports only the daemon client
+and the standard library's basics. argparse, with the shutil and locale it pulls in, would
+cost more than the step. Anything `parse_warm` does not know goes to argparse as before.
+"""
 
 from __future__ import annotations
 
-import argparse
-import json
+import os
 import sys
-from pathlib import Path
+from types import SimpleNamespace
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import argparse
+    from typing import Any
+
+# What `parse_warm` understands, with argparse's defaults (tests hold the two to each other).
+WARM_DEFAULTS: dict[str, object] = {
+    "run": None,
+    "task": None,
+    "split": None,
+    "all_splits": False,
+    "param": [],
+    "artifacts_module": None,
+    "reset": False,
+    "no_persist": False,
+    "timeout": None,
+    "mode": None,
+    "no_daemon": False,
+    "json": False,
+}
+WARM_SWITCHES = {"--json", "--reset", "--no-persist", "--all-splits"}
+WARM_VALUES = {
+    "--run": str,
+    "--task": str,
+    "--split": int,
+    "--timeout": float,
+    "--mode": str,
+    "--param": str,
+    "--artifacts-module": str,
+}
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -41,23 +77,64 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    # The warm path (daemon + --json) stays free of heavy imports: it is an agent's hot loop.
-    from flowspin.store.layout import workspace_root
+def parse_warm(argv: list[str]) -> SimpleNamespace | None:
+    """`spin FILE STEP --json [...]`'s arguments, as argparse would read them; None for
+    anything else (help, errors, abbreviations, `--opt=value`, no `--json`), which argparse then
+    reads and reports."""
+    values: dict[str, Any] = {
+        k: (list(v) if isinstance(v, list) else v) for k, v in WARM_DEFAULTS.items()
+    }
+    positional: list[str] = []
+    tokens = iter(argv)
+    for token in tokens:
+        if not token.startswith("-"):
+            positional.append(token)
+        elif token in WARM_SWITCHES:
+            values[token[2:].replace("-", "_")] = True
+        elif token in WARM_VALUES:
+            value = next(tokens, None)
+            if value is None or value.startswith("-"):
+                return None
+            try:
+                parsed = WARM_VALUES[token](value)
+            except ValueError:
+                return None
+            if token == "--param":
+                values["param"].append(parsed)
+            else:
+                values[token[2:].replace("-", "_")] = parsed
+        else:
+            return None
+    exclusive = (values["run"] is not None and values["task"] is not None) or (
+        values["split"] is not None and values["all_splits"]
+    )
+    if len(positional) != 2 or not values["json"] or exclusive:
+        return None
+    if values["mode"] not in (None, "fork", "subprocess"):
+        return None
+    return SimpleNamespace(file=positional[0], step=positional[1], **values)
 
-    flow_file = Path(args.file).resolve()
+
+def run_warm(argv: list[str]) -> int | None:
+    """The whole warm shell spin, or None when it has to go through argparse and `run`."""
+    args = parse_warm(argv)
+    if args is None:
+        return None
     try:
-        params = _parse_params(args.param)
-    except ValueError as exc:
-        print(f"flowspin spin: {exc}", file=sys.stderr)
-        return 2
-    options = {
+        options = _options(args)
+    except ValueError:
+        return None  # a malformed --param: `run` says what is wrong
+    return _spin_warm(args, options)
+
+
+def _options(args: argparse.Namespace | SimpleNamespace) -> dict[str, Any]:
+    return {
         "run": args.run,
         "task": args.task,
         "split": args.split,
         "all_splits": args.all_splits,
-        "params": params,
-        "artifacts_module": str(Path(args.artifacts_module).resolve())
+        "params": _parse_params(args.param),
+        "artifacts_module": os.path.realpath(args.artifacts_module)
         if args.artifacts_module
         else None,
         "reset": args.reset,
@@ -65,46 +142,70 @@ def run(args: argparse.Namespace) -> int:
         "timeout": args.timeout,
         "mode": args.mode,
     }
-    on_log = None if args.json else _print_log
-    if args.json and flow_file.exists() and not args.no_daemon:
-        from flowspin.daemon import client
 
-        try:
-            data = client.spin(workspace_root(flow_file), str(flow_file), args.step, options)
-        except KeyboardInterrupt:
-            return 130
-        except client.DaemonUnavailable:
-            pass
-        else:
-            print(json.dumps(data, default=str))
-            return 0 if data.get("status") == "ok" else 1
+
+def _spin_warm(args: argparse.Namespace | SimpleNamespace, options: dict[str, Any]) -> int | None:
+    """Through a daemon (started if none runs), printing exactly the JSON result; None when
+    the daemon cannot be had, so the caller reports that its own way."""
+    from flowspin.daemon import client
+    from flowspin.store.root import find_root
+
+    flow_file = os.path.realpath(args.file)
+    if not os.path.exists(flow_file):
+        return None
+    try:
+        status, text = client.spin_json(find_root(flow_file), flow_file, args.step, options)
+    except KeyboardInterrupt:
+        return 130
+    except client.DaemonUnavailable:
+        return None
+    sys.stdout.write(text + "\n")
+    return 0 if status == "ok" else 1
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        options = _options(args)
+    except ValueError as exc:
+        print(f"flowspin spin: {exc}", file=sys.stderr)
+        return 2
+    on_log = None if args.json else _print_log
+    if args.json and not args.no_daemon:
+        code = _spin_warm(args, options)
+        if code is not None:
+            return code
+    from pathlib import Path
+
+    from flowspin.store.layout import workspace_root
+
+    flow_path = Path(args.file).resolve()
     from flowspin.spin.result import SpinResult
 
-    if not flow_file.exists():
+    if not flow_path.exists():
         result = SpinResult.failure(
-            str(flow_file),
+            str(flow_path),
             args.step,
             "FlowFileMissing",
-            f"flow file {flow_file} does not exist; check the path",
-            file=str(flow_file),
+            f"flow file {flow_path} does not exist; check the path",
+            file=str(flow_path),
         )
     elif args.no_daemon:
         from flowspin.spin.service import SpinService
 
-        with SpinService(workspace_root(flow_file)) as svc:
-            result = svc.spin(flow_file, args.step, options, on_log=on_log)
+        with SpinService(workspace_root(flow_path)) as svc:
+            result = svc.spin(flow_path, args.step, options, on_log=on_log)
     else:
         from flowspin.daemon import client
 
         try:
             data = client.spin(
-                workspace_root(flow_file), str(flow_file), args.step, options, on_log=on_log
+                workspace_root(flow_path), str(flow_path), args.step, options, on_log=on_log
             )
         except KeyboardInterrupt:
             return 130
         except client.DaemonUnavailable as exc:
             result = SpinResult.failure(
-                str(flow_file), args.step, "DaemonUnavailable", f"{exc}; retry with --no-daemon"
+                str(flow_path), args.step, "DaemonUnavailable", f"{exc}; retry with --no-daemon"
             )
         else:
             result = SpinResult.from_dict(data)

@@ -26,7 +26,7 @@ class SocketServer:
         self.workspace = Path(workspace).resolve()
         self.service = service
         self.idle_timeout = idle_timeout
-        self.path = socket_path(self.workspace)
+        self.path = Path(socket_path(self.workspace))
         self.started = time.time()
         self.last_activity = time.monotonic()
         self.active = 0
@@ -154,8 +154,13 @@ class SocketServer:
         watcher.start()
         result = self.service.spin(flow_file, msg["step"], msg.get("options"), on_log=on_log)
         gone.set()
+        if msg.get("reply") == "json":
+            # The shell's `spin --json` prints this text as it is, without importing json.
+            reply = {"type": "result", "status": result.status, "json": result.to_json()}
+        else:
+            reply = {"type": "result", "result": result.to_dict()}
         try:
-            send_sock(conn, {"type": "result", "result": result.to_dict()})
+            send_sock(conn, reply)
         except OSError:
             pass
 
@@ -167,7 +172,7 @@ def host_socket(workspace: str | os.PathLike[str], service: Any) -> SocketServer
     returned server runs in a background thread; call `.stop()` when shutting down.
     """
     ws = Path(workspace).resolve()
-    lock_path(ws).parent.mkdir(parents=True, exist_ok=True)
+    Path(lock_path(ws)).parent.mkdir(parents=True, exist_ok=True)
     lock_fh = open(lock_path(ws), "w")
     try:
         fcntl.flock(lock_fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -217,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
         if len(args) > 1
         else float(os.environ.get("FLOWSPIN_DAEMON_IDLE_S", DEFAULT_IDLE_S))
     )
-    lock_path(workspace).parent.mkdir(parents=True, exist_ok=True)
+    Path(lock_path(workspace)).parent.mkdir(parents=True, exist_ok=True)
     lock_fh = open(lock_path(workspace), "w")
     deadline = time.monotonic() + 20
     while True:
@@ -241,13 +246,13 @@ def main(argv: list[str] | None = None) -> int:
     service = SpinService(workspace)
     server = SocketServer(workspace, service, idle_timeout=idle)
     server.bind()
-    pid_path(workspace).write_text(str(os.getpid()))
+    Path(pid_path(workspace)).write_text(str(os.getpid()))
     try:
         server.serve_forever()
     finally:
         service.shutdown()
         try:
-            pid_path(workspace).unlink()
+            Path(pid_path(workspace)).unlink()
         except FileNotFoundError:
             pass
         lock_fh.close()

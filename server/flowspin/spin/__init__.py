@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import sys
 import types
-from typing import Any
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing itself would cost the warm shell spin (see daemon/client.py)
+    from typing import Any
 
 
 class _CallableModule(types.ModuleType):

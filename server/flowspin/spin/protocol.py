@@ -7,12 +7,17 @@ helpers serve pipes (raw file descriptors) and sockets, so every hop speaks one 
 from __future__ import annotations
 
 import os
-import socket
 import struct
-from collections.abc import Callable
-from typing import Any
 
 import msgpack
+
+# Imported for annotations only: `typing` alone would cost the warm shell spin several
+# milliseconds (see daemon/client.py).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import socket
+    from collections.abc import Callable
+    from typing import Any
 
 HEADER = struct.Struct(">I")
 MAX_FRAME = 1 << 30

@@ -6,8 +6,6 @@ imports what it uses.
 
 from __future__ import annotations
 
-from typing import Any
-
 __all__ = [
     "LazyArtifacts",
     "LoadedSpin",
@@ -31,7 +29,7 @@ _WHERE = {
 }
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> object:
     if name in _WHERE:
         import importlib
 

@@ -12,15 +12,11 @@ import os
 import time
 from pathlib import Path
 
-DIRNAME = ".flowspin"
+from flowspin.store.root import find_root
 
 
 def workspace_root(flow_file: str | os.PathLike[str]) -> Path:
-    start = Path(flow_file).resolve().parent
-    for folder in (start, *start.parents):
-        if (folder / DIRNAME).exists() or (folder / ".git").exists():
-            return folder
-    return start
+    return Path(find_root(flow_file))
 
 
 def flow_key(flow_file: str | os.PathLike[str], root: Path) -> str:

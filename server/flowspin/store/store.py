@@ -16,7 +16,8 @@ from typing import Any
 import msgpack
 
 from flowspin.store.atomic import write_atomic
-from flowspin.store.layout import DIRNAME, flow_key
+from flowspin.store.layout import flow_key
+from flowspin.store.root import DIRNAME
 
 DEFAULT_KEEP = 5
 # Blobs younger than this survive GC even when unreferenced: a spin child may have written
