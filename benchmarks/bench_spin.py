@@ -155,32 +155,6 @@ def main() -> int:
         [py, "-m", "flowspin.cli", "daemon", "stop"], cwd=workdir, env=env, capture_output=True
     )
 
-    # What `flowspin spin` costs when the dispatcher builds only the requested subcommand's
-    # parser (flowspin.cli currently imports and builds all twelve first). Daemon restarts here.
-    lean = [
-        py,
-        "-c",
-        "import sys, argparse; from flowspin.commands import spin; "
-        "p = argparse.ArgumentParser(prog='flowspin'); spin.add_parser(p.add_subparsers()); "
-        "a = p.parse_args(sys.argv[1:]); sys.exit(a.func(a))",
-        "spin",
-        "flow.py",
-        "tiny",
-        "--json",
-    ]
-    subprocess.run(lean, cwd=workdir, env=env, check=True, capture_output=True)
-    shell_lean = []
-    for _ in range(10):
-        time.sleep(0.1)
-        shell_lean.append(
-            timed(
-                lambda: subprocess.run(lean, cwd=workdir, env=env, check=True, capture_output=True)
-            )
-        )
-    subprocess.run(
-        [py, "-m", "flowspin.cli", "daemon", "stop"], cwd=workdir, env=env, capture_output=True
-    )
-
     # Last: `metaflow spin` rewrites latest_run, which would change our base run.
     mf = []
     for _ in range(4):
@@ -228,13 +202,6 @@ def main() -> int:
                 f"{mf_med / statistics.median(shell_bin):.1f}x faster",
             )
         )
-    rows.append(
-        (
-            "flowspin warm, shell, spin-only parser (median of 10)",
-            statistics.median(shell_lean),
-            f"{mf_med / statistics.median(shell_lean):.1f}x faster (lazy subcommand dispatch)",
-        )
-    )
     rows.append(("flowspin shell, first call (starts the daemon)", shell_cold, ""))
     print()
     print(f"{'what':<62} {'ms':>9}  note")
