@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import { mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
-import { config, report, waitFor } from '../tests/e2e/harness.mjs';
+import { config, gotoLine, report, waitFor } from '../tests/e2e/harness.mjs';
 
 const statusText = (page) =>
   page.evaluate(() => Array.from(document.querySelectorAll('.statusbar-item'), (e) => e.textContent).join('\n'));
@@ -49,15 +49,6 @@ function start(args) {
   const started = Date.now();
   const done = new Promise((resolve) => child.on('exit', (code) => resolve({ code, out, started, exited: Date.now() })));
   return { child, done };
-}
-
-async function gotoLine(page, line) {
-  await page.keyboard.press('Control+1');
-  await page.keyboard.press('Control+G');
-  await waitFor('go-to-line', () => page.locator('.quick-input-widget input').isVisible());
-  await page.keyboard.type(String(line));
-  await page.keyboard.press('Enter');
-  await waitFor(`the cursor on line ${line}`, async () => (await statusText(page)).includes(`Ln ${line},`));
 }
 
 const mtimeMs = (path) => Number(statSync(path, { bigint: true }).mtimeNs) / 1e6;

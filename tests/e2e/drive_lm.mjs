@@ -9,7 +9,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { chromium } from 'playwright-core';
-import { config, launchBrowser, openFile, openWorkbench, report, text, waitFor } from './harness.mjs';
+import { config, gotoLine, launchBrowser, openFile, openWorkbench, report, text, waitFor } from './harness.mjs';
 
 /** The probe's output lines so far (one JSON object each). */
 function probeLines() {
@@ -45,18 +45,7 @@ async function openFlow(page, name, line) {
   await waitFor('the flowspin status bar item to say "ready"', async () =>
     (await text(page, '.statusbar-item')).includes('flowspin: ready'),
   );
-  // Not the shared gotoLine: Enter waits for the box to offer the line (pressed earlier, it is
-  // lost now and then on a loaded machine).
-  const input = page.locator('.quick-input-widget input');
-  await page.keyboard.press('Control+1'); // the editor, not the chat view, has the focus
-  await page.keyboard.press('Control+G');
-  await waitFor('the go-to-line box', () => input.isVisible());
-  await page.keyboard.type(String(line));
-  await waitFor(`the go-to-line box to offer line ${line}`, async () =>
-    (await text(page, '.quick-input-list .monaco-list-row')).includes(`line ${line}`),
-  );
-  await page.keyboard.press('Enter');
-  await waitFor(`the cursor on line ${line}`, async () => (await text(page, '.statusbar-item')).includes(`Ln ${line},`));
+  await gotoLine(page, line);
 }
 
 /** VS Code's confirmation for a tool called outside a chat: a modal dialog in the workbench. */

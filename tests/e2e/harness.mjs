@@ -70,10 +70,16 @@ export async function openFile(page, name) {
 
 /** Ctrl+G to a 1-based line of the first editor group, until the status bar shows it. */
 export async function gotoLine(page, line) {
-  await page.keyboard.press('Control+1');
+  const input = page.locator('.quick-input-widget input');
+  await page.keyboard.press('Control+1'); // the editor, not a view, has the focus
   await page.keyboard.press('Control+G');
-  await waitFor('the go-to-line box', () => page.locator('.quick-input-widget input').isVisible());
+  await waitFor('the go-to-line box', () => input.isVisible());
   await page.keyboard.type(String(line));
+  // Enter only once the box offers the line: pressed earlier, it is lost now and then on a
+  // loaded machine.
+  await waitFor(`the go-to-line box to offer line ${line}`, async () =>
+    (await text(page, '.quick-input-list .monaco-list-row')).includes(`line ${line}`),
+  );
   await page.keyboard.press('Enter');
   await waitFor(`the cursor on line ${line}`, async () => (await text(page, '.statusbar-item')).includes(`Ln ${line},`));
 }
