@@ -68,10 +68,14 @@ def ws(tmp_path_factory):
 
 
 def flowspin(workdir, *args, env=None):
+    return python(workdir, "-m", "flowspin.cli", *args, env=env)
+
+
+def python(workdir, *args, env=None):
     e = metaflow_env(workdir)
     e.update(env or {})
     return subprocess.run(
-        [sys.executable, "-m", "flowspin.cli", *args],
+        [sys.executable, *args],
         cwd=workdir,
         env=e,
         capture_output=True,
@@ -324,14 +328,7 @@ def test_warm_shell_spin_imports_only_what_a_request_needs(ws):
         "heavy = {'argparse', 'json', 'pathlib', 'typing', 'socket', 're', 'metaflow'}\n"
         "print(sorted(heavy & set(sys.modules)), code, file=sys.stderr)\n"
     )
-    proc = subprocess.run(
-        [sys.executable, "-c", probe],
-        cwd=workdir,
-        env=metaflow_env(workdir),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    proc = python(workdir, "-c", probe)
     assert proc.stderr.strip() == "[] 0", proc.stderr
     result = json.loads(proc.stdout)
     assert result["status"] == "ok" and result["artifacts"]["n"]["repr"] == "2"
