@@ -44,7 +44,9 @@ class EditorFlow(FlowSpec):
     def wait(self):
         if os.path.exists("hang.flag"):
             print("hanging", flush=True)
-            time.sleep(600)
+            deadline = time.time() + 600
+            while os.path.exists("hang.flag") and time.time() < deadline:
+                time.sleep(0.05)  # a test that fails before cancelling still lets it end
         self.waited = True
         self.next(self.end)
 
@@ -215,11 +217,20 @@ async def _cancel_hanging_spin(client: LanguageClient, flow: Doc, root: Path, ho
             )
             assert cancelled["ok"] is True and "Cancelling the spin" in cancelled["message"]
         else:
-            token = next(
-                t
-                for t, r in client.progress_reports.items()
-                if r and r[0].title == "Spinning wait" and r[-1].kind != "end"
-            )
+            # The spin does not wait for the client to create its progress, so the step's
+            # first output can arrive before the progress begins.
+            def open_progress() -> Any:
+                return next(
+                    (
+                        t
+                        for t, r in client.progress_reports.items()
+                        if r and r[0].title == "Spinning wait" and r[-1].kind != "end"
+                    ),
+                    None,
+                )
+
+            await wait_until(client, types.PROGRESS, lambda: open_progress() is not None)
+            token = open_progress()
             client.window_work_done_progress_cancel(types.WorkDoneProgressCancelParams(token=token))
         answer = await asyncio.wait_for(running, TIMEOUT)
     finally:
