@@ -4,6 +4,10 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
+# metaflow-card-notebook (notebook cards in real runs) goes to a folder of its own, on the path
+# only of the test run that needs it: installed, it makes every Metaflow process import
+# papermill and nbconvert (docs/cards.md).
+CARD_NOTEBOOK := $(VENV)/metaflow-card-notebook
 
 .PHONY: demo test setup setup-node setup-e2e lint pytest extension bench clean
 
@@ -14,10 +18,11 @@ test: setup setup-node setup-e2e lint pytest
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e ".[dev,mcp]"
+	$(PY) -m pip install -q --no-deps --upgrade --target $(CARD_NOTEBOOK) "metaflow-card-notebook>=1.0.8,<2"
 	touch $(STAMP)
 
 # Node packages of the extension (esbuild, TypeScript, vscode-languageclient, playwright-core).

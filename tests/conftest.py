@@ -36,14 +36,19 @@ def write_flow(workdir: Path, source: str, name: str = "flow.py") -> Path:
 
 
 def run_metaflow(
-    flow_file: Path, *args: str, check: bool = True, timeout: float = 300
+    flow_file: Path,
+    *args: str,
+    check: bool = True,
+    timeout: float = 300,
+    env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """`python flow.py ARGS...` in the flow's folder, as a user would type it."""
+    """`python flow.py ARGS...` in the flow's folder, as a user would type it (`env`: more
+    environment on top of the test datastore's)."""
     workdir = flow_file.parent
     proc = subprocess.run(
         [sys.executable, flow_file.name, "--no-pylint", *args],
         cwd=workdir,
-        env=metaflow_env(workdir),
+        env={**metaflow_env(workdir), **(env or {})},
         capture_output=True,
         text=True,
         timeout=timeout,
