@@ -60,6 +60,21 @@ def run_metaflow(
     return proc
 
 
+def run_flowspin(
+    workdir: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
+    """`python -m flowspin ARGS...` in `workdir` against the test datastore, as a user would
+    type `flowspin ARGS...` there."""
+    return subprocess.run(
+        [sys.executable, "-m", "flowspin", *args],
+        cwd=workdir,
+        env={**metaflow_env(workdir), **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
 @pytest.fixture
 def workdir(tmp_path: Path) -> Path:
     """A fresh folder that acts as the user's workspace (flow files, .metaflow, .flowspin)."""

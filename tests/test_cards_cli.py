@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from cards_support import card_content
-from conftest import metaflow_env, run_metaflow, write_flow
+from conftest import run_flowspin as flowspin
+from conftest import run_metaflow, write_flow
 
 FLOW = """
 from metaflow import FlowSpec, step, card, current
@@ -35,17 +34,6 @@ class CliCardFlow(FlowSpec):
 if __name__ == "__main__":
     CliCardFlow()
 """
-
-
-def flowspin(workdir: Path, *args: str, env: dict[str, str] | None = None):
-    return subprocess.run(
-        [sys.executable, "-m", "flowspin", *args],
-        cwd=workdir,
-        env={**metaflow_env(workdir), **(env or {})},
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
 
 
 @pytest.fixture(scope="module")

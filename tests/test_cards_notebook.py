@@ -3,13 +3,12 @@ same notebook in a real Metaflow run through metaflow-card-notebook (docs/cards.
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from pathlib import Path
 
 import nbformat
 import pytest
-from conftest import metaflow_env, run_metaflow, write_flow
+from conftest import run_flowspin, run_metaflow, write_flow
 from spin_helpers import make_service
 
 FLOW = """
@@ -132,14 +131,7 @@ def test_the_same_notebook_renders_in_a_real_run(nbflow):
     """Runs use metaflow-card-notebook: the notebook that reads a spun task reads the run's
     task there, and `flowspin card --run` finds that card."""
     workdir, _, _, run_id = nbflow
-    proc = subprocess.run(
-        [sys.executable, "-m", "flowspin", "card", "flow.py", "report", "--run", run_id],
-        cwd=workdir,
-        env=metaflow_env(workdir),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    proc = run_flowspin(workdir, "card", "flow.py", "report", "--run", run_id)
     assert proc.returncode == 0, proc.stderr
     card = Path(proc.stdout.splitlines()[0])
     assert card.parts[-9:-5] == ("NbFlow", "runs", run_id, "steps")  # Metaflow's own card store
