@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 from pathlib import Path
 
 
@@ -39,6 +40,9 @@ def run(args: argparse.Namespace) -> int:
             print(f"no flowspin daemon runs for {workspace}")
         return 0 if args.action == "stop" else 1
     reply = frames[-1] if frames else {}
+    if args.action == "stop" and not client.wait_released(workspace):
+        pid = reply.get("pid")
+        print(f"flowspin daemon stop: pid {pid} is still shutting down", file=sys.stderr)
     if args.json:
         print(json.dumps({"running": args.action == "status", **reply}))
     elif args.action == "stop":

@@ -13,7 +13,7 @@ import os
 import sys
 import time
 
-from flowspin.daemon.paths import log_path, socket_path
+from flowspin.daemon.paths import lock_path, log_path, socket_path
 from flowspin.spin.protocol import recv_sock, send_sock
 
 TYPE_CHECKING = False
@@ -139,6 +139,27 @@ def _spin_reply(
             break
         time.sleep(0.05)
     raise DaemonUnavailable(f"the flowspin daemon closed the connection; see {log_path(workspace)}")
+
+
+def wait_released(workspace: Path | str, timeout: float = 15.0) -> bool:
+    """Wait until no process serves the workspace any more (its lock is free), so whoever
+    stopped it can start another server, or host the socket, at once."""
+    import fcntl
+
+    path = lock_path(workspace)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with open(path, "a") as fh:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(fh, fcntl.LOCK_UN)
+            return True
+        except FileNotFoundError:
+            return True  # never served
+        except OSError:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.02)
 
 
 def pid_alive(pid: int) -> bool:

@@ -124,8 +124,8 @@ class SocketServer:
                 },
             )
         elif kind == "stop":
+            self.stop()  # first: once the caller has the answer, the socket is gone
             send_sock(conn, {"type": "stopped", "pid": os.getpid()})
-            self.stop()
         elif kind == "cancel":
             self.service.cancel(msg.get("flow_file"))
             send_sock(conn, {"type": "ok"})
