@@ -30,9 +30,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
-from pygls.uris import from_fs_path
 
 from flowspin.lsp import commands, progress
+from flowspin.lsp.failures import exception_diagnostic
 from flowspin.lsp.spin_host import setting, worker_env
 from flowspin.runs import FlowFileError, RunHandle, RunManager, StepProgress
 from flowspin.runs.flowinfo import parameter_prompts
@@ -348,32 +348,27 @@ def _add_error(ls: FlowspinServer, active: ActiveRun, event: dict[str, Any]) -> 
     """A failed task's exception at its line: in the flow file, or in the workspace module
     where the innermost user frame is; at the step's `def` when no frame is known."""
     step = event.get("step")
-    shown, line = active.uri, None
-    file, err_line = event.get("file"), event.get("line")
-    if file and isinstance(err_line, int) and err_line > 0:
-        path = Path(file).resolve()
-        line = err_line - 1
-        if path != active.handle.target.path:
-            shown = from_fs_path(str(path)) or path.as_uri()
-    if line is None:
+
+    def step_line() -> int:
         doc = ls.workspace.get_text_document(active.uri)
         model = ls.state.models.navigation_model(doc)
         flow = next((f for f in (model.flows if model else []) if step in f.steps), None)
-        line = flow.steps[step].span.line - 1 if flow else 0
-    from flowspin.lsp.spinning import line_range
+        return flow.steps[step].span.line - 1 if flow else 0
 
-    try:
-        lines = ls.workspace.get_text_document(shown).lines
-    except OSError:
-        lines = []
-    text = f"{event.get('error_type') or 'Error'}: {event.get('message') or ''}".rstrip(": ")
     run_id = event.get("run_id") or active.handle.run_id
-    diag = types.Diagnostic(
-        range=line_range(lines, line),
-        message=f"{text} (run {run_id}, task {step}/{event.get('task_id')})",
-        severity=types.DiagnosticSeverity.Error,
+    shown, diag = exception_diagnostic(
+        ls,
+        active.uri,
+        active.handle.target.path,
+        step_line,
+        {
+            "type": event.get("error_type"),
+            "message": event.get("message"),
+            "file": event.get("file"),
+            "line": event.get("line"),
+        },
+        context=f"(run {run_id}, task {step}/{event.get('task_id')})",
         code=RUN_ERROR,
-        source="flowspin",
         data={"step": step, "flowUri": active.uri, "runId": run_id},
     )
     with ls.runs.lock:

@@ -22,11 +22,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
-from pygls.uris import from_fs_path
 
 from flowspin.analysis import queries
 from flowspin.lsp import commands, progress
 from flowspin.lsp.documents import looks_like_flow
+from flowspin.lsp.failures import exception_diagnostic
 from flowspin.lsp.spin_host import setting
 
 if TYPE_CHECKING:
@@ -138,44 +138,20 @@ def message(result: SpinResult, step: str, flow: str = "") -> str:
     return f"✗ Spin of {what} failed: {err.get('type')}: {err.get('message')}{where} ({source})."
 
 
-def line_range(lines: list[str], line: int) -> types.Range:
-    text = lines[line] if 0 <= line < len(lines) else ""
-    body = text.rstrip("\r\n")
-    start = len(body) - len(body.lstrip())
-    return types.Range(
-        start=types.Position(line=line, character=start),
-        end=types.Position(line=line, character=len(body.encode("utf-16-le")) // 2),
-    )
-
-
 def error_diagnostic(
     ls: FlowspinServer, uri: str, flow_file: Path, step_line: int, result: SpinResult
 ) -> tuple[str, types.Diagnostic]:
-    """Where a failed spin's exception shows: the user-code line (flow file or a workspace
-    module), else the step's `def` line (errors before the step ran, e.g. no base run)."""
-    err = result.error or {}
-    shown, line = uri, step_line
-    file, err_line = err.get("file"), err.get("line")
-    if file and isinstance(err_line, int) and err_line > 0:
-        path = Path(file).resolve()
-        line = err_line - 1
-        if path != flow_file:
-            shown = from_fs_path(str(path)) or path.as_uri()
-    doc = ls.workspace.get_text_document(shown)
-    try:
-        lines = doc.lines
-    except OSError:
-        lines = []
-    text = f"{err.get('type') or 'Error'}: {err.get('message') or ''}".rstrip(": ")
-    diag = types.Diagnostic(
-        range=line_range(lines, line),
-        message=f"{text} (spin of '{result.step}')",
-        severity=types.DiagnosticSeverity.Error,
+    """Where a failed spin's exception shows (see `failures`)."""
+    return exception_diagnostic(
+        ls,
+        uri,
+        flow_file,
+        lambda: step_line,
+        result.error or {},
+        context=f"(spin of '{result.step}')",
         code=SPIN_ERROR,
-        source="flowspin",
         data={"step": result.step, "flowUri": uri},
     )
-    return shown, diag
 
 
 async def spin(ls: FlowspinServer, target: commands.Target) -> commands.Result:
