@@ -21,12 +21,12 @@ def _title(label: str, status: str | None) -> str:
     return f"{label}  {status}" if status else label
 
 
-def _run_status(ls: FlowspinServer, path: str | None, step: str) -> str | None:
+def _run_status(ls: FlowspinServer, flow_file: Path | None, step: str) -> str | None:
     """The step's status in the file's latest run from the editor (see `running`)."""
     runs = getattr(ls, "runs", None)
-    if runs is None or not path:
+    if runs is None or flow_file is None:
         return None
-    return runs.lens(Path(path).resolve(), step)
+    return runs.lens(flow_file, step)
 
 
 def code_lenses(ls: FlowspinServer, uri: str) -> list[types.CodeLens]:
@@ -35,6 +35,7 @@ def code_lenses(ls: FlowspinServer, uri: str) -> list[types.CodeLens]:
     if model is None:
         return []
     lenses: list[types.CodeLens] = []
+    flow_file = Path(doc.path).resolve() if doc.path else None  # once, not once per step
     for flow in model.flows:
         for step in own_steps(flow):
             line = first_line(step, doc.lines) - 1
@@ -54,7 +55,7 @@ def code_lenses(ls: FlowspinServer, uri: str) -> list[types.CodeLens]:
                     ),
                 )
             )
-            run_status = _run_status(ls, doc.path, step.name)
+            run_status = _run_status(ls, flow_file, step.name)
             if run_status:
                 lenses.append(
                     types.CodeLens(
