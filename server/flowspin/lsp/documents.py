@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lsprotocol import types
 from pygls.uris import to_fs_path
@@ -17,7 +19,15 @@ from pygls.workspace import TextDocument
 
 from flowspin.analysis import Diagnostic, FlowModel, Span, check_source, parse_source
 
+if TYPE_CHECKING:
+    from flowspin.lsp.server import FlowspinServer
+
 _FLOW_HINT = re.compile(r"\bFlowSpec\b")
+
+
+def flow_file_of(ls: FlowspinServer, uri: str) -> Path:
+    """The document's file, resolved: how spin workers, runs and lenses key a flow file."""
+    return Path(ls.workspace.get_text_document(uri).path).resolve()
 
 
 def looks_like_flow(source: str) -> bool:

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 from lsprotocol import types
 
 from flowspin.lsp import commands, progress
+from flowspin.lsp.documents import flow_file_of
 from flowspin.lsp.failures import exception_diagnostic
 from flowspin.lsp.spin_host import setting, worker_env
 from flowspin.runs import FlowFileError, RunHandle, RunManager, StepProgress
@@ -124,10 +125,6 @@ def diagnostic_data(diag: types.Diagnostic) -> dict[str, Any]:
     return diag.data if isinstance(diag.data, dict) else {}
 
 
-def _flow_file(ls: FlowspinServer, uri: str) -> Path:
-    return Path(ls.workspace.get_text_document(uri).path).resolve()
-
-
 def _resume_hint(step: str | None) -> str:
     return f"{RESUME_COMMAND} with the cursor in '{step}'" if step else RESUME_COMMAND
 
@@ -178,7 +175,7 @@ async def run(ls: FlowspinServer, target: commands.Target) -> commands.Result:
 
     def start(on_event: Callable[[dict[str, Any]], None]) -> RunHandle:
         return manager.start_run(
-            _flow_file(ls, target.uri), params, extra, env, on_event, flow=flow
+            flow_file_of(ls, target.uri), params, extra, env, on_event, flow=flow
         )
 
     return await _drive(ls, target, "run", start)
@@ -188,7 +185,7 @@ async def resume(ls: FlowspinServer, target: commands.Target) -> commands.Result
     refused = _refuse_unsaved(target)
     if refused:
         return refused
-    flow_file = _flow_file(ls, target.uri)
+    flow_file = flow_file_of(ls, target.uri)
     origin = target.argument.get("originRunId")
     if not isinstance(origin, str) or not origin:
         with ls.runs.lock:
@@ -212,7 +209,7 @@ async def _drive(
 ) -> commands.Result:
     assert target.flow is not None
     tracker: RunTracker = ls.runs
-    uri, flow_file = target.uri, _flow_file(ls, target.uri)
+    uri, flow_file = target.uri, flow_file_of(ls, target.uri)
     with tracker.lock:
         busy = tracker.active.get(flow_file)
     if busy is not None:
@@ -402,7 +399,7 @@ def select_base_run(ls: FlowspinServer, target: commands.Target) -> commands.Res
     refused = _refuse_unsaved(target)
     if refused:
         return refused
-    flow_file = _flow_file(ls, target.uri)
+    flow_file = flow_file_of(ls, target.uri)
     run_id = target.argument.get("runId")
     name = target.flow.name if target.flow else flow_file.name
     with ls.runs.lock:
@@ -452,7 +449,7 @@ async def list_runs(ls: FlowspinServer, params: Any) -> dict[str, Any]:
     refused = _refuse_unsaved(target)
     if refused:
         return {**refused, "runs": []}
-    flow_file = _flow_file(ls, target.uri)
+    flow_file = flow_file_of(ls, target.uri)
     _, env = _environment(ls)
     try:
         runs = await asyncio.to_thread(

@@ -25,7 +25,7 @@ from lsprotocol import types
 
 from flowspin.analysis import queries
 from flowspin.lsp import commands, progress
-from flowspin.lsp.documents import looks_like_flow
+from flowspin.lsp.documents import flow_file_of, looks_like_flow
 from flowspin.lsp.failures import exception_diagnostic
 from flowspin.lsp.spin_host import setting
 
@@ -74,11 +74,6 @@ class SpinTracker:
         keys = [k for k, (shown, _) in self.errors.items() if uri in (k[0], shown)]
         touched = {self.errors.pop(k)[0] for k in keys}
         return sorted(touched - {uri})
-
-
-def _flow_file(ls: FlowspinServer, uri: str) -> Path:
-    doc = ls.workspace.get_text_document(uri)
-    return Path(doc.path).resolve()
 
 
 def _base(ls: FlowspinServer, flow_file: Path) -> dict[str, Any]:
@@ -163,7 +158,7 @@ async def spin(ls: FlowspinServer, target: commands.Target) -> commands.Result:
             "ok": False,
             "message": "Save the flow to a file first: a spin runs the saved file.",
         }
-    flow_file = _flow_file(ls, uri)
+    flow_file = flow_file_of(ls, uri)
     host = ls.spin_host
     host.sync(ls.state.settings)
     service = host.service()
@@ -240,7 +235,7 @@ def cancel(ls: FlowspinServer, target: commands.Target) -> commands.Result:
     from flowspin.lsp.running import cancel_runs
 
     tracker: SpinTracker = ls.spins
-    flow_file = _flow_file(ls, target.uri)
+    flow_file = flow_file_of(ls, target.uri)
     with tracker.lock:
         running = tracker.running.get(flow_file, 0)
     said = []
@@ -256,7 +251,7 @@ def cancel(ls: FlowspinServer, target: commands.Target) -> commands.Result:
 
 
 async def restart_worker(ls: FlowspinServer, target: commands.Target) -> commands.Result:
-    flow_file = _flow_file(ls, target.uri)
+    flow_file = flow_file_of(ls, target.uri)
     ls.spin_host.sync(ls.state.settings)
     service = ls.spin_host.service()
     await asyncio.to_thread(service.restart_worker, flow_file)
