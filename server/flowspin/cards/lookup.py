@@ -92,9 +92,11 @@ def spin_cards(flow_file: Path, step: str) -> FoundCards | None:
     return None
 
 
-def spin_index_cards(folder: Path) -> FoundCards | None:
-    """The cards a step folder's `index.json` names (the latest spin's), if their files exist."""
-    index = files.read_index(folder) or {}
+def spin_index_cards(folder: Path, index: dict[str, Any] | None = None) -> FoundCards | None:
+    """The cards a step folder's `index.json` names (the latest spin's), if their files exist
+    (`index`: that file, when the caller has read it already)."""
+    if index is None:
+        index = files.read_index(folder) or {}
     cards = index.get("cards") or []
     present = [c for c in cards if c.get("path") and Path(c["path"]).is_file()]
     if not present:

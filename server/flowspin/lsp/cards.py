@@ -115,7 +115,7 @@ def _ensure_watcher(ls: FlowspinServer, root: Path, loop: asyncio.AbstractEventL
         def changed(flow: str, step: str, path: str) -> None:
             folder = Path(path).parent
             index = files.read_index(folder) or {}
-            found = spin_index_cards(folder)
+            found = spin_index_cards(folder, index)
             params = {**(found.as_dict() if found else {"source": "spin", "cards": []})}
             params.update(flow=flow, step=step, path=path, kind="html")
             params["spinId"] = index.get("spin_id")
