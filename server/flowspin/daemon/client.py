@@ -27,7 +27,37 @@ class DaemonUnavailable(RuntimeError):
     pass
 
 
+class ForeignPeer(DaemonUnavailable):
+    """The process at the other end of the workspace socket runs as another user."""
+
+
+# Who is at the other end of a Unix socket, as the kernel saw it at connect()/listen():
+# Linux's SO_PEERCRED (struct ucred: pid, uid, gid) and macOS's LOCAL_PEERCRED (struct xucred:
+# version, uid, ...) both hold the uid as the second 32-bit int.
+if sys.platform.startswith("linux"):
+    _PEERCRED = (_socket.SOL_SOCKET, getattr(_socket, "SO_PEERCRED", 17), 12)
+elif sys.platform == "darwin":
+    _PEERCRED = (0, 0x001, 76)  # SOL_LOCAL, LOCAL_PEERCRED, sizeof(struct xucred)
+else:
+    _PEERCRED = None
+
+
+def peer_uid(sock: _socket.socket) -> int | None:
+    """The uid of the process on the other end of `sock`; None where the OS cannot tell."""
+    if _PEERCRED is None:
+        return None
+    level, option, size = _PEERCRED
+    cred = sock.getsockopt(level, option, size)
+    return int.from_bytes(cred[4:8], sys.byteorder)
+
+
 def connect(workspace: Path | str, timeout: float | None = None) -> _socket.socket | None:
+    """A connection to the workspace's daemon, or None when none listens.
+
+    Raises `ForeignPeer` when the listener is another user's process: whoever can replace our
+    socket (a shared or loosely permitted folder) must not get to answer our spins with
+    results of their making, nor read the requests we send.
+    """
     path = socket_path(workspace)
     if not os.path.exists(path):
         return None
@@ -37,6 +67,17 @@ def connect(workspace: Path | str, timeout: float | None = None) -> _socket.sock
     except OSError:
         sock.close()
         return None
+    try:
+        uid = peer_uid(sock)
+    except OSError:
+        uid = None
+    if uid is not None and uid != os.geteuid():
+        sock.close()
+        raise ForeignPeer(
+            f"{path} is served by a process of uid {uid}, not yours (uid {os.geteuid()}): "
+            f"flowspin refuses to use it; remove {path} (or the folder holding it) and try "
+            f"again"
+        )
     sock.settimeout(timeout)
     return sock
 

@@ -2,6 +2,10 @@
 
 One thread per connection; a client sends one request frame and receives `log` frames and a
 final reply. A client that disconnects mid-spin cancels its spin (Ctrl-C in the shell).
+
+Only processes of this user are served: a spin runs code as us, so the socket is 0600 in a
+0700 `.flowspin`, and each connection's peer uid (SO_PEERCRED) is checked as well, in case
+the file permissions are ever looser than they should be (a copied folder, a lax umask).
 """
 
 from __future__ import annotations
@@ -15,8 +19,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from flowspin.daemon.client import peer_uid
 from flowspin.daemon.paths import DEFAULT_IDLE_S, lock_path, pid_path, socket_path
 from flowspin.spin.protocol import recv_sock, send_sock
+from flowspin.store.root import ensure_private_dir
 
 
 class SocketServer:
@@ -35,7 +41,7 @@ class SocketServer:
         self._sock: socket.socket | None = None
 
     def bind(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        ensure_private_dir(self.workspace)  # ours and 0700, or UnsafeWorkspace
         if self.path.exists():
             self.path.unlink()
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -96,6 +102,16 @@ class SocketServer:
             self.last_activity = time.monotonic()
         try:
             with conn:
+                if not _same_user(conn):
+                    send_sock(
+                        conn,
+                        {
+                            "type": "error",
+                            "message": "refused: this flowspin daemon serves "
+                            f"only uid {os.geteuid()}",
+                        },
+                    )
+                    return
                 msg = recv_sock(conn)
                 if msg is None:
                     return
@@ -172,7 +188,7 @@ def host_socket(workspace: str | os.PathLike[str], service: Any) -> SocketServer
     returned server runs in a background thread; call `.stop()` when shutting down.
     """
     ws = Path(workspace).resolve()
-    Path(lock_path(ws)).parent.mkdir(parents=True, exist_ok=True)
+    ensure_private_dir(ws)
     lock_fh = open(lock_path(ws), "w")
     try:
         fcntl.flock(lock_fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -191,6 +207,16 @@ def host_socket(workspace: str | os.PathLike[str], service: Any) -> SocketServer
 
     threading.Thread(target=run, name="flowspin-socket", daemon=True).start()
     return server
+
+
+def _same_user(conn: socket.socket) -> bool:
+    """Whether the connecting process runs as this user (True where the OS cannot tell: the
+    socket file's 0600 mode is then the only guard)."""
+    try:
+        uid = peer_uid(conn)  # type: ignore[arg-type]  # the wrapper is a _socket.socket
+    except OSError:
+        return False
+    return uid is None or uid == os.geteuid()
 
 
 def _watch_hangup(conn: socket.socket, done: threading.Event, service: Any, flow_file: str) -> None:
@@ -222,7 +248,7 @@ def main(argv: list[str] | None = None) -> int:
         if len(args) > 1
         else float(os.environ.get("FLOWSPIN_DAEMON_IDLE_S", DEFAULT_IDLE_S))
     )
-    Path(lock_path(workspace)).parent.mkdir(parents=True, exist_ok=True)
+    ensure_private_dir(workspace)
     lock_fh = open(lock_path(workspace), "w")
     deadline = time.monotonic() + 20
     while True:

@@ -2,7 +2,8 @@
 
 The workspace root is the nearest folder, from the flow file's folder upward, that holds a
 `.flowspin` or `.git` entry; failing both, the flow's own folder. So a repository gets one
-store, and a loose flow file gets a store beside it.
+store, and a loose flow file gets a store beside it. The search never crosses a folder another
+user owns or may write to, and `.flowspin` must be ours and private (see `store.root`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from flowspin.store.root import find_root
 
 
 def workspace_root(flow_file: str | os.PathLike[str]) -> Path:
+    """The flow's workspace root; raises `UnsafeWorkspace` when its `.flowspin` is not ours."""
     return Path(find_root(flow_file))
 
 
