@@ -39,9 +39,21 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     nothing else: the shell spin's budget is counted in milliseconds)."""
     import argparse
 
+    class CommandsFormatter(argparse.HelpFormatter):
+        """Leaves room for the longest command name (`agents-md`), which argparse does not
+        count, so every command's help sits on its own line."""
+
+        def add_argument(self, action: argparse.Action) -> None:
+            super().add_argument(action)
+            for name in getattr(action, "choices", None) or ():
+                if isinstance(action, argparse._SubParsersAction):
+                    longest = len(name) + self._current_indent + 2 * self._indent_increment
+                    self._action_max_length = max(self._action_max_length, longest)
+
     parser = argparse.ArgumentParser(
         prog="flowspin",
         description="Run any Metaflow @step like a notebook cell.",
+        formatter_class=CommandsFormatter,
     )
     parser.add_argument("--version", action="version", version=f"flowspin {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -56,7 +68,39 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+# Exit status after the reader of stdout went away (`flowspin check --rules | head -1`):
+# 128 + SIGPIPE, what a shell reports for a Unix tool the closed pipe stopped.
+EXIT_PIPE_CLOSED = 141
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run one command. A closed stdout ends it quietly (no traceback, exit 141): whoever
+    closed the pipe has read what they wanted."""
+    try:
+        try:
+            code = _main(argv)
+        finally:  # also for argparse's exit after --help: a pipe closed early fails here
+            sys.stdout.flush()
+    except BrokenPipeError:
+        _silence_stdout()
+        return EXIT_PIPE_CLOSED
+    return code
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so the interpreter's own flush at exit has nowhere to
+    fail (it would print "Exception ignored ... BrokenPipeError")."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
+
+
+def _main(argv: list[str] | None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     first = argv[0].replace("-", "_") if argv else ""
     if first == "spin":

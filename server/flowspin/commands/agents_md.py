@@ -16,7 +16,7 @@ from pathlib import Path
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "agents-md",
-        help="print an AGENTS.md / CLAUDE.md section on developing this project's flows",
+        help="print an AGENTS.md / CLAUDE.md section for this project",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -11,7 +11,7 @@ from pathlib import Path
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "card",
-        help="print the path of a step's latest card (from the newest spin, or a run)",
+        help="print the path of a step's newest card (spin or run)",
         description="Print the path of the latest card of STEP: from the newest spin of the "
         "step, or, with --run or when the step was never spun, from the run's card in "
         "Metaflow's datastore. Several cards of a step print one path per line.",

@@ -19,7 +19,7 @@ from typing import Any
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "check",
-        help="check flow files for DAG problems (Metaflow's rules and more), all at once",
+        help="check flow files for DAG problems, all at once",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -11,7 +11,12 @@ from pathlib import Path
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
-        "daemon", help="status / stop / start the workspace's warm spin daemon"
+        "daemon",
+        help="status / stop / start the workspace's warm spin daemon",
+        description="The per-workspace daemon keeps spin workers warm between shell spins. "
+        "`start` starts it (spins do that on demand), `status` lists its workers, `stop` "
+        "returns once it has let go of the workspace. It keeps the environment of the call "
+        "that started it: stop it to pick up a changed environment.",
     )
     p.add_argument("action", choices=["status", "stop", "start"])
     p.add_argument(

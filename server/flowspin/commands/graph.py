@@ -16,7 +16,7 @@ from typing import Any
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "graph",
-        help="show the steps, edges, decorators and parameters of a flow file",
+        help="the steps, edges, decorators and parameters of a flow",
         description=__doc__,
     )
     parser.add_argument("file", type=Path, metavar="FILE", help="flow file")

@@ -9,7 +9,7 @@ import sys
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "lsp",
-        help="start the flowspin language server (LSP over stdio)",
+        help="the flowspin language server (LSP over stdio)",
         description=__doc__,
     )
     # vscode-languageclient appends --stdio for the stdio transport; it is the only one.

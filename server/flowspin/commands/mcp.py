@@ -14,7 +14,7 @@ from pathlib import Path
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "mcp",
-        help="MCP server (stdio) with check, graph, spin, run, list_runs, show_artifact, card",
+        help="the MCP server (stdio) for coding agents",
         description=__doc__,
     )
     parser.add_argument(

@@ -11,7 +11,11 @@ from pathlib import Path
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
-        "show", help="show saved spins, their artifacts, or one artifact's value"
+        "show",
+        help="show saved spins, their artifacts, or one artifact's value",
+        description="Read spins back from .flowspin/: without STEP, the newest spin of every "
+        "step; with STEP, that spin's result and artifacts (* marks changed ones); with "
+        "ARTIFACT, its value.",
     )
     p.add_argument("file", help="flow file")
     p.add_argument("step", nargs="?", help="step name")
