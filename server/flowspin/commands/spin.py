@@ -45,7 +45,14 @@ WARM_VALUES = {
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("spin", help="run one @step now, with its parents' state kept warm")
+    p = subparsers.add_parser(
+        "spin",
+        help="run one @step now, with its parents' state kept warm",
+        description="Run STEP of the flow in FILE now, against its parent steps' artifacts "
+        "(from the newest finished run, or --run / --task), in a warm worker of the "
+        "workspace's daemon. Prints the step's output and a one-line result; --json prints "
+        "exactly one JSON object. Exit 0 only when the step succeeded.",
+    )
     p.add_argument("file", help="flow file")
     p.add_argument("step", help="step name")
     base = p.add_mutually_exclusive_group()
@@ -169,7 +176,8 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"flowspin spin: {exc}", file=sys.stderr)
         return 2
-    on_log = None if args.json else _print_log
+    log = None if args.json else HumanLog()
+    on_log = log.write if log else None
     if args.json and not args.no_daemon:
         code = _spin_warm(args, options)
         if code is not None:
@@ -212,24 +220,38 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(result.to_json())
     else:
-        for notice in result.notices:
-            print(f"note: {notice}", file=sys.stderr)
-        if (
-            result.status != "ok"
-            and result.error
-            and result.error.get("traceback")
-            and not result.stderr
-        ):
-            print(result.error["traceback"], file=sys.stderr, end="")
-        for split in result.splits:
-            err = split.get("error") or {}
-            tail = f"{err.get('type')}: {err.get('message')}" if err else "ok"
-            print(
-                f"  split {split.get('split_index')}: {split.get('status')} "
-                f"{split.get('duration_ms', 0):.0f} ms — {tail}"
-            )
-        print(result.summary())
+        assert log is not None
+        log.close()
+        print_human(result)
     return 0 if result.status == "ok" else 1
+
+
+def print_human(result: Any) -> None:
+    """A finished spin for a person: notices, the traceback from the step's own frame on
+    (unless the step's stderr, streamed already, held it), each split, the one-line summary,
+    and the cards the step made (the summary's "changed: nothing" says nothing of them)."""
+    from flowspin.errors_text import trim_traceback
+
+    for notice in result.notices:
+        print(f"note: {notice}", file=sys.stderr)
+    if result.status != "ok" and result.error and result.error.get("traceback") and not (
+        result.stderr
+    ):
+        print(trim_traceback(result.error["traceback"]), file=sys.stderr, end="")
+    for split in result.splits:
+        err = split.get("error") or {}
+        tail = f"{err.get('type')}: {err.get('message')}" if err else "ok"
+        print(
+            f"  split {split.get('split_index')}: {split.get('status')} "
+            f"{split.get('duration_ms', 0):.0f} ms — {tail}"
+        )
+    print(result.summary())
+    for card in result.cards:
+        label = " ".join(str(card[k]) for k in ("type", "id") if card.get(k))
+        if card.get("path"):
+            print(f"card ({label}): {card['path']}" if label else f"card: {card['path']}")
+        elif card.get("error"):
+            print(f"card ({label}) not rendered: {card['error']}", file=sys.stderr)
 
 
 def _parse_params(items: list[str]) -> dict[str, str]:
@@ -242,7 +264,28 @@ def _parse_params(items: list[str]) -> dict[str, str]:
     return out
 
 
-def _print_log(stream: str, text: str) -> None:
-    out = sys.stdout if stream == "stdout" else sys.stderr
-    out.write(text)
-    out.flush()
+class HumanLog:
+    """The step's output as it streams, with any traceback on stderr starting at the user's
+    frame: the spin machinery's frames above it (flowspin's child, Metaflow's task runner)
+    are not where the bug is."""
+
+    def __init__(self) -> None:
+        from flowspin.errors_text import TracebackTrimmer
+
+        self.stderr = TracebackTrimmer()
+
+    def write(self, stream: str, text: str) -> None:
+        if stream == "stdout":
+            sys.stdout.write(text)
+            sys.stdout.flush()
+            return
+        shown = self.stderr.feed(text)
+        if shown:
+            sys.stderr.write(shown)
+            sys.stderr.flush()
+
+    def close(self) -> None:
+        rest = self.stderr.flush()
+        if rest:
+            sys.stderr.write(rest)
+            sys.stderr.flush()
