@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -23,7 +25,7 @@ from typing import Any
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "run",
-        help="run (or resume) a flow with Metaflow, with live per-step progress",
+        help="run (or resume) a flow with Metaflow, with per-step progress",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -33,6 +35,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="a Parameter value (repeatable)",
     )
     parser.add_argument("--json", action="store_true", help="one JSON event per line")
+    parser.add_argument(
+        "--verbose", "-v", action="store_true",
+        help="show Metaflow's whole traceback of a failed task (default: from your code on)",
+    )
     parser.add_argument(
         "--resume", nargs="?", const="", default=None, metavar="STEP",
         help="resume the origin run from STEP (default: where it stopped)",
@@ -47,7 +53,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.set_defaults(func=run, parser=parser, metaflow_args=[])
     parser.usage = (
-        "flowspin run FILE [--param K=V]... [--json] [--resume [STEP]] "
+        "flowspin run FILE [--param K=V]... [--json] [--verbose] [--resume [STEP]] "
         "[--origin-run-id ID] [--python PATH] [-- METAFLOW_ARGS...]"
     )
     parser.__class__ = _SplitAtDashDash
@@ -93,8 +99,15 @@ def run(args: argparse.Namespace) -> int:
         print("flowspin run: a resume reuses the origin run's parameters; drop --param",
               file=sys.stderr)
         return 2
+    from flowspin.runs.identity import missing_user_message
+
+    # Before Metaflow starts: it would say this twice in its words and run nothing.
+    folder = args.file.resolve().parent
+    if missing := missing_user_message(os.environ, folder if folder.is_dir() else None):
+        print(f"flowspin run: {missing}", file=sys.stderr)
+        return 2
     extra = list(args.metaflow_args or [])
-    printer = JsonPrinter() if args.json else HumanPrinter()
+    printer = JsonPrinter() if args.json else HumanPrinter(verbose=args.verbose)
     manager = RunManager(python=args.python)
     try:
         if args.resume is None:
@@ -136,24 +149,100 @@ class JsonPrinter:
         sys.stdout.flush()
 
 
+# Metaflow's first line of a failed task's report; its traceback follows.
+FAILURE_MARK = re.compile(r"^<flow \S+ step \S+> failed:$")
+
+
 class HumanPrinter:
-    """Metaflow's own lines, task events as short status lines, and a final step table."""
+    """Metaflow's own lines, task events as short status lines, and a final step table.
+
+    A failed task's report is folded: Metaflow prints some thirty lines of its own CLI and
+    task runner frames before the user's, so the printer holds the report from its first line
+    and, when `Task failed.` comes, prints the FAILED line (where, what) first, then the
+    traceback from the user's first frame on, and one line saying what was folded. With
+    `verbose` everything is shown as Metaflow printed it. A failed run ends with its failures
+    again and how to resume, so the last lines on the screen say what to do.
+    """
 
     file: Path | None = None
+
+    def __init__(self, verbose: bool = False) -> None:
+        self.verbose = verbose
+        self.held: dict[tuple[str, str], list[str]] = {}
+        self.failures: list[str] = []
 
     def __call__(self, event: dict[str, Any]) -> None:
         from flowspin.runs.report import event_line, relative_to_cwd, summary_lines
 
-        if event["event"] == "run_finished":
+        kind = event["event"]
+        key = (str(event.get("step")), str(event.get("task_id")))
+        if kind == "log" and event.get("step") and not self.verbose:
+            if key in self.held:
+                self.held[key].append(event["line"])
+                return
+            if FAILURE_MARK.match(event["line"]):
+                self.held[key] = [event["line"]]
+                return
+        if kind == "run_finished":
+            for held_key in list(self.held):
+                self._print_raw(held_key, self.held.pop(held_key))
             shown = relative_to_cwd(str(self.file)) if self.file else "FILE"
             def hint(step: str | None) -> str:
                 return f"flowspin run {shown} --resume" + (f" {step}" if step else "")
 
-            for line in summary_lines(event, hint):
+            lines = summary_lines(event, hint)
+            if event["status"] == "failed" and self.failures:
+                lines[-1:-1] = self.failures
+            for line in lines:
                 print(line, flush=True)
             if event["status"] == "failed" and event.get("message"):
                 print(event["message"], file=sys.stderr)
             return
         line = event_line(event, relative_to_cwd)
+        if kind == "task_failed":
+            if line is not None:
+                self.failures.append(line)
+                print(line, flush=True)
+            held = self.held.pop(key, None)
+            if held is not None:
+                self._print_folded(key, held)
+            return
+        if kind == "task_cancelled":
+            self.held.pop(key, None)  # the KeyboardInterrupt the user asked for
+        elif kind in ("task_finished", "task_killed") and key in self.held:
+            self._print_raw(key, self.held.pop(key))
         if line is not None:
             print(line, flush=True)
+
+    @staticmethod
+    def _print_raw(key: tuple[str, str], lines: list[str]) -> None:
+        for text in lines:
+            print(f"[{key[0]}/{key[1]}] {text}", flush=True)
+
+    def _print_folded(self, key: tuple[str, str], lines: list[str]) -> None:
+        """The user's part of a failed task's report, and how much of Metaflow's was folded."""
+        shown = user_part(lines)
+        self._print_raw(key, shown)
+        folded = len(lines) - len(shown)
+        if folded:
+            print(f"  ({folded} lines of Metaflow's own traceback folded; "
+                  "--verbose shows them)", flush=True)
+
+
+def user_part(lines: list[str]) -> list[str]:
+    """A task's failure report from the first frame of the user's code on (caret lines
+    dropped: Metaflow's console strips the indentation they point with). A report without a
+    traceback (a Metaflow exception: headline and message) or without any user frame is
+    returned whole, since then all of it is the message."""
+    from flowspin.errors_text import HEADER, is_user_file
+    from flowspin.runs.parse import FRAME
+
+    header = next((i for i, t in enumerate(lines) if t.strip() == HEADER), None)
+    if header is None:
+        return lines
+    for i in range(header + 1, len(lines)):
+        m = FRAME.match(lines[i])
+        if m and is_user_file(m["file"]):
+            body = [t for t in lines[i:] if t.strip() and not set(t.strip()) <= set("^~ ")]
+            return [HEADER, *body]
+    return lines
