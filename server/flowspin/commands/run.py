@@ -5,10 +5,12 @@ folder), so the run lands in your Metaflow datastore; ARGS after `--` go to Meta
 (`--max-workers 4`, `--tag x`, `--with kubernetes`). `--resume` runs Metaflow's `resume`
 instead: from STEP (default: the first step that did not finish) of the origin run (default:
 the latest run). Shows each task as it starts, finishes or fails (with the flow file's line),
-then a per-step summary. `--json` prints one JSON event per line instead (see docs/runs.md).
+then a per-step summary; a failed task's traceback starts at your code (`--verbose`: all of
+Metaflow's). `--json` prints one JSON event per line instead (see docs/runs.md).
 Ctrl-C cancels the run as it would in a terminal (it can be resumed). Exit status: 0 when the
 run succeeded, 1 when it failed or was cancelled, 130 after Ctrl-C, 2 when FILE is not a
-runnable flow file (or STEP is not one of its steps).
+runnable flow file (or STEP is not one of its steps) or Metaflow could not name the user
+(set METAFLOW_USER).
 """
 
 from __future__ import annotations
