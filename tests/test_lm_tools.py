@@ -213,3 +213,28 @@ def test_cancelling_a_tool_call_stops_the_spin_and_the_run(workdir: Path) -> Non
             time.sleep(0.1)  # polling the process table for the run's processes to exit
     finally:
         stop_daemon(workdir)
+
+
+def test_the_bridge_stays_inside_the_workspace(workdir: Path) -> None:
+    """The editor's agent tools take the same confinement as MCP: no flow outside the
+    workspace folder (by path or by symlink), and no free-form Metaflow arguments."""
+    ws = workdir / "ws"
+    outside = workdir / "outside"
+    ws.mkdir()
+    outside.mkdir()
+    write_flow(ws, FLOW)
+    evil = write_flow(outside, FLOW.replace("pass", "open(__file__ + '.ran', 'w')"), "evil.py")
+    (ws / "linked.py").symlink_to(evil)
+    for tool in ("check", "spin", "run", "show_artifact"):
+        for file in ("../outside/evil.py", "linked.py"):
+            args = {"file": file, "step": "start", "name": "x"} if tool != "run" else {
+                "file": file
+            }
+            out = call(ws, tool, args)
+            assert out["ok"] is False and "outside the workspace" in out["error"], out
+    precious = outside / "precious.txt"
+    precious.write_text("keep me")
+    old = call(ws, "run", {"file": "flow.py", "extra_args": ["--run-id-file", str(precious)]})
+    assert old["ok"] is False and "takes no argument extra_args" in old["error"], old
+    assert precious.read_text() == "keep me"
+    assert not Path(f"{evil}.ran").exists()

@@ -66,7 +66,7 @@ async def test_run_reports_failures_at_the_line_then_a_good_run_is_the_base(
             "run", {"file": "flow.py", "params": {"divisor": "0"}}, progress_callback=on_progress
         )
         good = await client.call_tool(
-            "run", {"file": "flow.py", "extra_args": ["--max-workers", "1"]}
+            "run", {"file": "flow.py", "max_workers": 1, "tags": ["mcp-test"]}
         )
         runs = payload(await client.call_tool("list_runs", {"file": "flow.py"}))
         spun = payload(await client.call_tool("spin", {"file": "flow.py", "step": "join"}))
@@ -89,6 +89,7 @@ async def test_run_reports_failures_at_the_line_then_a_good_run_is_the_base(
 
     assert [r["run_id"] for r in runs["runs"]] == [ok["run_id"], failed["run_id"]]
     assert runs["runs"][0]["status"] == "ok" and runs["runs"][0]["params"] == {"divisor": "1"}
+    assert runs["runs"][0]["tags"] == ["mcp-test"]  # the typed option reached Metaflow
 
     assert spun["status"] == "ok" and spun["base"]["run_id"] == ok["run_id"]
     assert spun["changed"]["ys"]["repr"] == "[1.0, 2.0]"

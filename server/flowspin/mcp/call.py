@@ -22,10 +22,31 @@ from pathlib import Path
 from typing import Any
 
 from flowspin.mcp import engines
-from flowspin.mcp.errors import ToolProblem
+from flowspin.mcp.errors import ToolProblem, describe
 from flowspin.mcp.workspace import resolve_flow_file
 
 TOOLS = ("check", "spin", "run", "show_artifact")
+RUN_ARGS = {"file", "params", "tags", "max_workers", "decorators"}
+
+
+def _str_list(value: Any, name: str) -> list[str] | None:
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ToolProblem(f"`{name}` must be a list of strings", next_step=f"fix `{name}`.")
+    return value
+
+
+def _str_dict(value: Any, name: str) -> dict[str, str] | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+    ):
+        raise ToolProblem(
+            f"`{name}` must map names to string values", next_step=f"fix `{name}`."
+        )
+    return value
 
 
 def call(
@@ -49,11 +70,27 @@ def call(
             reset=bool(args.get("reset", False)),
         )
     if tool == "run":
+        unknown = sorted(set(args) - RUN_ARGS)
+        if unknown:  # as the MCP schema, where `extra_args` no longer exists
+            raise ToolProblem(
+                f"`run` takes no argument {', '.join(unknown)[:200]}",
+                next_step=f"use only {', '.join(sorted(RUN_ARGS))}.",
+            )
+        max_workers = args.get("max_workers")
+        if max_workers is not None and (
+            not isinstance(max_workers, int) or isinstance(max_workers, bool) or max_workers < 1
+        ):
+            raise ToolProblem(
+                "max_workers must be a whole number of at least 1",
+                next_step="pass e.g. 4, or leave it out for Metaflow's default.",
+            )
         return engines.run(
             workspace,
             path,
-            params=args.get("params"),
-            extra_args=args.get("extra_args"),
+            params=_str_dict(args.get("params"), "params"),
+            tags=_str_list(args.get("tags"), "tags"),
+            max_workers=max_workers,
+            with_decorators=_str_list(args.get("decorators"), "decorators"),
             cancel=cancel,
         )
     return engines.show_artifact(
@@ -96,16 +133,20 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         args = json.loads(sys.stdin.read() or "{}")
+        if not isinstance(args, dict):
+            raise ToolProblem(
+                "the arguments are not a JSON object", next_step="send {\"file\": ...}."
+            )
         workspace = Path.cwd().resolve()
         cancel = _stop_on_sigint(argv[0], args, workspace)
         result = call(argv[0], args, workspace, cancel)
         # As the MCP server's is_error: a spin or run that failed is not ok.
         failed = argv[0] in ("spin", "run") and result.get("status") != "ok"
         out: dict[str, Any] = {"ok": not failed, "result": result}
-    except ToolProblem as exc:
-        out = {"ok": False, "error": str(exc)}
-    except json.JSONDecodeError as exc:
+    except json.JSONDecodeError as exc:  # the message quotes no input, only a position
         out = {"ok": False, "error": f"arguments are not JSON: {exc}"}
+    except Exception as exc:  # ours with what to do next, anything else said plainly
+        out = {"ok": False, "error": str(describe(argv[0], exc))}
     print(json.dumps(out, default=str))
     return 0
 

@@ -8,6 +8,7 @@ the functions, on first use, so the server starts fast.
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import Any
 
 from flowspin.mcp.errors import NotAvailable, ToolProblem
 from flowspin.mcp.shaping import shape_spin, tail
-from flowspin.mcp.workspace import display_path
+from flowspin.mcp.workspace import check_spin_id, check_step_name, display_path
 
 MAX_DIAGNOSTICS = 50
 # Run events told as Metaflow's console tells them, so streamed progress reads the same
@@ -110,6 +111,7 @@ def flow_names(path: Path) -> list[str]:
 
 def _known_step(workspace: Path, path: Path, step: str) -> None:
     """Fail early, with the valid names, when `step` is not a step of the file's flow."""
+    check_step_name(step)
     try:
         model = _static_model(path)
     except NotAvailable:
@@ -197,6 +199,7 @@ def show_artifact(
     from flowspin.agents.summary import summarize
 
     _known_step(workspace, path, step)
+    check_spin_id(spin_id)
     shown = display_path(workspace, path)
     loaded = _load_spin(path, step, spin_id)
     if loaded is not None:
@@ -285,12 +288,72 @@ def card(workspace: Path, path: Path, step: str) -> dict[str, Any]:
 # --- runs ------------------------------------------------------------------------------------
 
 
+# Decorators an agent may add to every step of a run (`decorators`, Metaflow's `--with`): where
+# and how the steps run, never arbitrary command-line options (those include `--run-id-file
+# PATH`, which writes wherever it is told).
+WITH_ALLOWED = ("kubernetes", "batch", "resources", "retry", "timeout", "environment", "card")
+MAX_TAG_CHARS = 256
+MAX_WITH_CHARS = 1000
+
+
+def run_options(
+    path: Path,
+    params: dict[str, str] | None,
+    tags: list[str] | None,
+    max_workers: int | None,
+    with_decorators: list[str] | None,
+) -> tuple[dict[str, str], list[str]]:
+    """The run's parameters and Metaflow arguments from typed options, each checked: parameter
+    names the flow declares, tags and `--with` decorators from `WITH_ALLOWED`. Every value is
+    its own argument after its option, so none can become an option of its own."""
+    params = dict(params or {})
+    model = _static_model(path)
+    declared = {
+        p.name for flow in model.flows for p in flow.parameters if p.kind == "Parameter"
+    }
+    knowable = not any(flow.has_external_bases for flow in model.flows)
+    for name in params:
+        known = name in declared or name.replace("-", "_") in declared
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_-]{0,99}", name) or (knowable and not known):
+            shown = name if len(name) <= 80 else name[:80] + "..."
+            raise ToolProblem(
+                f"{shown!r} is not a parameter of the flow in {path.name}",
+                next_step="pass only the flow's Parameters in `params` ("
+                + (", ".join(sorted(declared)) or "it declares none")
+                + "); tags, max_workers and decorators have their own arguments.",
+            )
+    args: list[str] = []
+    for tag in tags or []:
+        if not tag.strip() or len(tag) > MAX_TAG_CHARS or "\n" in tag or "\0" in tag:
+            raise ToolProblem(
+                f"tag {tag[:80]!r} is not a usable Metaflow tag",
+                next_step=f"use short one-line tags (at most {MAX_TAG_CHARS} characters).",
+            )
+        args += ["--tag", tag]
+    if max_workers is not None:
+        args += ["--max-workers", str(int(max_workers))]
+    for spec in with_decorators or []:
+        name = spec.split(":", 1)[0].strip()
+        unusable = len(spec) > MAX_WITH_CHARS or "\n" in spec or "\0" in spec
+        if name not in WITH_ALLOWED or unusable:
+            raise ToolProblem(
+                f"decorator {spec[:80]!r} is not allowed in a run (--with)",
+                next_step=f"use one of {', '.join(WITH_ALLOWED)}, optionally with attributes "
+                "as Metaflow's --with takes them, e.g. \"kubernetes:cpu=4,memory=16000\" or "
+                "\"retry:times=2\".",
+            )
+        args += ["--with", spec]
+    return params, args
+
+
 def run(
     workspace: Path,
     path: Path,
     *,
     params: dict[str, str] | None = None,
-    extra_args: list[str] | None = None,
+    tags: list[str] | None = None,
+    max_workers: int | None = None,
+    with_decorators: list[str] | None = None,
     on_line: Callable[[str], None] | None = None,
     cancel: threading.Event | None = None,
 ) -> dict[str, Any]:
@@ -304,6 +367,7 @@ def run(
             f"{shown} defines no FlowSpec subclass",
             next_step="pass the file that defines the flow (`check` shows what is wrong).",
         )
+    params, extra_args = run_options(path, params, tags, max_workers, with_decorators)
     raw = _run_via_engine(path, params, extra_args, on_line, cancel)
     failures = raw["failures"]
     for failure in failures:
@@ -340,7 +404,7 @@ def run(
     elif raw["run_id"] is None:
         result["hint"] = (
             "Metaflow did not start the run (see output_tail): `check` the flow, and check "
-            "params and extra_args."
+            "params, tags and decorators."
         )
     else:
         result["hint"] = "the run failed (see output_tail and failures); fix it and `run` again."

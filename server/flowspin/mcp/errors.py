@@ -43,3 +43,36 @@ class NotAvailable(ToolProblem):
             next_step="use the `check` and `graph` tools, or the Metaflow CLI "
             "(`python FILE run`), until it is; upgrade flowspin to get it.",
         )
+
+
+MAX_MESSAGE_CHARS = 4000
+
+
+def describe(tool: str, exc: BaseException) -> ToolProblem:
+    """A `ToolProblem` for any exception a tool raised: ours as they are; a workspace flowspin
+    refuses to trust (another user's `.flowspin`) with its own advice; anything else as an
+    unexpected failure. Never an empty message, never a huge one (an exception may quote a
+    giant argument back)."""
+    from flowspin.store.root import UnsafeWorkspace
+
+    if isinstance(exc, ToolProblem):
+        problem = exc
+    elif isinstance(exc, UnsafeWorkspace):
+        problem = ToolProblem(
+            str(exc) or "the workspace's .flowspin folder is not safe to use",
+            next_step="ask the user to fix the folder's ownership or permissions; flowspin "
+            "will not use it until then.",
+        )
+    else:
+        detail = str(exc).strip() or "(no message)"
+        problem = ToolProblem(
+            f"flowspin's `{tool}` tool failed unexpectedly: {type(exc).__name__}: {detail}",
+            next_step="retry once; if it fails again, use the flowspin CLI (`flowspin --help`) "
+            "and report the error.",
+        )
+    text = str(problem)
+    if len(text) > MAX_MESSAGE_CHARS:
+        cut = ToolProblem(text[:MAX_MESSAGE_CHARS] + " ... (cut)")
+        cut.what, cut.where, cut.next_step = problem.what, problem.where, problem.next_step
+        return cut
+    return problem

@@ -21,13 +21,22 @@ import anyio.lowlevel
 import anyio.to_thread
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
-from mcp_types import CallToolResult, TextContent, ToolAnnotations
-from pydantic import Field
+from mcp_types import (
+    INVALID_REQUEST,
+    PARSE_ERROR,
+    CallToolResult,
+    ErrorData,
+    JSONRPCError,
+    TextContent,
+    ToolAnnotations,
+)
+from pydantic import Field, ValidationError
 
 from flowspin import __version__
 from flowspin.mcp import engines
-from flowspin.mcp.errors import ToolProblem
+from flowspin.mcp.errors import ToolProblem, describe
 from flowspin.mcp.workspace import resolve_flow_file
+from flowspin.store.root import UnsafeWorkspace
 
 log = logging.getLogger("flowspin.mcp")
 
@@ -110,15 +119,11 @@ def _guarded(name: str, fn: Callable[[], CallToolResult]) -> CallToolResult:
     except ToolError:
         raise
     except ToolProblem as exc:
-        raise ToolError(str(exc)) from exc
+        raise ToolError(str(describe(name, exc))) from exc
     except Exception as exc:
-        log.exception("tool %s crashed", name)
-        problem = ToolProblem(
-            f"flowspin's `{name}` tool failed unexpectedly: {type(exc).__name__}: {exc}",
-            next_step="retry once; if it fails again, use the flowspin CLI (`flowspin --help`) "
-            "and report the error.",
-        )
-        raise ToolError(str(problem)) from exc
+        if not isinstance(exc, UnsafeWorkspace):
+            log.exception("tool %s crashed", name)
+        raise ToolError(str(describe(name, exc))) from exc
 
 
 class ProgressRelay:
@@ -171,17 +176,68 @@ async def _in_thread(
         raise
 
 
+def _unreadable_line(exc: Exception) -> JSONRPCError:
+    """The JSON-RPC answer to a line that is not a JSON-RPC message: parse error (-32700) for
+    text that is not JSON, invalid request (-32600) for JSON of the wrong shape. The message
+    never quotes the line: a client that sent megabytes must not get them back."""
+    not_json = isinstance(exc, ValidationError) and any(
+        err.get("type") == "json_invalid" for err in exc.errors(include_input=False)
+    )
+    if not_json:
+        error = ErrorData(
+            code=PARSE_ERROR, message="Parse error: the line is not valid JSON (one JSON-RPC "
+            "message per line, UTF-8)"
+        )
+    else:
+        error = ErrorData(
+            code=INVALID_REQUEST, message="Invalid Request: the line is JSON but not a JSON-RPC "
+            "2.0 request, notification or response"
+        )
+    return JSONRPCError(jsonrpc="2.0", id=None, error=error)
+
+
+class FlowspinMCPServer(MCPServer):
+    """The SDK's server, but a malformed line on stdin gets a JSON-RPC error back.
+
+    The SDK's stdio transport drops such a line silently, so a client with a framing bug
+    waits forever for an answer. We relay the transport's messages and answer what it could
+    not read, by the JSON-RPC spec, with id null.
+    """
+
+    async def run_stdio_async(self) -> None:
+        from mcp.server.stdio import stdio_server
+        from mcp.shared._context_streams import create_context_streams
+        from mcp.shared.message import SessionMessage
+
+        async with stdio_server() as (raw_read, write_stream):
+            send, read = create_context_streams[SessionMessage | Exception](0)
+
+            async def relay() -> None:
+                async with send:
+                    async for item in raw_read:
+                        if isinstance(item, Exception):
+                            log.warning("unreadable message on stdin: %s", type(item).__name__)
+                            await write_stream.send(SessionMessage(_unreadable_line(item)))
+                        else:
+                            await send.send(item)
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(relay)
+                await self._lowlevel_server.run(
+                    read, write_stream, self._lowlevel_server.create_initialization_options()
+                )
+                tg.cancel_scope.cancel()
+
+
 def build_server(workspace: Path) -> MCPServer:
     """An MCPServer whose tools act on flows under `workspace` (relative paths start there)."""
     workspace = workspace.resolve()
-    server = MCPServer(
+    server = FlowspinMCPServer(
         name="flowspin",
         title="flowspin: spin Metaflow steps",
         instructions=INSTRUCTIONS,
         version=__version__,
     )
-    read_only = ToolAnnotations(read_only_hint=True, open_world_hint=False)
-
     def check(file: FileArg) -> CallToolResult:
         def go() -> CallToolResult:
             path = resolve_flow_file(workspace, file)
@@ -249,12 +305,23 @@ def build_server(workspace: Path) -> MCPServer:
         file: FileArg,
         params: Annotated[
             dict[str, str] | None,
-            Field(description="Flow parameters, name -> value, passed as --name value."),
+            Field(description="Flow parameters, name -> value, passed as --name value; only "
+                  "Parameters the flow declares."),
         ] = None,
-        extra_args: Annotated[
+        tags: Annotated[
             list[str] | None,
-            Field(description="Extra arguments for Metaflow's `run`, e.g. [\"--max-workers\", "
-                  "\"2\"] or [\"--tag\", \"x\"]."),
+            Field(description="Tags for the run (Metaflow's --tag), e.g. [\"experiment-3\"]."),
+        ] = None,
+        max_workers: Annotated[
+            int | None,
+            Field(description="At most this many tasks at once (Metaflow's --max-workers).",
+                  ge=1, le=1024),
+        ] = None,
+        decorators: Annotated[
+            list[str] | None,
+            Field(description="Decorators added to every step (Metaflow's --with), one of "
+                  + ", ".join(engines.WITH_ALLOWED) + ", with attributes as --with takes them, "
+                  "e.g. [\"kubernetes:cpu=4,memory=16000\", \"retry:times=2\"]."),
         ] = None,
     ) -> CallToolResult:
         relay = ProgressRelay(ctx)
@@ -263,8 +330,9 @@ def build_server(workspace: Path) -> MCPServer:
         def go() -> CallToolResult:
             path = resolve_flow_file(workspace, file)
             data = engines.run(
-                workspace, path, params=params, extra_args=extra_args,
-                on_line=lambda line: relay("output", line), cancel=cancel,
+                workspace, path, params=params, tags=tags, max_workers=max_workers,
+                with_decorators=decorators, on_line=lambda line: relay("output", line),
+                cancel=cancel,
             )
             return _result(data, is_error=data.get("status") != "ok")
 
@@ -316,18 +384,28 @@ def build_server(workspace: Path) -> MCPServer:
 
         return build_section(workspace)
 
+    # Annotations tell clients what a call may do, so they can ask the user first. Reading
+    # tools only read (Metaflow's may reach its metadata service or datastore: open world).
+    # `spin` and `run` execute the flow's own code, which may do anything the user can,
+    # so neither claims to be harmless; `run` also writes to Metaflow's datastore and may
+    # start tasks on remote compute (`with` kubernetes/batch).
+    parse_only = ToolAnnotations(read_only_hint=True, open_world_hint=False)
+    reads_metaflow = ToolAnnotations(read_only_hint=True, open_world_hint=True)
+    runs_code = ToolAnnotations(
+        read_only_hint=False, destructive_hint=True, idempotent_hint=False, open_world_hint=True
+    )
     server.add_tool(check, name="check", title="Check a flow", description=CHECK_DESCRIPTION,
-                    annotations=read_only)
+                    annotations=parse_only)
     server.add_tool(graph, name="graph", title="Flow graph", description=GRAPH_DESCRIPTION,
-                    annotations=read_only)
+                    annotations=parse_only)
     server.add_tool(spin, name="spin", title="Spin one step", description=SPIN_DESCRIPTION,
-                    annotations=ToolAnnotations(destructive_hint=False, open_world_hint=False))
+                    annotations=runs_code)
     server.add_tool(run, name="run", title="Run the flow", description=RUN_DESCRIPTION,
-                    annotations=ToolAnnotations(destructive_hint=False, open_world_hint=True))
+                    annotations=runs_code)
     server.add_tool(list_runs, name="list_runs", title="List runs",
-                    description=LIST_RUNS_DESCRIPTION, annotations=read_only)
+                    description=LIST_RUNS_DESCRIPTION, annotations=reads_metaflow)
     server.add_tool(show_artifact, name="show_artifact", title="Show an artifact",
-                    description=SHOW_ARTIFACT_DESCRIPTION, annotations=read_only)
+                    description=SHOW_ARTIFACT_DESCRIPTION, annotations=reads_metaflow)
     server.add_tool(card, name="card", title="Step card", description=CARD_DESCRIPTION,
-                    annotations=read_only)
+                    annotations=reads_metaflow)
     return server
