@@ -68,6 +68,12 @@ class SpinCards:
         if self.decos:
             self.collector._finalize()
 
+    def needs_saved_artifacts(self) -> bool:
+        """A notebook card reads the spin's artifacts from the store while it renders."""
+        return any(
+            (dict(d.attributes).get("type") or "default") == NOTEBOOK_TYPE for d in self.decos
+        )
+
     def _log(self, msg: str, timestamp: bool = False, bad: bool = False, **_: Any) -> None:
         self.warnings.append(str(msg))
         print(msg, file=sys.stderr)

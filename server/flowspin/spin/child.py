@@ -8,9 +8,7 @@ module does dies with the child, so the worker's warm state is never touched.
 
 from __future__ import annotations
 
-import hashlib
 import os
-import pickle
 import reprlib
 import sys
 import time
@@ -26,6 +24,7 @@ from flowspin.spin.flowload import (
     load_module_from_path,
 )
 from flowspin.spin.memds import MemDataStore
+from flowspin.spin.persist import PendingBlobs
 
 IGNORED_DECORATORS = {
     "retry",
@@ -39,42 +38,6 @@ IGNORED_DECORATORS = {
     "pypi_base",
 }
 REPR_LIMIT = 1000
-_SIMPLE = (str, int, float, bool, bytes, type(None))
-
-
-class CardCollector:
-    """`current.card` for spins: accepts components (appended per card id) without rendering."""
-
-    def __init__(self) -> None:
-        self.components: dict[str | None, list[Any]] = {None: []}
-        self._current_id: str | None = None
-
-    def __getitem__(self, key: str) -> CardCollector:
-        sub = CardCollector()
-        sub.components = self.components
-        sub._current_id = key
-        self.components.setdefault(key, [])
-        return sub
-
-    def __setitem__(self, key: str, value: Any) -> None:
-        self.components[key] = list(value) if isinstance(value, (list, tuple)) else [value]
-
-    def append(self, component: Any, id: str | None = None) -> None:  # noqa: A002
-        self.components.setdefault(self._current_id, []).append(component)
-
-    def extend(self, components: Any) -> None:
-        for c in components:
-            self.append(c)
-
-    def clear(self) -> None:
-        self.components[self._current_id] = []
-
-    def refresh(self, *args: Any, **kwargs: Any) -> None:
-        pass
-
-    @property
-    def components_list(self) -> list[Any]:
-        return self.components.get(self._current_id, [])
 
 
 def short_repr(value: Any) -> str:
@@ -94,27 +57,6 @@ def type_name(value: Any) -> str:
     cls = type(value)
     mod = cls.__module__
     return cls.__qualname__ if mod in ("builtins", "__main__") else f"{mod}.{cls.__qualname__}"
-
-
-def same_as_parent(value: Any, parent_value: Any, key: Any) -> bool:
-    """Is an artifact the step read still equal to what the parent held?"""
-    if value is parent_value:
-        if isinstance(value, _SIMPLE):
-            return True
-        kind = key[0] if key else None
-        try:
-            if kind == "mf":
-                return hashlib.sha1(pickle.dumps(value, protocol=4)).hexdigest() == key[1]
-            if kind == "fs":
-                from flowspin.store.store import dumps_value
-
-                return dumps_value(value)[1] == key[1]
-        except Exception:
-            return False
-        return False
-    if isinstance(value, _SIMPLE) and isinstance(parent_value, _SIMPLE):
-        return type(value) is type(parent_value) and value == parent_value
-    return False
 
 
 def user_frame(tb: Any, flow_file: str, workspace: str) -> tuple[str, int]:
@@ -178,9 +120,18 @@ def _prepared_still_valid(prepared: Any, job: dict[str, Any]) -> bool:
 
 
 def execute(
-    job: dict[str, Any], parents: list[dict[str, Any]], prepared: Any = None
+    job: dict[str, Any],
+    parents: list[dict[str, Any]],
+    prepared: Any = None,
+    pending: PendingBlobs | None = None,
 ) -> dict[str, Any]:
-    """Run the step; return the child's report (never raises)."""
+    """Run the step; return the child's report (never raises).
+
+    Changed artifacts are pickled but not yet written: they are left in `pending`, so the
+    caller can report first and write the bytes after (`PendingBlobs.write`).
+    """
+    if pending is None:
+        pending = PendingBlobs(job)
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
     notices: list[str] = []
@@ -232,7 +183,7 @@ def execute(
         )
     node = graph[step]
     try:
-        return _run(job, parents, cls, graph, node, report, notices, timings, t0, fail)
+        return _run(job, parents, cls, graph, node, report, notices, timings, t0, fail, pending)
     except BaseException as exc:
         file, line = user_frame(exc.__traceback__, flow_file, workspace)
         return fail(
@@ -240,7 +191,7 @@ def execute(
         )
 
 
-def _run(job, parents, cls, graph, node, report, notices, timings, t0, fail):  # noqa: C901
+def _run(job, parents, cls, graph, node, report, notices, timings, t0, fail, pending):  # noqa: C901
     from metaflow import current
     from metaflow.datastore.inputs import Inputs
     from metaflow.task import MetaflowTask
@@ -262,11 +213,14 @@ def _run(job, parents, cls, graph, node, report, notices, timings, t0, fail):  #
 
     inputs = []
     for i, p in enumerate(parents):
-        ds = MemDataStore(p["values"], p["keys"], p["refs"], p.get("info"))
+        ds = MemDataStore(
+            p["values"], p["keys"], p["refs"], p.get("info"), p.get("fingerprints")
+        )
         for k, v in overrides.items():
             ds.values[k] = v
             ds._objects[k] = ("override", i)
             ds.origin.pop(k, None)
+            ds.fingerprints = {n: f for n, f in ds.fingerprints.items() if n != k}
         inputs.append(ds)
 
     join_type = None
@@ -409,8 +363,11 @@ def _run(job, parents, cls, graph, node, report, notices, timings, t0, fail):  #
     report["next"] = nxt
 
     t_collect = time.perf_counter()
-    report["artifacts"] = collect(job, flow, inputs, output, overridden, notices, report)
+    report["artifacts"] = collect(job, flow, inputs, output, overridden, report, pending)
     timings["collect_ms"] = (time.perf_counter() - t_collect) * 1e3
+    if pending and cards.needs_saved_artifacts():
+        # A notebook card reads this spin back through `load_spin` while it renders.
+        pending.write(report["artifacts"])
     report["cards"] = cards.render(flow, job, report, notices, t0)
     if "error" not in report:
         report["status"] = "ok"
@@ -442,11 +399,24 @@ def _clone(cls: type, ds: MemDataStore) -> Any:
     return x
 
 
-def collect(job, flow, inputs, output, overridden, notices, report) -> dict[str, dict[str, Any]]:
-    """Every artifact the spun task holds: changed ones pickled, the rest referenced."""
-    from flowspin.store.store import Store, dumps_value
+def collect(
+    job: dict[str, Any],
+    flow: Any,
+    inputs: list[MemDataStore],
+    output: MemDataStore | None,
+    overridden: dict[str, Any],
+    report: dict[str, Any],
+    pending: PendingBlobs,
+) -> dict[str, dict[str, Any]]:
+    """Every artifact the spun task holds: changed ones pickled (their bytes written later, by
+    `pending`), the rest referenced."""
+    import types as _t
 
-    store = Store(job["workspace"]) if job.get("persist", True) else None
+    from metaflow.parameters import Parameter
+
+    from flowspin.spin import fingerprint
+    from flowspin.store.store import pickle_value
+
     base = output if output is not None else inputs[0]
     current_vars: dict[str, Any] = {}
     for var in dir(flow):
@@ -458,10 +428,6 @@ def collect(job, flow, inputs, output, overridden, notices, report) -> dict[str,
             val = getattr(flow, var)
         except Exception:
             continue
-        import types as _t
-
-        from metaflow.parameters import Parameter
-
         if isinstance(val, (_t.MethodType, _t.FunctionType, Parameter)):
             continue
         current_vars[var] = val
@@ -475,22 +441,27 @@ def collect(job, flow, inputs, output, overridden, notices, report) -> dict[str,
         parent_has = name in base.values and name not in overridden
         if parent_has and is_loaded is not None and not is_loaded(name):
             parent_has = False  # never read, so re-assigned: no need to load the old value
-        if parent_has and same_as_parent(value, base.values[name], base._objects.get(name)):
-            arts[name] = _entry_ref(name, value, base, changed=False)
-            continue
+        pickled = None
+        if parent_has:
+            same, pickled = fingerprint.compare(
+                value, base.values[name], base.fingerprints.get(name)
+            )
+            if same:
+                arts[name] = _entry_ref(name, value, base, changed=False)
+                continue
         # `name` is Metaflow's own bookkeeping (the flow's class name), set in every task.
         changed = not (name == "name" and value == flow.__class__.__name__)
         entry = {"type": type_name(value), "repr": short_repr(value), "changed": changed}
         try:
-            chunks, sha, size = dumps_value(value)
+            if pickled is None:
+                pickled = pickle_value(value)
         except Exception as exc:
             unpicklable.append(name)
             entry.update(size=0, ref=None, error=f"{type(exc).__name__}: {exc}")
             arts[name] = entry
             continue
-        if store is not None:
-            store.put_chunks(chunks, sha)
-        entry.update(size=size, ref={"kind": "blob", "sha": sha})
+        entry.update(size=pickled.size, ref=None)
+        pending.add(name, pickled)
         arts[name] = entry
     lazy = getattr(base.values, "is_loaded", None)
     for name in base.values:

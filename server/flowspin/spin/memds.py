@@ -17,6 +17,7 @@ class MemDataStore:
         keys: dict[str, Any] | None = None,
         origin: dict[str, Any] | None = None,
         info: dict[str, Any] | None = None,
+        fingerprints: dict[str, Any] | None = None,
     ) -> None:
         # Not copied: a lazy mapping must stay lazy, and the child owns its (forked) copy anyway.
         self.values: dict[str, Any] = values if values is not None else {}
@@ -27,6 +28,8 @@ class MemDataStore:
         self.origin: dict[str, Any] = dict(origin or {})
         # name -> precomputed {"type", "repr", "size"} (the worker computes these once)
         self.info: dict[str, Any] = info if info is not None else {}
+        # name -> the parent value's fingerprint (not copied: a lazy load in the child adds to it)
+        self.fingerprints: dict[str, Any] = fingerprints if fingerprints is not None else {}
 
     def __contains__(self, name: object) -> bool:
         return name in self.values
@@ -52,6 +55,8 @@ class MemDataStore:
                     self.origin[var] = origin.origin[var]
                 if var in origin.info:
                     self.info[var] = origin.info[var]
+                if var in origin.fingerprints:
+                    self.fingerprints[var] = origin.fingerprints[var]
 
 
 def _hashable(key: Any) -> Any:

@@ -10,7 +10,7 @@ import faulthandler
 import os
 import sys
 
-from flowspin.spin.protocol import read_fd, write_fd
+from flowspin.spin.protocol import read_fd
 
 
 def main() -> int:
@@ -38,11 +38,12 @@ def main() -> int:
     ]
     _limit_memory()
     from flowspin.spin.child import execute
+    from flowspin.spin.persist import PendingBlobs
+    from flowspin.spin.worker import report_and_write
 
-    report = execute(job, parents)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    write_fd(res_fd, {"type": "report", "report": report})
+    pending = PendingBlobs(job)
+    report = execute(job, parents, pending=pending)
+    report_and_write(report, pending, res_fd)
     os._exit(0)
 
 

@@ -30,6 +30,9 @@ class SpinResult:
     split_index: int | None = None
     splits: list[dict[str, Any]] = field(default_factory=list)  # --all-splits: one per split
     flow_file: str = ""
+    # Changed artifacts' bytes: {"state": "writing"|"done"|"failed"|"off", "artifacts", "bytes"}.
+    # "writing": the result came first and the bytes follow; readers of the spin wait for them.
+    persist: dict[str, Any] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:

@@ -288,6 +288,8 @@ class LoadedParent:
     refs: dict[str, Any]
     info: dict[str, Any] = field(default_factory=dict)
     nbytes: int = 0
+    # name -> fingerprint.Fingerprint, taken once here so that no spin re-hashes what it read
+    fingerprints: dict[str, Any] = field(default_factory=dict)
 
     def as_child_input(self) -> dict[str, Any]:
         return {
@@ -296,6 +298,7 @@ class LoadedParent:
             "refs": self.refs,
             "info": self.info,
             "ident": self.ident,
+            "fingerprints": self.fingerprints,
         }
 
 
@@ -492,11 +495,16 @@ class LazyValues(dict):
         self._loader = loader
         self.mf_info = mf_info
         self.too_big = False  # True: over the memory budget, never promoted
+        # Shared with the LoadedParent: whichever process loads a value fingerprints it.
+        self.fingerprints: dict[str, Any] = {}
 
     def __missing__(self, name: str) -> Any:
         if name not in self._names:
             raise KeyError(name)
+        from flowspin.spin import fingerprint
+
         value = self._loader(name)
+        self.fingerprints[name] = fingerprint.take(value)
         self[name] = value
         return value
 
@@ -550,9 +558,11 @@ class LazyValues(dict):
 
 
 def _finish(p: LoadedParent) -> LoadedParent:
+    from flowspin.spin import fingerprint
     from flowspin.spin.child import short_repr, type_name
 
     if isinstance(p.values, LazyValues):
+        p.fingerprints = p.values.fingerprints
         loaded = [
             (n, dict.__getitem__(p.values, n)) for n in p.values.names if p.values.is_loaded(n)
         ]
@@ -565,6 +575,8 @@ def _finish(p: LoadedParent) -> LoadedParent:
     else:
         loaded = list(p.values.items())
     for name, value in loaded:
+        if name not in p.fingerprints:
+            p.fingerprints[name] = fingerprint.take(value)
         size = _sizeof(value)
         p.nbytes += size
         if not name.startswith("_"):

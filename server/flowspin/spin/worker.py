@@ -26,6 +26,7 @@ from flowspin.spin.protocol import FrameBuffer, read_fd, write_fd
 
 GRACE_S = float(os.environ.get("FLOWSPIN_CANCEL_GRACE_S", "2"))
 MAX_LOG = 10 * 1024 * 1024
+SHUTDOWN_WRITE_S = 60.0  # how long a stopping worker waits for spins still writing bytes
 ENV_MODE = "FLOWSPIN_SPIN_MODE"
 ENV_BUDGET = "FLOWSPIN_STATE_BUDGET_MB"
 ENV_CHILD_MEM = "FLOWSPIN_CHILD_MEMORY_MB"
@@ -61,6 +62,10 @@ class Child:
     status: int | None = None
     proc: Any = None
     report_at: float = 0.0
+    step: str = ""
+    done: bool = False  # its result is in (it may still be writing its changed artifacts)
+    persist_refs: dict[str, Any] | None = None  # the "persisted" frame, once it came
+    record: dict[str, Any] | None = None  # the spin's record, while its bytes are written
 
 
 @dataclass
@@ -109,6 +114,8 @@ class Worker:
         self.spare: dict[str, Any] | None = None  # a child forked ahead, waiting for a job
         self.zombies: list[int] = []
         self.pending_gc: set[str] = set()
+        # Children that reported and are still writing their changed artifacts.
+        self.persisting: list[Child] = []
         self._latest_checked: dict[str, tuple[float, bool]] = {}
 
     # --- flow module -------------------------------------------------------------------
@@ -278,7 +285,7 @@ class Worker:
             self._check_deadlines()
             if self.zombies:
                 self._reap_zombies()
-            if self.active is None and self.pending_gc:
+            if self.active is None and self.pending_gc and not self.persisting:
                 keep = int(os.environ.get(ENV_KEEP, "5"))
                 for step in self.pending_gc:
                     try:
@@ -287,7 +294,10 @@ class Worker:
                         pass
                 self.pending_gc.clear()
             if self.active is None and self.queue:
-                self._start(self.queue.pop(0))
+                ready = [m for m in self.queue if not self._waits_for_bytes(m)]
+                if ready:
+                    self.queue.remove(ready[0])
+                    self._start(ready[0])
             if self.active is None and not self.queue and self.cache.has_lazy():
                 try:
                     self.cache.promote()  # the next spin of these parents is warm
@@ -316,7 +326,7 @@ class Worker:
     def _handle(self, msg: dict[str, Any]) -> str | None:
         kind = msg["type"]
         if kind == "spin":
-            if self.active is None:
+            if self.active is None and not self._waits_for_bytes(msg):
                 self._start(msg)
             else:
                 self.queue.append(msg)
@@ -343,6 +353,18 @@ class Worker:
         elif kind == "shutdown":
             return "exit"
         return None
+
+    def _waits_for_bytes(self, msg: dict[str, Any]) -> bool:
+        """A spin that would chain from a parent spin whose bytes are still being written
+        starts once they are (a re-spin of the same step, or of any other, does not wait)."""
+        if not self.persisting or self.flow_cls is None:
+            return False
+        try:
+            node = self.flow_cls._graph[msg["step"]]
+        except (KeyError, TypeError):
+            return False
+        writing = {c.step for c in self.persisting}
+        return any(p in writing for p in node.in_funcs)
 
     def _preload(self, msg: dict[str, Any]) -> None:
         reply = {"type": "preloaded", "id": msg.get("id"), "ok": True}
@@ -539,6 +561,7 @@ class Worker:
             mode=mode,
             started=time.perf_counter(),
             proc=proc,
+            step=a.step,
         )
         for fd, name in ((out_r, "stdout"), (err_r, "stderr"), (res_r, "result")):
             os.set_blocking(fd, False)
@@ -613,14 +636,19 @@ class Worker:
             self.sel.unregister(fd)
             os.close(fd)
             del child.fds[fd]
-            if not child.fds:
-                self._reap(child)
+            if name == "result" and child.done:
+                self._written(child, child.persist_refs)  # None: it died while writing
+            self._maybe_done(child)
             return
         if name == "result":
             for frame in child.frames.feed(data):
-                if frame.get("type") == "report":
+                kind = frame.get("type")
+                if kind == "report":
                     child.report = frame["report"]
                     child.report_at = time.perf_counter()
+                elif kind == "persisted":
+                    child.persist_refs = frame.get("refs") or {}
+            self._maybe_done(child)
             return
         text = data.decode("utf-8", errors="replace")
         if child.logsize < MAX_LOG:
@@ -637,21 +665,77 @@ class Worker:
             },
         )
 
-    def _reap(self, child: Child) -> None:
-        if child.report is not None and child.proc is None:
-            # It hung up after reporting; let the kernel finish its exit while we answer.
+    def _maybe_done(self, child: Child) -> None:
+        """A child's result is in once its output is closed and it either hung up or reported
+        that it is now writing its changed artifacts (results first, bytes after)."""
+        if child.done:
+            if not child.fds:  # finished writing: let the kernel tear it down
+                self.zombies.append(child.pid)
+                if child.proc is not None:
+                    child.proc.returncode = 0
+            return
+        open_names = set(child.fds.values())
+        if open_names & {"stdout", "stderr"}:
+            return
+        writing = "result" in open_names
+        if writing and not (child.report and child.report.get("persist")):
+            return
+        child.done = True
+        if child.report is not None and (writing or child.proc is None):
+            # It reported, then hung up (or is writing bytes): answer while it finishes.
             child.status = 0
-            self.zombies.append(child.pid)
+            if not writing:
+                self.zombies.append(child.pid)
+                if child.proc is not None:
+                    child.proc.returncode = 0
         else:
             _, status = os.waitpid(child.pid, 0)
             child.status = status
+            if child.proc is not None:
+                child.proc.returncode = os.waitstatus_to_exitcode(status)
+        if writing:
+            self.persisting.append(child)
         a = self.active
         assert a is not None
         a.children.remove(child)
         a.done.append(child)
-        if child.proc is not None:
-            child.proc.returncode = os.waitstatus_to_exitcode(status)
         self._launch_more(a)
+
+    def _written(self, child: Child, refs: dict[str, Any] | None) -> dict[str, Any]:
+        """The child finished writing (or died trying): make its record final; its `persist`."""
+        from flowspin.spin.persist import fill_refs
+
+        if child in self.persisting:
+            self.persisting.remove(child)
+        record = child.record
+        if record is None:  # not persisted (--no-persist, or no record was written)
+            return {}
+        child.record = None
+        if refs is None:
+            failed = [n for n, e in record["artifacts"].items() if e.get("ref") is None]
+            problem = "the spin's process ended before its changed artifacts were written"
+        else:
+            failed = fill_refs(record["artifacts"], refs)
+            problem = "could not write artifact(s) " + ", ".join(failed) if failed else ""
+        record["writing"] = False
+        record["persisted"] = not problem
+        persist = {"state": "failed" if problem else "done"}
+        if problem:
+            persist["error"] = problem
+            record["persist_error"] = problem
+        persist = dict(record["result"].get("persist") or {}, **persist)
+        record["result"] = dict(record["result"], persist=persist)
+        try:
+            self.store.write_record(self.flow_file, record)
+        except Exception as exc:
+            print(
+                f"flowspin worker: could not finish spin {record['spin_id']}: {exc}",
+                file=sys.stderr,
+            )
+        finally:
+            self.store.release_writing(self.flow_file, record["step"], record["spin_id"])
+        self.pending_gc.add(record["step"])
+        return persist
 
     # --- results ---------------------------------------------------------------------------
     def _finish_early(self, a: Active, err_type: str, message: str, tb: str = "") -> None:
@@ -767,27 +851,50 @@ class Worker:
         }
         if rep.get("memory"):
             result["timings"].update({f"child_{k}_mb": v for k, v in rep["memory"].items()})
-        if a.opts.persist and c.report is not None:
-            record = {
-                "spin_id": c.spin_id,
-                "flow": result["flow"],
-                "flow_file": self.flow_file,
-                "step": a.step,
-                "status": status,
-                "created": time.time(),
-                "base": result["base"],
-                "split_index": plan.split_index,
-                "persisted": True,
-                "artifacts": arts,
-                "next": result["next"],
-                "result": result,
-            }
-            try:
-                self.store.write_record(self.flow_file, record)
-                self.pending_gc.add(a.step)  # after the answer: GC is not on the spin's path
-            except Exception as exc:
-                result["notices"].append(f"could not save the spin to {self.store.root}: {exc}")
+        if not a.opts.persist:
+            result["persist"] = {"state": "off"}
+        elif c.report is not None:
+            self._save(c, result, arts)
         return result
+
+    def _save(self, c: Child, result: dict[str, Any], arts: dict[str, Any]) -> None:
+        """Write the spin's record; while the child still writes changed artifacts, the record
+        says so and readers of it wait (`Store.wait_written`) until `_written` makes it final."""
+        pending = (c.report or {}).get("persist")
+        writing = bool(pending) and "result" in c.fds.values()
+        result["persist"] = (
+            {"state": "writing", **pending} if writing else {"state": "done", **(pending or {})}
+        )
+        record = {
+            "spin_id": c.spin_id,
+            "flow": result["flow"],
+            "flow_file": self.flow_file,
+            "step": c.step,
+            "status": result["status"],
+            "created": time.time(),
+            "base": result["base"],
+            "split_index": c.plan.split_index,
+            "persisted": not writing,
+            "writing": writing,
+            "artifacts": arts,
+            "next": result["next"],
+            "result": result,
+        }
+        try:
+            if writing:
+                self.store.hold_writing(self.flow_file, c.step, c.spin_id)
+                c.record = record
+            elif pending:  # written already, before its result was even sent
+                c.record = dict(record, writing=True)
+                result["persist"] = self._written(c, c.persist_refs)
+                return
+            self.store.write_record(self.flow_file, record)
+            self.pending_gc.add(c.step)  # after the answer: GC is not on the spin's path
+        except Exception as exc:
+            if writing:
+                self.store.release_writing(self.flow_file, c.step, c.spin_id)
+                c.record = None
+            result["notices"].append(f"could not save the spin to {self.store.root}: {exc}")
 
     def _shutdown(self) -> None:
         if self.spare is not None:
@@ -797,6 +904,13 @@ class Worker:
         if a is not None:
             for c in a.children:
                 _kill(c.pid, signal.SIGKILL)
+        # Spins that reported are kept: their bytes are written before the worker goes.
+        deadline = time.monotonic() + SHUTDOWN_WRITE_S
+        while self.persisting and time.monotonic() < deadline:
+            for key, _ in self.sel.select(max(0.0, deadline - time.monotonic())):
+                kind, child = key.data
+                if kind == "child" and child in self.persisting:
+                    self._read_child(key.fd, child)
 
 
 def _freeze_heap() -> None:
@@ -876,31 +990,20 @@ def _child_setup(out_w: int, err_w: int, keep: set[int]) -> None:
 def _child_run(
     job: dict[str, Any], parents: list[dict[str, Any]], res_w: int, prepared: Any = None
 ) -> None:
-    """Run the step, report, and hang up before exiting.
+    """Run the step, report, then write the changed artifacts' bytes, and exit.
 
-    Closing the pipes first lets the worker answer at once, while the kernel is still tearing
-    down this process's (large, copy-on-write) address space.
+    The report goes out first and the output pipes close, so the worker answers at once; the
+    bytes follow (their addresses in a `persisted` frame), and closing the result pipe last
+    tells the worker this process is done.
     """
     try:
         _limit_memory()
         from flowspin.spin.child import execute
+        from flowspin.spin.persist import PendingBlobs
 
-        report = execute(job, parents, prepared)
-        sys.stdout.flush()
-        sys.stderr.flush()
-        try:
-            write_fd(res_w, {"type": "report", "report": report})
-        except Exception as exc:  # e.g. a repr that msgpack cannot carry
-            err = {
-                "type": "ReportError",
-                "message": str(exc),
-                "traceback": "",
-                "file": "",
-                "line": 0,
-            }
-            write_fd(res_w, {"type": "report", "report": {"status": "error", "error": err}})
-        for fd in (res_w, 1, 2):
-            os.close(fd)
+        pending = PendingBlobs(job)
+        report = execute(job, parents, prepared, pending)
+        report_and_write(report, pending, res_w)
     except BaseException:
         try:
             traceback.print_exc()
@@ -908,6 +1011,31 @@ def _child_run(
             pass
     finally:
         os._exit(0)
+
+
+def report_and_write(report: dict[str, Any], pending: Any, res_w: int) -> None:
+    """Send the report, hang up the output, then write what the report left pending."""
+    if pending:
+        report["persist"] = {"artifacts": pending.names, "bytes": pending.nbytes}
+    sys.stdout.flush()
+    sys.stderr.flush()
+    try:
+        write_fd(res_w, {"type": "report", "report": report})
+    except Exception as exc:  # e.g. a repr that msgpack cannot carry
+        err = {
+            "type": "ReportError",
+            "message": str(exc),
+            "traceback": "",
+            "file": "",
+            "line": 0,
+        }
+        write_fd(res_w, {"type": "report", "report": {"status": "error", "error": err}})
+        pending = None
+    for fd in (1, 2):
+        os.close(fd)
+    if pending:
+        write_fd(res_w, {"type": "persisted", "refs": pending.write()})
+    os.close(res_w)
 
 
 def _child_main(

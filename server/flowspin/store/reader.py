@@ -14,6 +14,8 @@ from flowspin.store.store import Store
 
 def resolve_ref(store: Store, ref: dict[str, Any]) -> Any:
     """Value behind a record's artifact reference (a blob, or a Metaflow task artifact)."""
+    if not ref:
+        raise LookupError("this artifact was not saved (a --no-persist spin, or its write failed)")
     kind = ref.get("kind")
     if kind == "blob":
         return store.get_value(ref["sha"])
@@ -38,6 +40,8 @@ class LazyArtifacts(Mapping[str, Any]):
                 entry = self._entries[name]
             except KeyError:
                 raise KeyError(f"no artifact {name!r}; have: {', '.join(self)}") from None
+            if not entry.get("ref") and entry.get("error"):
+                raise LookupError(f"artifact {name!r} was not saved: {entry['error']}")
             self._cache[name] = resolve_ref(self._store, entry["ref"])
         return self._cache[name]
 

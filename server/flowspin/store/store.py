@@ -7,7 +7,6 @@ holds gigabytes writes only what the step changed.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import time
 from pathlib import Path
@@ -20,34 +19,77 @@ from flowspin.store.layout import flow_key
 from flowspin.store.root import DIRNAME
 
 DEFAULT_KEEP = 5
+# How long a reader waits for a spin's changed artifacts to be written (a 1.6 GB frame takes
+# a few seconds; a writer that died releases its lock at once).
+WRITE_WAIT_S = float(os.environ.get("FLOWSPIN_WRITE_WAIT_S", "300"))
+WRITER_GONE = (
+    "the spin's process ended before its changed artifacts were written; spin the step again"
+)
 # Blobs younger than this survive GC even when unreferenced: a spin child may have written
 # them for a record that is about to land.
 BLOB_GRACE_S = 120.0
 
 
-def dumps_value(value: Any) -> tuple[list[bytes | memoryview], str, int]:
-    """cloudpickle (protocol 5, out-of-band buffers kept zero-copy) -> chunks, sha256, size."""
+class CorruptBlob(LookupError):
+    """A stored blob no longer matches its content hash (a flipped byte, a truncated write)."""
+
+
+def content_hash(chunks: list[bytes | memoryview]) -> str:
+    """The blob's address: BLAKE3, cryptographic and about 6x the speed of SHA-256 here.
+
+    Single-threaded on purpose: its thread pool does not survive `fork()`, and the worker
+    (which verifies blobs it loads) forks every spin child.
+    """
+    import blake3
+
+    digest = blake3.blake3(max_threads=1)
+    for chunk in chunks:
+        digest.update(chunk)
+    return digest.hexdigest()
+
+
+class Pickled:
+    """A value pickled with protocol 5: a small head plus its out-of-band data buffers, which
+    stay views on the live object (nothing big is copied until the bytes are written)."""
+
+    __slots__ = ("buffers", "head")
+
+    def __init__(self, head: bytes, buffers: list[memoryview]) -> None:
+        self.head = head
+        self.buffers = buffers
+
+    @property
+    def size(self) -> int:
+        return 8 + 8 + len(self.head) + sum(8 + b.nbytes for b in self.buffers)
+
+    def chunks(self) -> list[bytes | memoryview]:
+        """Blob layout: [n buffers][len(head)][head][len(b)][b]...; lengths 8-byte big-endian."""
+        out: list[bytes | memoryview] = [len(self.buffers).to_bytes(8, "big")]
+        out += [len(self.head).to_bytes(8, "big"), self.head]
+        for buf in self.buffers:
+            out += [buf.nbytes.to_bytes(8, "big"), buf]
+        return out
+
+
+def pickle_value(value: Any) -> Pickled:
+    """cloudpickle, protocol 5, out-of-band buffers kept zero-copy (raises if unpicklable)."""
     import pickle
 
     import cloudpickle
 
     buffers: list[pickle.PickleBuffer] = []
     head = cloudpickle.dumps(value, protocol=5, buffer_callback=buffers.append)
-    # Layout: [n buffers][len(head)][head][len(b)][b]...; all lengths 8-byte big-endian.
-    chunks: list[bytes | memoryview] = [len(buffers).to_bytes(8, "big")]
-    chunks += [len(head).to_bytes(8, "big"), head]
-    for buf in buffers:
-        raw = buf.raw()
-        chunks += [raw.nbytes.to_bytes(8, "big"), raw]
-    digest = hashlib.sha256()
-    size = 0
-    for chunk in chunks:
-        digest.update(chunk)
-        size += len(chunk) if isinstance(chunk, bytes) else chunk.nbytes
-    return chunks, digest.hexdigest(), size
+    return Pickled(head, [b.raw() for b in buffers])
 
 
-def loads_value(data: bytes) -> Any:
+def dumps_value(value: Any) -> tuple[list[bytes | memoryview], str, int]:
+    """The value as blob chunks, with its content hash and size."""
+    pickled = pickle_value(value)
+    chunks = pickled.chunks()
+    return chunks, content_hash(chunks), pickled.size
+
+
+def loads_value(data: bytes | memoryview) -> Any:
     import pickle
 
     view = memoryview(data)
@@ -91,11 +133,23 @@ class Store:
         return sha, size
 
     def get_value(self, sha: str) -> Any:
+        """The blob's value, verified against its address first: a damaged blob is removed
+        (so the next spin that produces the value writes it again) and reported, never
+        unpickled."""
         path = self.blob_path(sha)
         try:
             data = path.read_bytes()
         except FileNotFoundError:
             raise KeyError(f"blob {sha} is missing from {self.objects}") from None
+        if content_hash([data]) != sha:
+            try:
+                path.unlink()
+            except OSError:
+                pass
+            raise CorruptBlob(
+                f"blob {sha[:12]}… in {self.objects} does not match its content hash "
+                "(damaged on disk); it was removed: spin the step again to rewrite it"
+            )
         return loads_value(data)
 
     # --- records -----------------------------------------------------------------------
@@ -138,9 +192,83 @@ class Store:
             raise LookupError(f"no spin {spin_id!r} of step {step!r} of {flow_file}")
         return self._load(flow_file, step, spin_id)
 
-    def _load(self, flow_file: str | os.PathLike[str], step: str, spin_id: str) -> dict[str, Any]:
+    def _load(
+        self, flow_file: str | os.PathLike[str], step: str, spin_id: str, wait: bool = True
+    ) -> dict[str, Any]:
+        rec = self._unpack(flow_file, step, spin_id)
+        if rec.get("writing") and wait:
+            # Reported before its changed artifacts were written: wait for the bytes, never
+            # answer with a half-written spin.
+            if self.wait_written(flow_file, step, spin_id):
+                rec = self._unpack(flow_file, step, spin_id)
+                if rec.get("writing"):
+                    rec = dict(rec, writing=False, persisted=False, persist_error=WRITER_GONE)
+        return rec
+
+    def _unpack(self, flow_file: str | os.PathLike[str], step: str, spin_id: str) -> dict[str, Any]:
         data = (self.step_dir(flow_file, step) / f"{spin_id}.msgpack").read_bytes()
-        return msgpack.unpackb(data, raw=False, strict_map_key=False)
+        rec = msgpack.unpackb(data, raw=False, strict_map_key=False)
+        if not isinstance(rec, dict):
+            raise ValueError(f"spin record {spin_id} is not a record")
+        return rec
+
+    # --- spins whose bytes are still being written ---------------------------------------
+    _held: dict[str, int] = {}  # lock files this process holds, path -> fd
+
+    def _writing_path(self, flow_file: str | os.PathLike[str], step: str, spin_id: str) -> Path:
+        return self.step_dir(flow_file, step) / f".{spin_id}.writing"
+
+    def hold_writing(self, flow_file: str | os.PathLike[str], step: str, spin_id: str) -> None:
+        """Readers of this spin wait until `release_writing` (or until this process dies)."""
+        import fcntl
+
+        path = self._writing_path(flow_file, step, spin_id)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        Store._held[str(path)] = fd
+
+    def release_writing(self, flow_file: str | os.PathLike[str], step: str, spin_id: str) -> None:
+        path = self._writing_path(flow_file, step, spin_id)
+        fd = Store._held.pop(str(path), None)
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            pass
+        if fd is not None:
+            os.close(fd)
+
+    def wait_written(
+        self,
+        flow_file: str | os.PathLike[str],
+        step: str,
+        spin_id: str,
+        timeout: float = WRITE_WAIT_S,
+    ) -> bool:
+        """Wait until the spin's writer lets go; False if this very process is the writer."""
+        import fcntl
+
+        path = self._writing_path(flow_file, step, spin_id)
+        if str(path) in Store._held:
+            return False
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except FileNotFoundError:
+            return True
+        try:
+            deadline = time.monotonic() + timeout
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+                    return True
+                except BlockingIOError:
+                    if time.monotonic() > deadline:
+                        raise TimeoutError(
+                            f"spin {spin_id} is still writing its artifacts after {timeout:g} s"
+                        ) from None
+                    time.sleep(0.005)
+        finally:
+            os.close(fd)
 
     def latest_ok(
         self,
@@ -159,6 +287,8 @@ class Store:
                 continue
             if rec.get("created", 0) <= after:
                 return None
+            if rec.get("writing"):
+                continue  # its writer is this process: it is final before it can be chained
             if rec.get("status") != "ok" or rec.get("base", {}).get("run_id") != run_id:
                 continue
             if split_index is not None and rec.get("split_index") not in (None, split_index):
