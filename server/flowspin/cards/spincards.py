@@ -100,7 +100,14 @@ class SpinCards:
         t0 = time.perf_counter()
         flow_name = report.get("flow") or type(flow).__name__
         task = build_task(flow, job, report, flow_name, started)
-        graph_dict, graph_info = _graph(flow)
+        try:
+            graph_dict, graph_info = _graph(flow)
+        except Exception as exc:  # a DAG broken mid-edit: the card loses its graph, not the spin
+            notices.append(
+                f"cards drawn without the flow's graph: it is invalid ({type(exc).__name__}: "
+                f"{exc}); `flowspin check` shows why"
+            )
+            graph_dict, graph_info = {}, {"steps": {}, "start_step": "start", "end_step": "end"}
         folder = files.step_dir(job["workspace"], flow_name, job["step"])
         taken: set[str] = set()
         out: list[dict[str, Any]] = []

@@ -62,15 +62,31 @@ def type_name(value: Any) -> str:
 def user_frame(tb: Any, flow_file: str, workspace: str) -> tuple[str, int]:
     """The innermost frame in user code: the flow file or any workspace (non-library) file."""
     frames = traceback.extract_tb(tb)
-    flow_real = str(Path(flow_file).resolve())
-    here = str(Path(__file__).resolve().parent.parent)
     for fr in reversed(frames):
-        name = fr.filename
-        if name in (flow_file, flow_real):
-            return name, fr.lineno or 0
-        if name.startswith(workspace) and not name.startswith(here) and "site-packages" not in name:
-            return name, fr.lineno or 0
+        if _is_user_file(fr.filename, flow_file, workspace):
+            return fr.filename, fr.lineno or 0
     return (frames[-1].filename, frames[-1].lineno or 0) if frames else (flow_file, 0)
+
+
+def _is_user_file(name: str, flow_file: str, workspace: str) -> bool:
+    if name == flow_file or name == str(Path(flow_file).resolve()):
+        return True
+    here = str(Path(__file__).resolve().parent.parent)
+    return name.startswith(workspace) and not name.startswith(here) and "site-packages" not in name
+
+
+def step_traceback(error: BaseException, flow_file: str, workspace: str) -> str:
+    """The traceback from the first frame of user code on (as IPython shows it): the frames
+    of flowspin's child and Metaflow's task runner above the step say nothing about the bug.
+    Left whole when no frame is the user's."""
+    tb = error.__traceback__
+    while tb is not None:
+        if _is_user_file(tb.tb_frame.f_code.co_filename, flow_file, workspace):
+            break
+        tb = tb.tb_next
+    if tb is None:
+        tb = error.__traceback__
+    return "".join(traceback.format_exception(type(error), error, tb))
 
 
 def convert_param(raw: str, current: Any, param: Any) -> Any:
@@ -176,11 +192,10 @@ def execute(
 
     graph = cls._graph
     if step not in {n.name for n in graph}:
-        return fail(
-            "UnknownStep",
-            f"{cls.__name__} has no step {step!r}; steps: {', '.join(n.name for n in graph)}",
-            flow_file,
-        )
+        from flowspin.spin.state import unknown_step
+
+        exc = unknown_step(cls.__name__, graph, step)
+        return fail(exc.err_type, exc.message, flow_file, exc.line)
     node = graph[step]
     try:
         return _run(job, parents, cls, graph, node, report, notices, timings, t0, fail, pending)
@@ -314,7 +329,7 @@ def _run(job, parents, cls, graph, node, report, notices, timings, t0, fail, pen
         MetaflowTask._exec_step_function(shim, step_func, step_func, input_obj)
     except BaseException as exc:  # SystemExit and KeyboardInterrupt (cancel) included
         error = exc
-        traceback.print_exc()
+        print(step_traceback(exc, flow_file, workspace), end="", file=sys.stderr)
     timings["step_ms"] = (time.perf_counter() - t_step) * 1e3
     sys.stdout.flush()
     sys.stderr.flush()
@@ -328,7 +343,7 @@ def _run(job, parents, cls, graph, node, report, notices, timings, t0, fail, pen
         elif isinstance(error, KeyboardInterrupt):
             etype, msg = "Cancelled", "the spin was interrupted"
             report["cancelled"] = True
-        tb = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+        tb = step_traceback(error, flow_file, workspace)
         report["error"] = {
             "type": etype,
             "message": msg or etype,

@@ -21,10 +21,27 @@ LAZY_MIN_BYTES = 1 << 20  # artifacts stored larger than this load lazily on a c
 class SpinSetupError(Exception):
     """The spin cannot start (no base run, bad pathspec, ...); message says what to do."""
 
-    def __init__(self, err_type: str, message: str) -> None:
+    def __init__(self, err_type: str, message: str, line: int = 0) -> None:
         super().__init__(message)
         self.err_type = err_type
         self.message = message
+        self.line = line  # in the flow file, when the problem has a place there
+
+
+def unknown_step(flow_name: str, graph: Any, step: str) -> SpinSetupError:
+    """"no step 'scor' in ScoreFlow; did you mean 'score'?", pointing at that step."""
+    import difflib
+
+    names = [n.name for n in graph]
+    close = difflib.get_close_matches(step, names, n=1, cutoff=0.6)
+    if close:
+        line = int(getattr(graph[close[0]], "func_lineno", 0) or 0)
+        return SpinSetupError(
+            "UnknownStep", f"no step {step!r} in {flow_name}; did you mean {close[0]!r}?", line
+        )
+    return SpinSetupError(
+        "UnknownStep", f"no step {step!r} in {flow_name}; its steps: {', '.join(names)}"
+    )
 
 
 @dataclass
@@ -158,17 +175,12 @@ def plan_spin(
                 ptasks = list(Step(f"{run.pathspec}/{p}", _namespace_check=False))
             except MetaflowNotFound:
                 continue
+            if node.type == "join" and graph[node.split_parents[-1]].type == "foreach":
+                parents += _foreach_join_parents(run, node.split_parents[-1], p, ptasks)
+                continue
             ptasks = [t for t in ptasks if t.successful]
             if not ptasks:
                 continue
-            if node.type == "join" and graph[node.split_parents[-1]].type == "foreach":
-                keyed = sorted(((_indices(t), t) for t in ptasks), key=lambda kv: kv[0])
-                prefix = keyed[0][0][:-1]
-                parents += [
-                    ParentSpec("metaflow", t.pathspec, p, ix)
-                    for ix, t in keyed
-                    if ix[:-1] == prefix
-                ]
             else:
                 t = _pick(ptasks, opts.split if _inside_foreach(graph, p) else None)
                 parents.append(ParentSpec("metaflow", t.pathspec, p, _indices(t)))
@@ -194,8 +206,67 @@ def plan_spin(
     )
     if store is not None and not opts.reset:
         _apply_chaining(plan, store, flow_file)
+    require_complete(plan, flow_file)
     del Run
     return plan
+
+
+def _foreach_join_parents(
+    run: Any, foreach_step: str, body_step: str, tasks: list[Any]
+) -> list[ParentSpec]:
+    """One parent per split of the foreach, as `resume` would see them: the run's successful
+    task of each split, or a placeholder for a split that failed there, which a spin of that
+    split fills in (chaining) before the join can run."""
+    keyed = sorted(((_indices(t), t) for t in tasks), key=lambda kv: (kv[0], kv[1].created_at))
+    if not keyed:
+        return []
+    prefix = keyed[0][0][:-1]
+    group = [(ix, t) for ix, t in keyed if ix[:-1] == prefix and ix]
+    done = {ix[-1]: t for ix, t in group if t.successful}
+    expected = _num_splits(run, foreach_step, prefix)
+    if expected is None:
+        expected = max([ix[-1] for ix, _ in group], default=-1) + 1
+    return [
+        ParentSpec("metaflow", done[k].pathspec, body_step, prefix + (k,))
+        if k in done
+        else ParentSpec("missing", "", body_step, prefix + (k,))
+        for k in range(expected)
+    ]
+
+
+def _num_splits(run: Any, foreach_step: str, prefix: tuple[int, ...]) -> int | None:
+    """How many splits the foreach step made (for nested loops: its task in group `prefix`)."""
+    from metaflow import Step
+    from metaflow.exception import MetaflowNotFound
+
+    try:
+        for task in Step(f"{run.pathspec}/{foreach_step}", _namespace_check=False):
+            if _indices(task) == prefix and "_foreach_num_splits" in task:
+                return int(task["_foreach_num_splits"].data)
+    except (MetaflowNotFound, KeyError, TypeError, ValueError):
+        return None
+    return None
+
+
+def require_complete(plan: Plan, flow_file: str) -> None:
+    """A join needs every split: one that failed in the base run and was not spun since is an
+    error that says which split, and the command that fills it in."""
+    missing = [p for p in plan.parents if p.source == "missing"]
+    if not missing:
+        return
+    splits = ", ".join(str(p.index[-1]) for p in missing)
+    body = missing[0].step
+    fix = (
+        f"flowspin spin {flow_file} {body} --split {missing[0].index[-1]}"
+        if len(missing) == 1
+        else f"flowspin spin {flow_file} {body} --all-splits"
+    )
+    raise SpinSetupError(
+        "MissingSplit",
+        f"split {splits} of step {body} did not finish in run {plan.run_id} and has no spin "
+        f"since; run `{fix}`, then spin {plan.step} again (it takes the spun splits on top of "
+        "the run's successful ones, as resume would)",
+    )
 
 
 def _inside_foreach(graph: Any, step: str) -> bool:

@@ -184,7 +184,7 @@ class Worker:
 
     # --- planning and loading ------------------------------------------------------------
     def plan(self, step: str, opts: SpinOptions) -> Any:
-        from flowspin.spin.state import SpinSetupError, plan_spin
+        from flowspin.spin.state import SpinSetupError, plan_spin, unknown_step
 
         if self.flow_cls is None:
             raise SpinSetupError(
@@ -192,11 +192,7 @@ class Worker:
             )
         graph = self.flow_cls._graph
         if step not in {n.name for n in graph}:
-            raise SpinSetupError(
-                "UnknownStep",
-                f"{self.flow_cls.__name__} has no step {step!r}; "
-                f"steps: {', '.join(n.name for n in graph)}",
-            )
+            raise unknown_step(self.flow_cls.__name__, graph, step)
         if opts.reset:
             self.store.mark_reset(self.flow_file)
             self.plans.clear()
@@ -209,14 +205,15 @@ class Worker:
             self.plans[key] = plan
         else:
             # The base run is sticky; chaining is re-checked every time (cheap: the local store).
-            from flowspin.spin.state import ParentSpec, _apply_chaining
+            from flowspin.spin.state import ParentSpec, _apply_chaining, require_complete
 
             plan.parents = [
-                ParentSpec("metaflow", t, p.step, p.index)
+                ParentSpec("metaflow" if t else "missing", t, p.step, p.index)
                 for t, p in zip(plan.tasks, plan.parents, strict=False)
             ]
             plan.chained_from = []
             _apply_chaining(plan, self.store, self.flow_file)
+            require_complete(plan, self.flow_file)
         return plan
 
     def _plan_current(self, plan: Any, opts: SpinOptions) -> bool:
@@ -425,6 +422,13 @@ class Worker:
             a.mode, reason = self._mode(opts)
             if reason:
                 a.notices.append(f"spin mode {a.mode}: {reason}")
+            if self.flow_cls is not None and step in {n.name for n in self.flow_cls._graph}:
+                from flowspin.spin.dagcheck import blocking_problem
+
+                problem = blocking_problem(self.flow_file, self.flow_cls.__name__, step)
+                if problem is not None:
+                    self._finish_early(a, error=problem)
+                    return
             plan = self.plan(step, opts)
             parents = self.load(plan, lazy=True)
             a.job = {
@@ -454,7 +458,7 @@ class Worker:
                 a.parents[id(plan)] = parents
             a.base_plan = plan  # type: ignore[attr-defined]
         except SpinSetupError as exc:
-            self._finish_early(a, exc.err_type, exc.message)
+            self._finish_early(a, exc.err_type, exc.message, line=exc.line)
             return
         except Exception as exc:
             self._finish_early(a, type(exc).__name__, str(exc), traceback.format_exc())
@@ -738,7 +742,15 @@ class Worker:
         return persist
 
     # --- results ---------------------------------------------------------------------------
-    def _finish_early(self, a: Active, err_type: str, message: str, tb: str = "") -> None:
+    def _finish_early(
+        self,
+        a: Active,
+        err_type: str = "",
+        message: str = "",
+        tb: str = "",
+        error: dict[str, Any] | None = None,
+        line: int = 0,
+    ) -> None:
         from flowspin.store.layout import new_spin_id
 
         result = {
@@ -754,12 +766,13 @@ class Worker:
             "stderr": "",
             "duration_ms": (time.perf_counter() - a.started) * 1e3,
             "cards": [],
-            "error": {
+            "error": error
+            or {
                 "type": err_type,
                 "message": message,
                 "traceback": tb,
                 "file": self.flow_file,
-                "line": 0,
+                "line": line,
             },
             "notices": a.notices,
             "timings": {},
