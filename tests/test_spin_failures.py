@@ -223,3 +223,69 @@ def test_subprocess_mode_isolates_too(env):
     assert r.ok, r.error
     assert r.mode == "subprocess" and r.artifacts["value"]["repr"] == "10"
     assert_next_spin_is_correct(workdir, flow, svc)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def _gone_within(pid: int, seconds: float) -> bool:
+    """Wait until the process is gone (an observable state), or give up after `seconds`."""
+    deadline = time.monotonic() + seconds
+    while _alive(pid):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+def test_background_process_left_by_a_step_is_reported_and_stopped(env):
+    """A step that leaves `sleep 600` running used to hang every later spin of the file: the
+    worker waited for its output pipes, which the sleep held open."""
+    workdir, flow, svc = env
+    set_behaviour(
+        workdir,
+        "import subprocess\ndef behave(flow):\n"
+        "    flow.bg = subprocess.Popen(['sleep', '600']).pid\n"
+        "    flow.value = sum(flow.data)\n",
+    )
+    r = svc.spin(flow, "work", {"persist": False, "timeout": 60})
+    assert r.ok, r.error
+    pid = int(r.artifacts["bg"]["repr"])
+    assert any("left 1 process(es) running" in n and "sleep 600" in n for n in r.notices)
+    assert _gone_within(pid, 30)
+    assert_next_spin_is_correct(workdir, flow, svc)
+
+
+def test_cancel_stops_what_the_step_started(env):
+    workdir, flow, svc = env
+    set_behaviour(
+        workdir,
+        "import subprocess, time\ndef behave(flow):\n"
+        "    p = subprocess.Popen(['sleep', '600'])\n"
+        "    print('started', p.pid, flush=True)\n    time.sleep(600)\n",
+    )
+    pids = []
+    results = []
+
+    def on_log(stream, text):
+        if "started" in text:
+            pids.append(int(text.split()[1]))
+
+    t = threading.Thread(
+        target=lambda: results.append(svc.spin(flow, "work", {"persist": False}, on_log=on_log))
+    )
+    t.start()
+    deadline = time.monotonic() + 60
+    while not pids and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert pids
+    svc.cancel(flow)
+    t.join(60)
+    assert results and results[0].status == "cancelled"
+    assert _gone_within(pids[0], 30)
+    assert_next_spin_is_correct(workdir, flow, svc)

@@ -27,6 +27,8 @@ from flowspin.spin.protocol import FrameBuffer, read_fd, write_fd
 GRACE_S = float(os.environ.get("FLOWSPIN_CANCEL_GRACE_S", "2"))
 MAX_LOG = 10 * 1024 * 1024
 SHUTDOWN_WRITE_S = 60.0  # how long a stopping worker waits for spins still writing bytes
+# Output still arriving after the step ended (from processes it started) is read this long.
+DRAIN_S = float(os.environ.get("FLOWSPIN_DRAIN_S", "0.5"))
 ENV_MODE = "FLOWSPIN_SPIN_MODE"
 ENV_BUDGET = "FLOWSPIN_STATE_BUDGET_MB"
 ENV_CHILD_MEM = "FLOWSPIN_CHILD_MEMORY_MB"
@@ -66,6 +68,10 @@ class Child:
     done: bool = False  # its result is in (it may still be writing its changed artifacts)
     persist_refs: dict[str, Any] | None = None  # the "persisted" frame, once it came
     record: dict[str, Any] | None = None  # the spin's record, while its bytes are written
+    # Set once the step is over (it reported, or its process died) but something it started
+    # still holds its output open: output is read until then, not forever.
+    drain_until: float | None = None
+    notices: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -116,6 +122,8 @@ class Worker:
         self.pending_gc: set[str] = set()
         # Children that reported and are still writing their changed artifacts.
         self.persisting: list[Child] = []
+        # (when, process group): background processes a step left, to SIGKILL if still there.
+        self.stragglers: list[tuple[float, int]] = []
         self._latest_checked: dict[str, tuple[float, bool]] = {}
 
     # --- flow module -------------------------------------------------------------------
@@ -311,13 +319,18 @@ class Worker:
 
     def _next_wakeup(self) -> float | None:
         a = self.active
+        now = time.monotonic()
+        waits = [max(0.0, when - now) for when, _ in self.stragglers]
         if a is None:
-            return 0.05 if self.zombies else None
-        waits = [0.5]
+            if self.zombies:
+                waits.append(0.05)
+            return min(waits) if waits else None
+        waits.append(0.5)
         if a.deadline is not None:
-            waits.append(max(0.0, a.deadline - time.monotonic()))
+            waits.append(max(0.0, a.deadline - now))
         if a.sigint_at is not None:
-            waits.append(max(0.0, a.sigint_at + GRACE_S - time.monotonic()))
+            waits.append(max(0.0, a.sigint_at + GRACE_S - now))
+        waits += [max(0.0, c.drain_until - now) for c in a.children if c.drain_until]
         return min(waits)
 
     def _handle(self, msg: dict[str, Any]) -> str | None:
@@ -389,19 +402,45 @@ class Worker:
         if a.sigint_at is None:
             a.sigint_at = time.monotonic()
             for c in a.children:
-                _kill(c.pid, signal.SIGINT)
+                _kill_group(c.pid, signal.SIGINT)
 
     def _check_deadlines(self) -> None:
+        now = time.monotonic()
+        for when, pgid in [x for x in self.stragglers if x[0] <= now]:
+            self.stragglers.remove((when, pgid))
+            _kill_group(pgid, signal.SIGKILL)
         a = self.active
         if a is None:
             return
-        now = time.monotonic()
         if a.deadline is not None and now >= a.deadline and a.sigint_at is None:
             a.timed_out = True
             self._interrupt(a)
         if a.sigint_at is not None and now >= a.sigint_at + GRACE_S:
             for c in a.children:
-                _kill(c.pid, signal.SIGKILL)
+                _kill_group(c.pid, signal.SIGKILL)
+        for c in list(a.children):
+            if c.drain_until is not None and now >= c.drain_until:
+                self._stop_leftovers(c)
+
+    def _stop_leftovers(self, child: Child) -> None:
+        """The step is over but processes it started live on, holding its output open: say
+        so, stop reading, and stop them (SIGTERM now, SIGKILL after the grace period)."""
+        for fd, name in list(child.fds.items()):
+            if name in ("stdout", "stderr"):
+                self.sel.unregister(fd)
+                os.close(fd)
+                del child.fds[fd]
+        left = _group_members(child.pid, exclude=child.pid)
+        if left:
+            shown = ", ".join(f"{pid} ({cmd})" for pid, cmd in left[:5])
+            child.notices.append(
+                f"the step left {len(left)} process(es) running: {shown}; flowspin stopped "
+                f"them (SIGTERM, then SIGKILL after {GRACE_S:g} s) — wait for what a step "
+                "starts before it returns"
+            )
+            _kill_group(child.pid, signal.SIGTERM)
+            self.stragglers.append((time.monotonic() + GRACE_S, child.pid))
+        self._maybe_done(child)
 
     # --- starting a spin -------------------------------------------------------------------
     def _start(self, msg: dict[str, Any]) -> None:
@@ -532,6 +571,7 @@ class Worker:
             pid = os.fork()
             if pid == 0:  # child
                 _child_main(job, parents, out_w, err_w, res_w, keep={out_w, err_w, res_w})
+            _own_group(pid)
             for fd in (out_w, err_w, res_w):
                 os.close(fd)
         else:
@@ -546,6 +586,7 @@ class Worker:
                 pass_fds=(res_w,),
                 cwd=os.getcwd(),
                 close_fds=True,
+                start_new_session=True,  # its own process group, like a forked child's
             )
             for fd in (out_w, err_w, res_w):
                 os.close(fd)
@@ -587,6 +628,7 @@ class Worker:
         pid = os.fork()
         if pid == 0:
             _spare_main(self.cache, job_r, out_w, err_w, res_w, self.flow_file)
+        _own_group(pid)
         for fd in (job_r, out_w, err_w, res_w):
             os.close(fd)
         with self.cache._lock:
@@ -642,6 +684,8 @@ class Worker:
             del child.fds[fd]
             if name == "result" and child.done:
                 self._written(child, child.persist_refs)  # None: it died while writing
+            elif name == "result" and child.drain_until is None:
+                child.drain_until = time.monotonic() + DRAIN_S  # its process is gone
             self._maybe_done(child)
             return
         if name == "result":
@@ -679,9 +723,11 @@ class Worker:
                     child.proc.returncode = 0
             return
         open_names = set(child.fds.values())
-        if open_names & {"stdout", "stderr"}:
-            return
         writing = "result" in open_names
+        if open_names & {"stdout", "stderr"}:
+            if child.report is not None and child.drain_until is None:
+                child.drain_until = time.monotonic() + DRAIN_S  # the step is over
+            return
         if writing and not (child.report and child.report.get("persist")):
             return
         child.done = True
@@ -852,7 +898,7 @@ class Worker:
             "duration_ms": (time.perf_counter() - a.started) * 1e3,
             "cards": rep.get("cards") or [],
             "error": error if status != "ok" else None,
-            "notices": a.notices + list(rep.get("notices") or []),
+            "notices": a.notices + list(rep.get("notices") or []) + c.notices,
             "timings": dict(
                 rep.get("timings") or {},
                 setup_ms=a.setup_ms,
@@ -916,7 +962,7 @@ class Worker:
         a = self.active
         if a is not None:
             for c in a.children:
-                _kill(c.pid, signal.SIGKILL)
+                _kill_group(c.pid, signal.SIGKILL)
         # Spins that reported are kept: their bytes are written before the worker goes.
         deadline = time.monotonic() + SHUTDOWN_WRITE_S
         while self.persisting and time.monotonic() < deadline:
@@ -942,6 +988,47 @@ def _kill(pid: int, sig: int) -> None:
         os.kill(pid, sig)
     except ProcessLookupError:
         pass
+
+
+def _kill_group(pgid: int, sig: int) -> None:
+    """Signal a spin's process group (the child and whatever its step started)."""
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        _kill(pgid, sig)
+
+
+def _own_group(pid: int) -> None:
+    """Make a forked child the leader of its own process group (it does the same itself;
+    whichever runs first wins, so a signal to the group can never miss it)."""
+    try:
+        os.setpgid(pid, pid)
+    except OSError:
+        pass
+
+
+def _group_members(pgid: int, exclude: int) -> list[tuple[int, str]]:
+    """Live processes of a process group, with their command lines (from /proc)."""
+    found = []
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return []
+    for entry in entries:
+        if not entry.isdigit() or int(entry) == exclude:
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as fh:
+                stat = fh.read().decode(errors="replace")
+            fields = stat[stat.rindex(")") + 2 :].split()
+            if int(fields[2]) != pgid or fields[0] == "Z":
+                continue
+            with open(f"/proc/{entry}/cmdline", "rb") as fh:
+                cmd = fh.read().replace(b"\0", b" ").decode(errors="replace").strip()
+        except (OSError, ValueError, IndexError):
+            continue
+        found.append((int(entry), cmd[:80]))
+    return found
 
 
 _FRAME_RE = re.compile(r'File "([^"]+)", line (\d+)')
@@ -980,7 +1067,12 @@ def _crash_error(status: int, stderr: str, flow_file: str, a: Active) -> dict[st
 
 
 def _child_setup(out_w: int, err_w: int, keep: set[int]) -> None:
-    """In a forked child: output to the pipes, the worker's other descriptors closed."""
+    """In a forked child: its own process group (so whatever the step starts can be found and
+    stopped with it), output to the pipes, the worker's other descriptors closed."""
+    try:
+        os.setpgid(0, 0)
+    except OSError:
+        pass
     os.dup2(out_w, 1)
     os.dup2(err_w, 2)
     devnull = os.open(os.devnull, os.O_RDONLY)
