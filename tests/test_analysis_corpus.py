@@ -22,7 +22,9 @@ EXPECT = re.compile(r"#\s*expect:\s*(.+)$")
 METAFLOW_LINE = re.compile(r"Validity checker found an issue in file .* on line (\d+)")
 # A loop has no single "right" line: Metaflow picks the step that comes first alphabetically,
 # flowspin the transition that closes the loop back to the earliest step in the file.
-LINE_MAY_DIFFER = {"cycle.py", "back_switch.py"}
+# A join without `inputs`: Metaflow reports at the end step, where its walk finds the split
+# still open; flowspin where the branches meet, the step to fix.
+LINE_MAY_DIFFER = {"cycle.py", "back_switch.py", "join_without_inputs.py"}
 
 
 def expectations(path: Path) -> set[tuple[int, str]]:
@@ -63,7 +65,8 @@ def test_broken_flow_reports_every_expected_rule_on_its_line(path: Path) -> None
         assert d.severity == RULES[d.rule][0]
         assert d.message.endswith((".", "?", ")")), d.message
         if d.rule != "syntax-error":
-            assert d.flow and d.step is not None or d.rule.startswith("missing-"), d
+            flow_level = d.rule.startswith("missing-") or d.rule == "unresolved-base"
+            assert d.flow and d.step is not None or flow_level, d
 
 
 @pytest.mark.parametrize("path", VALID, ids=lambda p: p.name)
@@ -111,3 +114,49 @@ def test_metaflow_accepts_the_valid_flow(path: Path, metaflow_checks) -> None:
     proc = metaflow_checks[f"valid/{path.name}"]
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "The graph looks good" in proc.stdout + proc.stderr
+
+
+# --- projects: flows built from classes in several files ---------------------------------
+
+PROJECTS = sorted(p for p in (CORPUS / "projects").iterdir() if (p / "flow.py").is_file())
+
+
+@pytest.fixture(scope="module")
+def metaflow_project_checks(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> dict[str, CompletedProcess]:
+    """`python flow.py --no-pylint check` in a copy of each project folder."""
+
+    def check(project: Path) -> tuple[str, CompletedProcess]:
+        folder = tmp_path_factory.mktemp(f"project-{project.name}") / project.name
+        shutil.copytree(project, folder)
+        return project.name, run_metaflow(folder / "flow.py", "check", check=False)
+
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        return dict(pool.map(check, PROJECTS))
+
+
+@pytest.mark.parametrize("project", PROJECTS, ids=lambda p: p.name)
+def test_project_flow_reports_exactly_the_expected_rules(project: Path) -> None:
+    """Steps, parameters and artifacts of bases and mixins in other files are part of the
+    flow: a valid project gets no diagnostic, a broken one exactly its marked rules."""
+    flow_file = project / "flow.py"
+    diagnostics = check_model(parse_file(flow_file))
+    assert {(d.span.line, d.rule) for d in diagnostics} == expectations(flow_file)
+    if project.name.startswith("valid"):
+        assert not expectations(flow_file)
+
+
+@pytest.mark.metaflow
+@pytest.mark.parametrize("project", PROJECTS, ids=lambda p: p.name)
+def test_metaflow_agrees_on_the_project(project: Path, metaflow_project_checks) -> None:
+    proc = metaflow_project_checks[project.name]
+    output = proc.stdout + proc.stderr
+    expected = expectations(project / "flow.py")
+    if not any(RULES[rule][1] for _, rule in expected):
+        assert proc.returncode == 0 and "The graph looks good" in output, output
+        return
+    assert proc.returncode != 0, f"Metaflow accepted {project.name}:\n{output}"
+    match = re.search(r"issue in file (\S+) on line (\d+)", output)
+    if match and Path(match.group(1)).name == "flow.py":
+        assert int(match.group(2)) in {line for line, _ in expected}, output

@@ -342,11 +342,13 @@ if __name__ == "__main__":
     model, diagnostics = check_source(source)
     (child,) = model.flows
     assert child.has_external_bases and list(child.steps) == ["process", "end", "Bad"]
-    # start lives in BaseFlow: no missing-start/orphan errors, no undefined-artifact warning;
-    # step-local rules still apply.
+    # start lives in BaseFlow, which is not found (no file to look in): no missing-start or
+    # orphan errors, no undefined-artifact warning, one hint saying so; step-local rules
+    # still apply.
     assert {(d.rule, d.step) for d in diagnostics} == {
         ("invalid-step-name", "Bad"),
         ("missing-transition", "Bad"),
+        ("unresolved-base", None),
     }
 
 

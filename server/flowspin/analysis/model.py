@@ -104,7 +104,11 @@ class Step:
     reads: list[ArtifactAccess] = field(default_factory=list)
     is_start_marker: bool = False  # @step(start=True)
     is_end_marker: bool = False  # @step(end=True)
-    defined_in: str | None = None  # class that defines it, when inherited from a base in the file
+    defined_in: str | None = None  # class that defines it, when inherited from a base
+    # File that defines it when that is another file of the project (a base flow or mixin
+    # imported from a sibling module); None for steps of the analysed file. Spans are then
+    # positions in that file.
+    file: str | None = None
     docstring: str | None = None
     # Filled by graph construction (see `graph.py`):
     node_type: NodeType = "linear"
@@ -154,6 +158,7 @@ class ParameterDef:
     has_default: bool = False
     help: str | None = None
     type: str | None = None  # source text of type=, when given
+    file: str | None = None  # defining file when another one of the project (see Step.file)
 
 
 @dataclass
@@ -162,6 +167,8 @@ class Flow:
     span: Span
     name_span: Span
     bases: list[str] = field(default_factory=list)
+    # Class decorators (`@project`, `@comet_flow`...) by name.
+    decorators: list[str] = field(default_factory=list)
     steps: dict[str, Step] = field(default_factory=dict)  # in source order
     parameters: list[ParameterDef] = field(default_factory=list)
     start_step: str | None = None  # resolved as Metaflow does (marker, else the name "start")
@@ -172,6 +179,10 @@ class Flow:
     # True when a base class is neither FlowSpec nor defined in this file (it may define
     # steps, parameters or attributes we cannot see).
     has_external_bases: bool = False
+    # Those bases as written (neither in this file nor found in the project's files).
+    unresolved_bases: list[str] = field(default_factory=list)
+    # Other files of the project whose classes this flow builds on, in lookup order.
+    base_files: list[str] = field(default_factory=list)
     # Subclassed by another flow of the same file: a base to build on, not a flow to run, so
     # DAG rules do not apply to it alone (its subclasses are checked with its steps).
     is_base: bool = False
@@ -185,6 +196,8 @@ class Flow:
     def step_at(self, line: int) -> Step | None:
         """The step whose decorators, `def` or body contain `line` (1-based)."""
         for step in self.steps.values():
+            if step.file is not None:
+                continue  # its lines are another file's
             first = step.first_line or min(
                 [step.span.line] + [d.span.line for d in step.decorators]
             )
@@ -212,6 +225,9 @@ class FlowModel:
     # Flow classes called at module level (`MyFlow()` under `__main__`), in source order: the
     # first one is what `python file.py run` runs.
     instantiated: list[str] = field(default_factory=list)
+    # Every other project file read to build the model (bases, mixins), with the text read:
+    # when one of them changes, the model is stale.
+    dependencies: dict[str, str] = field(default_factory=dict)
 
     def flow_at(self, line: int) -> Flow | None:
         for flow in self.flows:
@@ -238,3 +254,6 @@ class Diagnostic:
     step: str | None = None
     flow: str | None = None
     related: list[str] = field(default_factory=list)  # other steps involved
+    # Where the finding really is when that is another file (a step of a base flow or mixin
+    # in a sibling module): (file, span there). `span` is then the flow's class name.
+    origin: tuple[str, Span] | None = None

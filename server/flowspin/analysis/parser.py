@@ -8,6 +8,7 @@ Metaflow 2.19 does, so the lint rules and the editor see the same DAG Metaflow w
 from __future__ import annotations
 
 import ast
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from flowspin.analysis.model import (
     SyntaxProblem,
     Transition,
 )
+from flowspin.analysis.modules import MAX_DEPTH, Module, Reader, Resolver, module_of
 
 # Decorators whose class sets IS_PARALLEL in Metaflow and its common extensions.
 PARALLEL_DECORATORS = {"parallel", "pytorch_parallel", "torchrun", "deepspeed", "metaflow_ray"}
@@ -97,12 +99,15 @@ def _value(node: ast.AST, src: _Source) -> Any:
         return Expr(src.segment(node))
 
 
-def parse_file(path: str | Path) -> FlowModel:
+def parse_file(path: str | Path, read: Reader | None = None) -> FlowModel:
     text = Path(path).read_text(encoding="utf-8", errors="replace")
-    return parse_source(text, str(path))
+    return parse_source(text, str(path), read)
 
 
-def parse_source(source: str, path: str = "<string>") -> FlowModel:
+def parse_source(source: str, path: str = "<string>", read: Reader | None = None) -> FlowModel:
+    """The model of `source`. When `path` names a file, base classes and mixins imported from
+    other files of the project are parsed too (`read(path)` gives a file's text, default:
+    from disk; the language server passes its open documents' unsaved text)."""
     model = FlowModel(path=path)
     try:
         tree = ast.parse(source, filename=path)
@@ -114,10 +119,15 @@ def parse_source(source: str, path: str = "<string>") -> FlowModel:
         return model
     src = _Source(source)
     classes = {node.name: node for node in tree.body if isinstance(node, ast.ClassDef)}
-    flow_names = _flow_classes(classes)
+    main = module_of(path, source, tree)
+    main.classes, main.src = classes, src
+    resolver = Resolver(main, read) if _is_file_path(path) else None
+    flow_names = _flow_classes(classes, main, resolver)
     for cls in classes.values():
         if cls.name in flow_names:
-            model.flows.append(_parse_flow(cls, classes, src))
+            model.flows.append(_parse_flow(cls, main, resolver))
+    if resolver is not None:
+        model.dependencies = dict(resolver.files)
     subclassed = {
         base.id
         for cls in classes.values()
@@ -135,6 +145,13 @@ def parse_source(source: str, path: str = "<string>") -> FlowModel:
             flow.name not in instantiated and _incomplete(flow)
         )
     return model
+
+
+def _is_file_path(path: str) -> bool:
+    """A real file name (not `<string>` or an untitled editor buffer's URI)."""
+    if not path or path.startswith("<") or "://" in path:
+        return False
+    return os.path.isdir(os.path.dirname(os.path.abspath(path)))
 
 
 def _called_names(tree: ast.Module) -> set[str]:
@@ -191,10 +208,12 @@ def _base_names(cls: ast.ClassDef) -> list[str]:
     return [_dotted_tail(b) or ast.unparse(b) for b in cls.bases]
 
 
-def _flow_classes(classes: dict[str, ast.ClassDef]) -> set[str]:
-    """Classes deriving from FlowSpec, directly or through other classes of the file; and
-    classes with @step methods deriving from a class imported from elsewhere (a flow built on
-    a base flow of another module)."""
+def _flow_classes(
+    classes: dict[str, ast.ClassDef], main: Module, resolver: Resolver | None
+) -> set[str]:
+    """Classes deriving from FlowSpec, directly or through other classes of the file or of
+    project files they import; and classes with @step methods deriving from a class imported
+    from elsewhere (a flow built on a base flow of another module we cannot see)."""
     flows: set[str] = set()
     changed = True
     while changed:
@@ -202,12 +221,33 @@ def _flow_classes(classes: dict[str, ast.ClassDef]) -> set[str]:
         for name, cls in classes.items():
             if name in flows:
                 continue
-            if _derives_from_flow(cls, flows) or (
-                _has_external_base(cls, classes) and _has_steps(cls)
+            if (
+                _derives_from_flow(cls, flows)
+                or (_has_external_base(cls, classes) and _has_steps(cls))
+                or (resolver is not None and _reaches_flowspec(resolver, main, cls, 0, set()))
             ):
                 flows.add(name)
                 changed = True
     return flows
+
+
+def _reaches_flowspec(
+    resolver: Resolver, module: Module, cls: ast.ClassDef, depth: int, seen: set
+) -> bool:
+    """Whether `cls` derives from FlowSpec through classes found in project files."""
+    key = (module.path, cls.name)
+    if depth > MAX_DEPTH or key in seen:
+        return False
+    seen.add(key)
+    for base in cls.bases:
+        if _dotted_tail(base) == "FlowSpec":
+            return True
+        if isinstance(base, ast.Name) and base.id == cls.name:
+            continue
+        found = resolver.resolve(module, base)
+        if found is not None and _reaches_flowspec(resolver, *found, depth + 1, seen):
+            return True
+    return False
 
 
 def _derives_from_flow(cls: ast.ClassDef, flows: set[str]) -> bool:
@@ -235,71 +275,92 @@ def _has_steps(cls: ast.ClassDef) -> bool:
 
 
 def _linearize(
-    cls: ast.ClassDef, classes: dict[str, ast.ClassDef]
-) -> tuple[list[ast.ClassDef], bool]:
-    """In-file classes in lookup order (an approximation of the MRO), and whether some base
-    lies outside the file (other than FlowSpec / object)."""
-    order: list[ast.ClassDef] = []
-    external = False
-    seen: set[str] = set()
+    cls: ast.ClassDef, main: Module, resolver: Resolver | None
+) -> tuple[list[tuple[Module, ast.ClassDef]], list[str]]:
+    """Classes in lookup order (an approximation of the MRO) with the module defining each,
+    and the bases found neither in the file nor in the project's files (other than FlowSpec
+    and object): those may define steps, parameters or attributes we cannot see."""
+    order: list[tuple[Module, ast.ClassDef]] = []
+    external: list[str] = []
+    seen: set[tuple[str, str]] = set()
 
-    def visit(c: ast.ClassDef) -> None:
-        nonlocal external
-        if c.name in seen:
+    def visit(module: Module, c: ast.ClassDef, depth: int) -> None:
+        key = (module.path, c.name)
+        if key in seen or depth > MAX_DEPTH:
             return
-        seen.add(c.name)
-        order.append(c)
+        seen.add(key)
+        order.append((module, c))
         for base in c.bases:
-            if isinstance(base, ast.Name) and base.id in classes and base.id != c.name:
-                visit(classes[base.id])
-            elif _dotted_tail(base) not in ("FlowSpec", "object"):
-                external = True
+            if isinstance(base, ast.Name) and base.id in module.classes and base.id != c.name:
+                visit(module, module.classes[base.id], depth + 1)
+                continue
+            if _dotted_tail(base) in ("FlowSpec", "object"):
+                continue
+            found = resolver.resolve(module, base) if resolver is not None else None
+            if found is not None and found[1] is not c:
+                visit(*found, depth + 1)
+            else:
+                external.append(ast.unparse(base))
 
-    visit(cls)
+    visit(main, cls, 0)
     return order, external
 
 
-def _parse_flow(cls: ast.ClassDef, classes: dict[str, ast.ClassDef], src: _Source) -> Flow:
+def _source_of(module: Module) -> _Source:
+    if module.src is None:
+        module.src = _Source(module.text)
+    return module.src  # type: ignore[return-value]
+
+
+def _parse_flow(cls: ast.ClassDef, main: Module, resolver: Resolver | None) -> Flow:
+    src = _source_of(main)
     flow = Flow(
         name=cls.name,
         span=src.span(cls),
         name_span=_name_span(cls, src, "class"),
         bases=_base_names(cls),
+        decorators=[_dotted_tail(d) or src.segment(d) for d in cls.decorator_list],
     )
-    order, flow.has_external_bases = _linearize(cls, classes)
+    order, flow.unresolved_bases = _linearize(cls, main, resolver)
+    flow.has_external_bases = bool(flow.unresolved_bases)
+    flow.base_files = list(dict.fromkeys(m.path for m, _ in order if m is not main))
     # The first class in lookup order that defines a name wins, as attribute lookup does;
     # inside one class body the last definition wins. Parameters are kept even when a step
     # reuses their name, so the clash can be reported instead of silently lost.
     claimed: set[str] = set()
     claimed_params: set[str] = set()
     steps: list[Step] = []
-    for owner in order:
+    for module, owner in order:
+        osrc = _source_of(module)
+        file = None if module is main else module.path
         for node in reversed(owner.body):
             for name, kind in _defined_names(node):
                 if kind == "param":
                     assert isinstance(node, (ast.Assign, ast.AnnAssign))
                     if name not in claimed_params:
                         claimed_params.add(name)
-                        param = _parse_parameter(name, node, src)
+                        param = _parse_parameter(name, node, osrc)
                         if param:
+                            param.file = file
                             flow.parameters.append(param)
                     if name not in claimed:
-                        flow.members.setdefault(name, src.span(node))
+                        flow.members.setdefault(name, osrc.span(node))
                     continue
                 if name in claimed:
                     if kind == "step" and owner is cls:
                         assert isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
-                        flow.duplicates.append((name, _name_span(node, src, "def")))
+                        flow.duplicates.append((name, _name_span(node, osrc, "def")))
                     continue
                 claimed.add(name)
                 if kind == "step":
                     assert isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
-                    step = _parse_step(node, src)
+                    step = _parse_step(node, osrc)
                     if owner is not cls:
                         step.defined_in = owner.name
+                    step.file = file
                     steps.append(step)
                 else:
-                    flow.members[name] = src.span(node)
+                    flow.members[name] = osrc.span(node)
                     if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
                         flow.helper_writes.update(
                             sub.attr
@@ -308,9 +369,9 @@ def _parse_flow(cls: ast.ClassDef, classes: dict[str, ast.ClassDef], src: _Sourc
                             and _is_self_attr(sub)
                             and isinstance(sub.ctx, ast.Store)
                         )
-    flow.parameters.sort(key=lambda p: p.span.line)
+    flow.parameters.sort(key=lambda p: (p.file is not None, p.span.line))
     flow.duplicates.sort(key=lambda d: d[1].line)
-    steps.sort(key=lambda s: (s.defined_in is not None, s.span.line))
+    steps.sort(key=lambda s: (s.defined_in is not None, s.file is not None, s.span.line))
     flow.steps = {s.name: s for s in steps}
     return flow
 

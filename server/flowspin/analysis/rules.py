@@ -9,6 +9,7 @@ stable contract (CLI JSON, LSP diagnostic codes); `RULES` documents them.
 from __future__ import annotations
 
 import difflib
+import os
 import re
 from collections.abc import Callable, Iterator
 
@@ -55,6 +56,7 @@ RULES: dict[str, tuple[Severity, bool]] = {
     "undefined-artifact": ("warning", False),
     "unknown-foreach-artifact": ("warning", False),
     "unknown-condition-artifact": ("warning", False),
+    "unresolved-base": ("hint", False),
     "internal-error": ("hint", False),
 }
 
@@ -70,6 +72,20 @@ FLOWSPEC_ATTRS = {
     "name",
     "cmd",
     "script_name",
+}
+
+
+# Flow (class) decorators of Metaflow known not to set attributes on the flow; with any other
+# one (e.g. `@comet_flow`, which injects `self.comet_experiment`) reads are not checked.
+PLAIN_FLOW_DECORATORS = {
+    "project",
+    "schedule",
+    "trigger",
+    "trigger_on_finish",
+    "conda_base",
+    "pypi_base",
+    "uv_base",
+    "exit_hook",
 }
 
 
@@ -110,6 +126,9 @@ class _Ctx:
             or flow.end_step is None
             or any(t not in self.steps for s in self.steps.values() for t in s.out_steps)
         )
+        # (rule, step) findings that are knock-on effects of another finding (reported there
+        # as related information): dropped after all rules ran, so a user sees the root cause.
+        self.knock_ons: set[tuple[str, str]] = set()
 
     def diag(
         self,
@@ -150,6 +169,7 @@ LOCAL_RULES = {
     "switch_shape",
     "step_shadows_parameter",
     "duplicate_steps",
+    "unresolved_bases",
 }
 _RULES: list[Rule] = []
 
@@ -376,6 +396,12 @@ def unknown_transitions(ctx: _Ctx) -> Iterator[Diagnostic]:
                     continue
                 close = difflib.get_close_matches(target, known, n=1)
                 hint = f" Did you mean '{close[0]}'?" if close else ""
+                stranded = _stranded_by(ctx, step.name, close[0]) if close and t.is_tail else []
+                if stranded:
+                    hint += (
+                        f" (Until then {_names(stranded)} cannot be reached from the start step.)"
+                    )
+                    ctx.knock_ons.update(("orphan-step", name) for name in stranded)
                 yield ctx.diag(
                     "unknown-transition",
                     f"Step '{step.name}' transitions to '{target}', which is not a step of "
@@ -383,8 +409,25 @@ def unknown_transitions(ctx: _Ctx) -> Iterator[Diagnostic]:
                     "the name.",
                     span,
                     step.name,
-                    [target],
+                    [target, *stranded],
                 )
+
+
+def _stranded_by(ctx: _Ctx, source: str, meant: str) -> list[str]:
+    """Steps unreachable now that would be reached if `source` went to `meant` (the likely
+    intended target of a mistyped transition): orphans caused by the typo, not by themselves."""
+    start = ctx.flow.start_step
+    if start is None or source not in ctx.facts.reachable:
+        return []
+    seen = set(ctx.facts.reachable)
+    queue = [meant] if meant not in seen else []
+    seen.update(queue)
+    for name in queue:
+        for child in known_out(ctx.flow, name):
+            if child not in seen:
+                seen.add(child)
+                queue.append(child)
+    return [name for name in ctx.steps if name in queue]
 
 
 @_rule
@@ -496,14 +539,28 @@ def split_join_balance(ctx: _Ctx) -> Iterator[Diagnostic]:
         elif mf_type == "end" and split_stack:
             split = split_stack[-1]
             roots = ctx.steps[split].out_steps
-            report(
-                "unjoined-split",
-                step,
-                f"The end step '{name}' is reached before the split at '{split}' (into "
-                f"{_names(roots)}) is joined. Add a join step (taking 'inputs') before "
-                f"'{name}'.",
-                [split],
-            )
+            meet = _meeting_step(ctx, split)
+            if meet is not None and meet != name:
+                # The branches meet at a step that lacks `inputs`: that is where the fix goes
+                # (Metaflow reports at the end step, where the stack is found unbalanced).
+                report(
+                    "unjoined-split",
+                    ctx.steps[meet],
+                    f"The branches of the split at '{split}' ({_names(roots)}) meet at "
+                    f"'{meet}', but '{meet}' is not a join, so the split is never joined "
+                    f"(the end step '{name}' is reached with the branches still apart). Make "
+                    f"'{meet}' a join: def {meet}(self, inputs).",
+                    [split, name],
+                )
+            else:
+                report(
+                    "unjoined-split",
+                    step,
+                    f"The end step '{name}' is reached before the split at '{split}' (into "
+                    f"{_names(roots)}) is joined. Add a join step (taking 'inputs') before "
+                    f"'{name}'.",
+                    [split],
+                )
         elif mf_type == "join":
             if split_stack:
                 split = split_stack[-1]
@@ -566,6 +623,20 @@ def split_join_balance(ctx: _Ctx) -> Iterator[Diagnostic]:
     yield from found
 
 
+def _meeting_step(ctx: _Ctx, split: str) -> str | None:
+    """The first step (in graph order) inside `split` that several of its branches lead to
+    without being a join: where a join was meant to be."""
+    nodes = ctx.facts.nodes
+    for name in ctx.facts.order:
+        facts = nodes[name]
+        if ctx.mf_type(name) == "join" or split not in facts.split_parents:
+            continue
+        branches = {tuple(nodes[p].split_branches) for p in facts.in_funcs}
+        if len(facts.in_funcs) > 1 and len(branches) > 1:
+            return name
+    return None
+
+
 @_rule
 def switch_shape(ctx: _Ctx) -> Iterator[Diagnostic]:
     for step in ctx.steps.values():
@@ -585,15 +656,49 @@ def empty_foreaches(ctx: _Ctx) -> Iterator[Diagnostic]:
         if step.metaflow_type != "foreach":
             continue
         joins = [n for n in known_out(ctx.flow, step.name) if ctx.mf_type(n) == "join"]
-        if joins:
+        if not joins:
+            continue
+        head = joins[0]
+        later = _next_join(ctx, head)
+        if later is not None and ctx.facts.nodes[head].in_funcs == [step.name]:
+            # `inputs` on the first step of the body: that step is the mistake, and the join
+            # after it "without a split" only follows from it.
+            ctx.knock_ons.update(
+                (rule, later) for rule in ("join-without-split", "join-mismatch", "cross-join")
+            )
             yield ctx.diag(
                 "empty-foreach",
-                f"Foreach step '{step.name}' goes straight to the join '{joins[0]}', so the "
-                "foreach has no body. Add at least one step between the split and the join.",
-                step.name_span,
-                step.name,
-                joins[:1],
+                f"Step '{head}' takes 'inputs', which makes it a join, but it is the first "
+                f"step of the foreach at '{step.name}' (its body, joined later at "
+                f"'{later}'). Remove 'inputs': def {head}(self).",
+                ctx.steps[head].name_span,
+                head,
+                [step.name, later],
             )
+            continue
+        yield ctx.diag(
+            "empty-foreach",
+            f"Foreach step '{step.name}' goes straight to the join '{head}', so the "
+            "foreach has no body. Add at least one step between the split and the join.",
+            step.name_span,
+            step.name,
+            [head],
+        )
+
+
+def _next_join(ctx: _Ctx, name: str) -> str | None:
+    """The first join strictly after `name` on its linear continuation (None at a split)."""
+    seen = {name}
+    out = known_out(ctx.flow, name)
+    while len(out) == 1 and out[0] not in seen:
+        current = out[0]
+        seen.add(current)
+        if ctx.mf_type(current) == "join":
+            return current
+        if ctx.mf_type(current) not in ("linear", "start"):
+            return None
+        out = known_out(ctx.flow, current)
+    return None
 
 
 @_rule
@@ -752,6 +857,8 @@ def undefined_artifacts(ctx: _Ctx) -> Iterator[Diagnostic]:
     flow = ctx.flow
     if flow.has_external_bases or flow.start_step is None:
         return  # attributes may come from code we cannot see
+    if any(d not in PLAIN_FLOW_DECORATORS for d in flow.decorators):
+        return  # a flow decorator of an extension may set attributes (@comet_flow)
     if any(step.dynamic_writes for step in ctx.steps.values()):
         return  # artifacts set by computed names: any read may be defined
     known = _known_attrs(flow)
@@ -802,6 +909,25 @@ def undefined_artifacts(ctx: _Ctx) -> Iterator[Diagnostic]:
             )
 
 
+@_rule
+def unresolved_bases(ctx: _Ctx) -> Iterator[Diagnostic]:
+    flow = ctx.flow
+    if not flow.unresolved_bases:
+        return
+    off = (
+        "checks of the whole graph and of artifact reads are off"
+        if ctx.partial
+        else "artifact reads are not checked"
+    )
+    yield ctx.diag(
+        "unresolved-base",
+        f"Flow '{flow.name}' builds on {_names(flow.unresolved_bases)}, which flowspin cannot "
+        "read (an installed package, or a module not found in this project), so "
+        f"{off}: they may define steps, Parameters or artifacts.",
+        flow.name_span,
+    )
+
+
 # --- running -----------------------------------------------------------------------------
 
 
@@ -821,8 +947,26 @@ def check_flow(flow: Flow) -> list[Diagnostic]:
             found.extend(rule(ctx))
         except Exception as exc:  # noqa: BLE001 - one buggy rule must not hide the others
             found.append(_internal(flow, rule.__name__, exc))
+    found = [_relocated(flow, d) for d in found if (d.rule, d.step or "") not in ctx.knock_ons]
     found.sort(key=lambda d: (d.span.line, d.span.col, d.rule))
     return found
+
+
+def _relocated(flow: Flow, diag: Diagnostic) -> Diagnostic:
+    """A finding about a step written in another file (a base flow or mixin) goes on the
+    flow's class name, where this file can show it; the message and `origin` say where the
+    step is."""
+    step = flow.steps.get(diag.step or "")
+    if step is None or step.file is None:
+        return diag
+    name = os.path.basename(step.file)
+    diag.origin = (step.file, diag.span)
+    diag.message = (
+        f"{diag.message} (In step '{step.name}' of {step.defined_in or 'a base'}, "
+        f"{name} line {diag.span.line}.)"
+    )
+    diag.span = flow.name_span
+    return diag
 
 
 def _internal(flow: Flow, where: str, exc: Exception) -> Diagnostic:

@@ -1,0 +1,3 @@
+from .base import BaseFlow
+
+__all__ = ["BaseFlow"]
