@@ -535,20 +535,28 @@ class StateCache:
                 f"spin {spec.ident} of step {spec.step} is gone from the store; use --reset",
             )
         values, keys, refs = {}, {}, {}
-        for name, entry in rec.get("artifacts", {}).items():
-            ref = entry.get("ref")
-            if not ref:
-                continue
-            if ref.get("kind") == "metaflow":
-                found, value = self._find_loaded_value(ref["pathspec"], name)
-                if not found:
+        try:
+            for name, entry in rec.get("artifacts", {}).items():
+                ref = entry.get("ref")
+                if not ref:
+                    continue
+                if ref.get("kind") == "metaflow":
+                    found, value = self._find_loaded_value(ref["pathspec"], name)
+                    if not found:
+                        value = resolve_ref(self.store, ref)
+                    keys[name] = ("mf", ref.get("sha"))
+                else:
                     value = resolve_ref(self.store, ref)
-                keys[name] = ("mf", ref.get("sha"))
-            else:
-                value = resolve_ref(self.store, ref)
-                keys[name] = ("fs", ref["sha"])
-            values[name] = value
-            refs[name] = ref
+                    keys[name] = ("fs", ref["sha"])
+                values[name] = value
+                refs[name] = ref
+        except (LookupError, ValueError, TypeError, AttributeError) as exc:
+            # A damaged blob is removed on detection, so spinning the step again rewrites it.
+            raise SpinSetupError(
+                "DamagedSpin",
+                f"spin {spec.ident} of step {spec.step}, which this spin chains from, cannot "
+                f"be read: {exc}. Spin {spec.step} again, or pass --reset to use the base run",
+            ) from None
         return _finish(LoadedParent(spec.ident, "spin", spec.step, values, keys, refs))
 
 

@@ -295,8 +295,8 @@ class Worker:
                 for step in self.pending_gc:
                     try:
                         self.store.gc(self.flow_file, step, keep=keep)
-                    except OSError:
-                        pass
+                    except Exception as exc:  # a damaged store must not take the worker down
+                        print(f"flowspin worker: store GC failed: {exc!r}", file=sys.stderr)
                 self.pending_gc.clear()
             if self.active is None and self.queue:
                 ready = [m for m in self.queue if not self._waits_for_bytes(m)]
@@ -380,7 +380,9 @@ class Worker:
         reply = {"type": "preloaded", "id": msg.get("id"), "ok": True}
         try:
             self.warm()
-            opts = SpinOptions.from_dict(msg.get("options"))
+            # Loading ahead never changes what later spins see: a preload made with the
+            # options of an earlier `--reset` spin must not mark a new reset.
+            opts = SpinOptions.from_dict({**(msg.get("options") or {}), "reset": False})
             plan = self.plan(msg["step"], opts)
             self.load(plan)
             reply["run_id"] = plan.run_id
@@ -481,7 +483,11 @@ class Worker:
                 else None,
                 "persist": opts.persist,
                 "module_snapshot": self.module_snapshot,
-                "user": os.environ.get("METAFLOW_USER") or os.environ.get("USER") or "flowspin",
+                # Metaflow's own rule (METAFLOW_USER or the profile's, SUDO_USER, USERNAME,
+                # USER; never root), so `current.username` and the namespace match the run's.
+                "user": __import__("metaflow.util").util.get_username()
+                or os.environ.get("USER")
+                or "flowspin",
             }
             if opts.all_splits:
                 n = split_count(

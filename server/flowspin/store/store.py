@@ -108,6 +108,21 @@ def loads_value(data: bytes | memoryview) -> Any:
     return pickle.loads(head, buffers=buffers)
 
 
+def _record_problem(rec: Any) -> str:
+    """What makes a record unusable (damaged on disk, or written by something else), if
+    anything: readers treat such a record as missing instead of failing on its shape."""
+    if not isinstance(rec, dict):
+        return "not a mapping"
+    for key, kind in (("spin_id", str), ("step", str), ("artifacts", dict)):
+        if not isinstance(rec.get(key), kind):
+            return f"{key!r} missing or not a {kind.__name__}"
+    if not all(isinstance(e, dict) for e in rec["artifacts"].values()):
+        return "an artifact entry is not a mapping"
+    if not isinstance(rec.get("result", {}), dict):
+        return "'result' is not a mapping"
+    return ""
+
+
 class Store:
     def __init__(self, workspace_root: str | os.PathLike[str]) -> None:
         self.workspace = Path(workspace_root).resolve()
@@ -190,7 +205,12 @@ class Store:
             )
         if spin_id not in ids:
             raise LookupError(f"no spin {spin_id!r} of step {step!r} of {flow_file}")
-        return self._load(flow_file, step, spin_id)
+        try:
+            return self._load(flow_file, step, spin_id)
+        except (ValueError, msgpack.UnpackException) as exc:
+            raise LookupError(
+                f"{exc}; it cannot be read: spin {step} again (older spins stay readable)"
+            ) from None
 
     def _load(
         self, flow_file: str | os.PathLike[str], step: str, spin_id: str, wait: bool = True
@@ -208,8 +228,9 @@ class Store:
     def _unpack(self, flow_file: str | os.PathLike[str], step: str, spin_id: str) -> dict[str, Any]:
         data = (self.step_dir(flow_file, step) / f"{spin_id}.msgpack").read_bytes()
         rec = msgpack.unpackb(data, raw=False, strict_map_key=False)
-        if not isinstance(rec, dict):
-            raise ValueError(f"spin record {spin_id} is not a record")
+        problem = _record_problem(rec)
+        if problem:
+            raise ValueError(f"spin record {spin_id} of step {step} is damaged ({problem})")
         return rec
 
     # --- spins whose bytes are still being written ---------------------------------------
@@ -329,7 +350,9 @@ class Store:
                 rec = msgpack.unpackb(rec_path.read_bytes(), raw=False, strict_map_key=False)
             except (OSError, ValueError, msgpack.UnpackException):
                 continue
-            for art in rec.get("artifacts", {}).values():
+            if _record_problem(rec):
+                continue
+            for art in rec["artifacts"].values():
                 ref = art.get("ref") or {}
                 if ref.get("kind") == "blob":
                     live.add(ref["sha"])
