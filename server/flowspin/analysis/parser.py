@@ -142,7 +142,7 @@ def parse_source(source: str, path: str = "<string>", read: Reader | None = None
     for flow in model.flows:
         build_graph(flow)
         flow.is_base = flow.name in subclassed or (
-            flow.name not in instantiated and _incomplete(flow)
+            flow.name not in instantiated and (_incomplete(flow) or _open_ended(flow))
         )
     return model
 
@@ -188,6 +188,13 @@ def _incomplete(flow: Flow) -> bool:
     # One step that goes somewhere else: Metaflow calls it both start and end, but it is the
     # head of a flow whose other steps a subclass adds.
     return len(flow.steps) == 1 and any(s.out_steps for s in flow.steps.values())
+
+
+def _open_ended(flow: Flow) -> bool:
+    """Transitions to steps the class does not define, in a file that never runs it: a base
+    flow whose subclasses (in other files) add those steps. The subclass is checked with
+    them; checked alone, the base would show errors that are not there."""
+    return any(t not in flow.steps for s in flow.steps.values() for t in s.out_steps)
 
 
 def _syntax_problem(exc: SyntaxError, source: str) -> SyntaxProblem:

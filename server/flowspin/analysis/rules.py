@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 
 from flowspin.analysis.dag import DagFacts, compute_facts, known_out, strongly_connected
 from flowspin.analysis.model import Diagnostic, Flow, FlowModel, Severity, Span, Step
+from flowspin.analysis.modules import Reader
 from flowspin.analysis.parser import parse_source
 
 # rule id -> (severity, does Metaflow's own `check` also reject it)
@@ -997,6 +998,9 @@ def check_model(model: FlowModel) -> list[Diagnostic]:
     return found
 
 
-def check_source(source: str, path: str = "<string>") -> tuple[FlowModel, list[Diagnostic]]:
-    model = parse_source(source, path)
+def check_source(
+    source: str, path: str = "<string>", read: Reader | None = None
+) -> tuple[FlowModel, list[Diagnostic]]:
+    """Parse and check; `read` as for `parse_source` (how other project files are read)."""
+    model = parse_source(source, path, read)
     return model, check_model(model)

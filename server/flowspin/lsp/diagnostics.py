@@ -15,8 +15,10 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from lsprotocol import types
+from pygls.uris import from_fs_path
 
 from flowspin.analysis import Diagnostic
+from flowspin.lsp.bases import ProjectReader, dependents
 from flowspin.lsp.documents import looks_like_flow, to_range
 
 if TYPE_CHECKING:
@@ -39,24 +41,36 @@ _SEVERITY = {
 def to_lsp(
     uri: str, model: FlowModel, diag: Diagnostic, lines: Sequence[str] | None = None
 ) -> types.Diagnostic:
-    related = None
+    related = []
     flow = _flow_named(model, diag.flow)
-    if flow is not None and diag.related:
-        related = [
+    if diag.origin is not None:  # the finding is in a base flow or mixin of another file
+        file, span = diag.origin
+        related.append(
             types.DiagnosticRelatedInformation(
-                location=types.Location(uri=uri, range=to_range(flow.steps[name].name_span, lines)),
-                message=f"step '{name}'",
+                location=types.Location(uri=from_fs_path(file) or file, range=to_range(span)),
+                message="here",
             )
-            for name in diag.related
-            if name in flow.steps
-        ] or None
+        )
+    if flow is not None and diag.related:
+        for name in diag.related:
+            step = flow.steps.get(name)
+            if step is None:
+                continue
+            where = uri if step.file is None else (from_fs_path(step.file) or step.file)
+            span_lines = lines if step.file is None else None
+            related.append(
+                types.DiagnosticRelatedInformation(
+                    location=types.Location(uri=where, range=to_range(step.name_span, span_lines)),
+                    message=f"step '{name}'",
+                )
+            )
     return types.Diagnostic(
         range=to_range(diag.span, lines),
         message=diag.message,
         severity=_SEVERITY.get(diag.severity, types.DiagnosticSeverity.Error),
         code=diag.rule,
         source=SOURCE,
-        related_information=related,
+        related_information=related or None,
     )
 
 
@@ -147,6 +161,15 @@ class DiagnosticsScheduler:
 
 def register(server: FlowspinServer) -> None:
     scheduler = server.diagnostics
+    # Bases and mixins in other files are read as the editor has them (unsaved text too).
+    server.state.models.read = ProjectReader(server)
+
+    def schedule_with_dependents(uri: str) -> None:
+        """Check `uri`, and the open flows built on classes of that file (a base flow or
+        mixin edited in another tab changes their graph)."""
+        scheduler.schedule(uri)
+        for other in dependents(server, uri):
+            scheduler.schedule(other)
 
     @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
     def did_open(ls: FlowspinServer, params: types.DidOpenTextDocumentParams) -> None:
@@ -154,11 +177,11 @@ def register(server: FlowspinServer) -> None:
 
     @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
     def did_change(ls: FlowspinServer, params: types.DidChangeTextDocumentParams) -> None:
-        scheduler.schedule(params.text_document.uri)
+        schedule_with_dependents(params.text_document.uri)
 
     @server.feature(types.TEXT_DOCUMENT_DID_SAVE)
     def did_save(ls: FlowspinServer, params: types.DidSaveTextDocumentParams) -> None:
-        scheduler.schedule(params.text_document.uri)
+        schedule_with_dependents(params.text_document.uri)
 
     @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
     def did_close(ls: FlowspinServer, params: types.DidCloseTextDocumentParams) -> None:

@@ -8,7 +8,7 @@ parsed, so code lenses and the outline do not flicker on every keystroke.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -18,11 +18,14 @@ from pygls.uris import to_fs_path
 from pygls.workspace import TextDocument
 
 from flowspin.analysis import Diagnostic, FlowModel, Span, check_source, parse_source
+from flowspin.lsp.bases import fresh
 
 if TYPE_CHECKING:
     from flowspin.lsp.server import FlowspinServer
 
-_FLOW_HINT = re.compile(r"\bFlowSpec\b")
+# FlowSpec, or Metaflow imported at all: a flow subclassing a base flow from a sibling module
+# may never name FlowSpec (`from base import BaseFlow` + `from metaflow import step`).
+_FLOW_HINT = re.compile(r"\bFlowSpec\b|\bmetaflow\b")
 
 
 def flow_file_of(ls: FlowspinServer, uri: str) -> Path:
@@ -31,7 +34,7 @@ def flow_file_of(ls: FlowspinServer, uri: str) -> Path:
 
 
 def looks_like_flow(source: str) -> bool:
-    """Cheap pre-check: only files that mention FlowSpec are analysed at all."""
+    """Cheap pre-check: only files that mention FlowSpec or metaflow are analysed at all."""
     return _FLOW_HINT.search(source) is not None
 
 
@@ -50,16 +53,19 @@ class ModelStore:
     repaired: dict[str, tuple[tuple[str, tuple[int, ...]], FlowModel | None]] = field(
         default_factory=dict
     )
+    # How the analysis reads other project files a flow builds on (bases, mixins): set by the
+    # server to prefer open documents' unsaved text (`bases.ProjectReader`); None: the disk.
+    read: Callable[[str], str | None] | None = None
 
     def analyse(self, doc: TextDocument) -> Analysis:
         """The analysis of the document's current text (cached until the text changes)."""
         source = doc.source
         cached = self.current.get(doc.uri)
-        if cached is not None and cached.source == source:
+        if cached is not None and cached.source == source and fresh(cached.model, self.read):
             cached.version = doc.version
             return cached
         path = to_fs_path(doc.uri) or doc.uri
-        model, diagnostics = check_source(source, path)
+        model, diagnostics = check_source(source, path, self.read)
         analysis = Analysis(source, doc.version, model, diagnostics)
         self.current[doc.uri] = analysis
         if model.syntax_error is None:

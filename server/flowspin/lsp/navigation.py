@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from lsprotocol import types
+from pygls.uris import from_fs_path
 
 from flowspin.analysis.queries import mention_at, references
 from flowspin.lsp.documents import to_model_position, to_range
@@ -25,6 +26,9 @@ def definition(ls: FlowspinServer, uri: str, position: types.Position) -> list[t
     step = flow.steps.get(mention.step)
     if step is None:
         return []
+    if step.file is not None:  # inherited from a base flow or mixin in another file
+        where = from_fs_path(step.file) or step.file
+        return [types.Location(uri=where, range=to_range(step.name_span))]
     return [types.Location(uri=uri, range=to_range(step.name_span, lines))]
 
 

@@ -1,0 +1,104 @@
+"""Flows built on a base flow from another file of the project, in a real `flowspin lsp`
+session: the base's steps are part of the flow's graph, a finding in the base shows on the
+flow's class with a link into the base, go-to-definition opens the base's file, and an
+unsaved edit to the base re-checks the open flow that uses it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import pytest_lsp
+from lsp_support import SERVER, Doc, source, start_session
+from lsprotocol import types
+from pytest_lsp import LanguageClient
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+BASE = source(
+    """
+    from metaflow import FlowSpec, step
+
+
+    class BaseFlow(FlowSpec):
+        @step
+        def start(self):
+            self.rows = [1, 2, 3]
+            self.next(self.train)
+
+        @step
+        def end(self):
+            print(self.model)
+    """
+)
+
+FLOW = source(
+    """
+    from base import BaseFlow
+    from metaflow import step
+
+
+    class TrainFlow(BaseFlow):
+        @step
+        def train(self):
+            self.model = sum(self.rows)
+            self.next(self.end)
+
+
+    if __name__ == "__main__":
+        TrainFlow()
+    """
+)
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("workspace")
+
+
+@pytest_lsp.fixture(config=SERVER, scope="module")
+async def client(lsp_client: LanguageClient, root: Path):
+    await start_session(lsp_client, root)
+    yield
+    await lsp_client.shutdown_session()
+
+
+async def test_an_edit_to_the_base_rechecks_the_flow(client: LanguageClient, root: Path) -> None:
+    base = Doc(client, root / "base.py", BASE)
+    flow = Doc(client, root / "flow.py", FLOW)
+    assert await flow.wait_diagnostics(lambda d: d == []) == []
+    # The base alone never runs and goes to a step only its subclass has: no false errors.
+    assert await base.wait_diagnostics(lambda d: d == []) == []
+
+    # Unsaved typo in the base's transition: the flow (another tab) is checked again.
+    base.replace(BASE.replace("self.next(self.train)", "self.next(self.trian)"))
+    found = await flow.wait_diagnostics(lambda d: len(d) > 0)
+    assert [d.code for d in found] == ["unknown-transition"]
+    (typo,) = found
+    assert typo.range.start.line == flow.line_of("class TrainFlow")
+    assert "base.py line" in typo.message
+    assert typo.related_information
+    here = typo.related_information[0].location
+    assert here.uri == base.uri
+    assert here.range.start == base.position("self.trian")
+
+    base.replace(BASE)
+    assert await flow.wait_diagnostics(lambda d: d == []) == []
+    base.close()
+    flow.close()
+
+
+async def test_go_to_definition_opens_the_base_file(client: LanguageClient, root: Path) -> None:
+    (root / "base.py").write_text(BASE)
+    flow = Doc(client, root / "defs.py", FLOW)
+    await flow.wait_diagnostics(lambda d: d == [])
+    found = await client.text_document_definition_async(
+        types.DefinitionParams(
+            text_document=flow.ident(), position=flow.position("self.end", offset=6)
+        )
+    )
+    assert found is not None
+    (location,) = found if isinstance(found, list) else [found]
+    assert location.uri == (root / "base.py").as_uri()
+    assert location.range.start.line == BASE.splitlines().index("    def end(self):")
+    flow.close()
