@@ -24,8 +24,14 @@ class SpinOptions:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> SpinOptions:
+        """Options from a request, each field checked: a request from another process (the
+        CLI, an agent, a hand-written frame) must get a clear error, not crash a worker."""
+        if data is None:
+            return cls()
+        if not isinstance(data, dict):
+            raise ValueError(f"spin options must be a mapping, got {type(data).__name__}")
         known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in (data or {}).items() if k in known})
+        return cls(**{k: _check(k, v) for k, v in data.items() if k in known})
 
     @classmethod
     def coerce(cls, options: SpinOptions | dict[str, Any] | None, **kwargs: Any) -> SpinOptions:
@@ -44,3 +50,50 @@ def parse_params(items: list[str] | tuple[str, ...]) -> dict[str, str]:
         key, value = item.split("=", 1)
         out[key.strip()] = value
     return out
+
+
+def _check(name: str, value: Any) -> Any:
+    def bad(expected: str) -> ValueError:
+        return ValueError(f"spin option {name!r} must be {expected}, got {value!r}"[:300])
+
+    if name in ("run", "task", "artifacts_module"):
+        if value is None or isinstance(value, str):
+            return value or None
+        if name == "run" and isinstance(value, int) and not isinstance(value, bool):
+            return str(value)
+        raise bad("a string")
+    if name == "split":
+        if value is None:
+            return None
+        try:
+            number = int(value) if not isinstance(value, (bool, float)) else None
+        except (TypeError, ValueError):
+            number = None
+        if number is None or number < 0:
+            raise bad("a split number (0, 1, ...)")
+        return number
+    if name in ("all_splits", "reset", "persist"):
+        if isinstance(value, bool):
+            return value
+        raise bad("true or false")
+    if name == "params":
+        if value is None:
+            return {}
+        if isinstance(value, dict) and all(isinstance(k, str) for k in value):
+            return {k: str(v) for k, v in value.items()}
+        raise bad("a mapping of parameter names to values")
+    if name == "timeout":
+        if value is None:
+            return None
+        try:
+            seconds = float(value) if not isinstance(value, bool) else None
+        except (TypeError, ValueError):
+            seconds = None
+        if seconds is None or not seconds > 0 or seconds == float("inf"):
+            raise bad("a number of seconds above 0")
+        return seconds
+    if name == "mode":
+        if value in (None, "fork", "subprocess"):
+            return value
+        raise bad('"fork" or "subprocess"')
+    return value

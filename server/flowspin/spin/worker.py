@@ -334,7 +334,7 @@ class Worker:
         return min(waits)
 
     def _handle(self, msg: dict[str, Any]) -> str | None:
-        kind = msg["type"]
+        kind = msg.get("type") if isinstance(msg, dict) else None
         if kind == "spin":
             if self.active is None and not self._waits_for_bytes(msg):
                 self._start(msg)
@@ -449,8 +449,16 @@ class Worker:
         from flowspin.spin.state import SpinSetupError, split_count
 
         t0 = time.perf_counter()
-        opts = SpinOptions.from_dict(msg.get("options"))
-        step = msg["step"]
+        step = msg.get("step")
+        try:
+            opts = SpinOptions.from_dict(msg.get("options"))
+            if not isinstance(step, str) or not step:
+                raise ValueError(f"a spin request needs a step name, got {step!r}"[:300])
+        except ValueError as exc:
+            a = Active(msg.get("id"), str(step), SpinOptions(), t0, None)
+            self.active = a
+            self._finish_early(a, "InvalidRequest", str(exc))
+            return
         timeout = opts.timeout
         a = Active(req_id=msg.get("id"), step=step, opts=opts, started=t0, deadline=None)
         self.active = a
