@@ -4,12 +4,20 @@
  * the server picks the cards, `flowspin/cardFor`), and redrawing when the server reports a new
  * card file (`flowspin/cardChanged`: a spin's card, a run's runtime render or final card, or a
  * running task's data update, which the card applies in place). The notification carries the
- * cards, so a redraw costs no round trip to the server. Each card runs in an inner sandboxed
- * iframe (srcdoc) under the panel's strict CSP: no network, scripts only with the panel's
- * nonce. Several cards of a step are tabs; scroll positions survive reloads. The page's own
- * script and styles are media/cardView.{js,css}, loaded through asWebviewUri.
+ * cards, so a redraw costs no round trip to the server. Several cards of a step are tabs;
+ * scroll positions survive reloads. The page's own script and styles are
+ * media/cardView.{js,css}, loaded through asWebviewUri.
+ *
+ * A card is someone's HTML and JavaScript, so it is held at arm's length: it runs in a
+ * sandboxed iframe (srcdoc, `allow-scripts` without `allow-same-origin`: an opaque origin that
+ * cannot touch the panel), its HTML byte for byte as the file holds it (no text rewriting), and
+ * under the panel's strict CSP: no network, the page's script only with a nonce made fresh for
+ * each page and never given to card content. The card's inline scripts run through the helper
+ * media/cardFrame.js (allowed by its hash), which re-creates them from blob: URLs. The page
+ * believes only VS Code's host and the card's own frame, in the shapes it expects.
  */
 import { createHash, randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import * as vscode from 'vscode';
 import type { Server } from './client';
@@ -73,11 +81,9 @@ const TOGGLE_TITLES: Record<Source, string> = {
   run: 'The card of the latest run (live while the run is in flight)',
 };
 
-/** An inline script (HTML ends it at the first `</script>`, so the lazy match is exact). */
+/** An inline script's body (found to send it once; the card's text is never changed). */
 const SCRIPT = /(<script\b[^>]*>)([\s\S]*?)(<\/script\s*>)/gi;
 const ASSET_MIN = 32 * 1024;
-/** Around an asset's hash in packed HTML; media/cardView.js puts the script back. */
-const ASSET_MARK = '\u0001flowspin-asset\u0001';
 
 /** Which spin or run task a card set belongs to. */
 function setKey(c: CardSet): string {
@@ -96,7 +102,9 @@ class CardView implements vscode.Disposable {
   private shown: { key: string; paths: string[] } | undefined;
   /** Bumped by every redraw, so a slow `cardFor` answer cannot replace a newer card. */
   private seq = 0;
-  private readonly nonce = nonce();
+  /** media/cardFrame.js, the helper that runs inside each card's frame, and its CSP hash. */
+  private readonly frameScript: string;
+  private readonly frameHash: string;
   /** Large inline scripts the webview holds already (see `pack`), by content hash. */
   private sentAssets = new Set<string>();
   private followTimer: NodeJS.Timeout | undefined;
@@ -106,6 +114,8 @@ class CardView implements vscode.Disposable {
     private readonly context: vscode.ExtensionContext,
     private readonly server: Server,
   ) {
+    this.frameScript = readFileSync(vscode.Uri.joinPath(context.extensionUri, 'media', 'cardFrame.js').fsPath, 'utf8');
+    this.frameHash = `'sha256-${createHash('sha256').update(this.frameScript, 'utf8').digest('base64')}'`;
     this.disposables.push(
       server.onNotification('flowspin/cardChanged', (p: CardChanged) => this.onChanged(p)),
       vscode.window.onDidChangeTextEditorSelection((e) => this.follow(e.textEditor)),
@@ -255,7 +265,7 @@ class CardView implements vscode.Disposable {
     this.flow = answer.flow ?? this.flow;
     const scripts = new Map<string, string>();
     const cards = await Promise.all(
-      (answer.cards ?? []).map(async (c) => ({ ...c, html: this.pack(await readFile(c.path, 'utf8'), scripts) })),
+      (answer.cards ?? []).map(async (c) => ({ ...c, chunks: this.pack(await readFile(c.path, 'utf8'), scripts) })),
     );
     if (seq !== this.seq) {
       return;
@@ -283,6 +293,7 @@ class CardView implements vscode.Disposable {
       pinned: !!this.state.pinned,
       cards,
       assets,
+      frameScript: this.frameScript,
       message: answer.message ?? '',
       howTo: answer.howTo ?? '',
       state: this.state,
@@ -290,35 +301,52 @@ class CardView implements vscode.Disposable {
   }
 
   /**
-   * Prepares a card's HTML for the webview: its own scripts get the panel's nonce (so they run
-   * under the panel's CSP, and no other scripts do), and each large inline script is sent once
-   * and then referred to by its hash. A Metaflow card is ~1 MB of the same JavaScript bundle
-   * around a little data; sending that bundle on every reload cost more than drawing the card.
+   * Splits a card's HTML for the trip to the webview, losslessly: even chunks are text, odd
+   * chunks the hash of a large inline script that is sent once (in `scripts`) and then only
+   * referred to. A Metaflow card is ~1 MB of the same JavaScript bundle around a little data;
+   * sending that bundle on every reload cost more than drawing the card. Joined again, the
+   * chunks are the file's text exactly: nothing of the card is rewritten (a script holding the
+   * text "<script" once broke when it was).
    */
-  private pack(html: string, scripts: Map<string, string>): string {
-    const packed = html.replace(SCRIPT, (whole: string, open: string, body: string, close: string) => {
+  private pack(html: string, scripts: Map<string, string>): string[] {
+    const chunks: string[] = [];
+    let last = 0;
+    for (const match of html.matchAll(SCRIPT)) {
+      const [, open = '', body = ''] = match;
       if (body.length < ASSET_MIN) {
-        return whole;
+        continue;
       }
+      const start = (match.index ?? 0) + open.length;
       const key = createHash('sha1').update(body).digest('hex');
       scripts.set(key, body);
-      return `${open}${ASSET_MARK}${key}${ASSET_MARK}${close}`;
-    });
-    return packed.replace(/<script\b/gi, `<script nonce="${this.nonce}"`);
+      chunks.push(html.slice(last, start), key);
+      last = start + body.length;
+    }
+    chunks.push(html.slice(last));
+    return chunks;
   }
 
+  /** The panel's page, with a nonce of its own (fresh for every page, never in card content). */
   private page(webview: vscode.Webview): string {
-    const n = this.nonce;
+    const n = nonce();
     const media = (name: string) => webview.asWebviewUri(vscode.Uri.joinPath(this.context.extensionUri, 'media', name));
-    const csp = [
-      "default-src 'none'",
-      `img-src ${webview.cspSource} data:`,
-      `style-src ${webview.cspSource} 'unsafe-inline'`,
-      `script-src 'nonce-${n}'`,
-      `font-src ${webview.cspSource} data:`,
-      "connect-src 'none'",
-      'frame-src data: about:',
-    ].join('; ');
+    const policy = (scripts: string) =>
+      [
+        "default-src 'none'",
+        `img-src ${webview.cspSource} data:`,
+        `style-src ${webview.cspSource} 'unsafe-inline'`,
+        `script-src ${scripts}`,
+        `font-src ${webview.cspSource} data:`,
+        "connect-src 'none'",
+        'frame-src data: about:',
+      ].join('; ');
+    // The page's script by nonce; in a card's frame (which inherits this policy) the helper by
+    // its hash, and the card's own scripts as the helper re-creates them, from blob: URLs.
+    const csp = policy(`'nonce-${n}' ${this.frameHash} blob:`);
+    // The card's frame also gets a policy without the nonce (the iframe's `csp`, enforced on
+    // top of the inherited one): a card can read the page's policy, nonce included, from a
+    // violation report, and a nonce would let it load scripts from anywhere.
+    const cardCsp = policy(`${this.frameHash} blob:`);
     const toggle = SOURCES.map(
       (s) => `<button data-source="${s}" aria-pressed="false" title="${TOGGLE_TITLES[s]}">${s[0]?.toUpperCase()}${s.slice(1)}</button>`,
     ).join('');
@@ -330,7 +358,7 @@ class CardView implements vscode.Disposable {
 <body>
 <header><strong id="step"></strong><span class="label" id="label"></span><nav id="tabs"></nav><span class="toggle" role="group" aria-label="Card source">${toggle}</span><button id="pin" title="Keep this card while the cursor moves">Pin</button></header>
 <div id="empty" hidden></div>
-<iframe id="card" sandbox="allow-scripts" title="card"></iframe>
+<iframe id="card" sandbox="allow-scripts" csp="${cardCsp}" title="card"></iframe>
 <script nonce="${n}" src="${media('cardView.js')}"></script>
 </body></html>`;
   }

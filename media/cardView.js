@@ -1,16 +1,19 @@
 // @ts-check
-// The card viewer's page script (loaded with the panel's nonce). The extension sends the cards
-// of a step with their HTML; each card draws in a sandboxed iframe (srcdoc, scripts only with
-// the nonce). This script keeps the card's scroll position across reloads, feeds a running
-// task's data updates (Metaflow's `current.card.refresh()`) to the card's own
-// `metaflow_card_update` instead of reloading it, and draws the header: which step, where the
-// card came from ("spin 3 s ago, base run 1795…" / "run 1795…, task 4"), tabs, the source
-// toggle and the pin.
+// The card viewer's page script (loaded with the page's own nonce, which no card ever sees).
+// The extension sends the cards of a step with their HTML; each card draws in a sandboxed
+// iframe (srcdoc, `sandbox="allow-scripts"`, no same-origin), its HTML exactly as the file
+// holds it, followed by the helper media/cardFrame.js (allowed by its hash). This script keeps
+// the card's scroll position across reloads, feeds a running task's data updates (Metaflow's
+// `current.card.refresh()`) to the card's own `metaflow_card_update` instead of reloading it,
+// and draws the header: which step, where the card came from ("spin 3 s ago, base run 1795…" /
+// "run 1795…, task 4"), tabs, the source toggle and the pin.
+//
+// Whom to believe: only VS Code's webview host (our own origin) speaks for the extension,
+// and only the card's own frame may report scrolling or a stale card, in those two shapes. A
+// card, or a frame it nests, cannot redraw the header or fill the script cache.
 (() => {
   // eslint-disable-next-line no-undef
   const vscode = acquireVsCodeApi();
-  const script = /** @type {HTMLScriptElement} */ (document.currentScript);
-  const nonce = script.nonce || script.getAttribute('nonce') || '';
   const saved = vscode.getState() || {};
   const scroll = saved.scroll || {};
   let tabKey = saved.tabKey || null;
@@ -21,7 +24,7 @@
   let staleSeen = null; // created_on of the last data update that asked for a reload
   /** Large inline scripts of cards, sent once by the extension, by hash (see cardView.ts). */
   const assets = new Map();
-  const ASSET = /\u0001flowspin-asset\u0001([0-9a-f]{40})\u0001flowspin-asset\u0001/g;
+  const ASSET_KEY = /^[0-9a-f]{40}$/;
   const frame = /** @type {HTMLIFrameElement} */ (document.getElementById('card'));
   const $ = (/** @type {string} */ id) => /** @type {HTMLElement} */ (document.getElementById(id));
 
@@ -76,27 +79,38 @@
   }, 1000);
 
   window.addEventListener('message', (event) => {
-    const data = event.data || {};
+    const data = event.data;
+    if (!data || typeof data !== 'object') return;
     if (event.source === frame.contentWindow) {
       fromCard(data);
       return;
     }
-    if (data.type === 'cards') {
-      for (const [key, body] of Object.entries(data.assets || {})) assets.set(key, body);
+    // VS Code's host frame posts the extension's messages from our own origin (it sets
+    // window.parent to window, so the origin is what tells). A card, and any frame it nests,
+    // is sandboxed without allow-same-origin: its origin is "null".
+    if (event.origin !== window.origin || event.origin === 'null') return;
+    if (data.type === 'cards' && Array.isArray(data.cards) && data.cards.length) {
+      for (const [key, body] of Object.entries(data.assets || {})) {
+        if (ASSET_KEY.test(key) && typeof body === 'string') assets.set(key, body);
+      }
       show(data);
-    }
-    else if (data.type === 'empty') empty(data);
-    else if (data.type === 'data') update(data);
+    } else if (data.type === 'empty') empty(data);
+    else if (data.type === 'data' && typeof data.path === 'string') update(data);
   });
 
-  /** Messages the card's injected script sends (scroll position, a data update it cannot use). */
+  /** Messages the card's frame may send: its scroll position, a data update it cannot use. */
   function fromCard(data) {
-    if (Array.isArray(data.flowspinScroll) && current) {
-      scroll[current] = data.flowspinScroll;
+    const at = data.flowspinScroll;
+    if (Array.isArray(at) && at.length === 2 && at.every((v) => Number.isFinite(v)) && current) {
+      scroll[current] = [at[0], at[1]];
       remember({});
-    } else if (data.flowspinStale !== undefined && data.flowspinStale !== staleSeen) {
+      return;
+    }
+    const stale = data.flowspinStale;
+    const shaped = (typeof stale === 'number' && Number.isFinite(stale)) || (typeof stale === 'string' && stale.length < 64);
+    if (shaped && stale !== staleSeen && msg && msg.source === 'run') {
       // the data belongs to a newer render of the card than the one shown: reload it once
-      staleSeen = data.flowspinStale;
+      staleSeen = stale;
       vscode.postMessage({ type: 'stale' });
     }
   }
@@ -156,41 +170,32 @@
     current = card.path;
     loaded = false;
     pending = card.data || null;
-    const at = scroll[current] || [0, 0];
-    // Inside the card: restore the scroll position once the card has drawn itself (Metaflow
-    // cards render with JavaScript after load), report scrolling, and apply data updates the
-    // way Metaflow's own card viewer does: in place when the update's reload token matches the
-    // card's, else ask for the newer render.
-    const keep =
-      `<script nonce="${nonce}">(function(){var x=${Number(at[0]) || 0},y=${Number(at[1]) || 0},t=Date.now();` +
-      'function back(){window.scrollTo(x,y);if((window.scrollY<y-1||window.scrollX<x-1)&&Date.now()-t<3000){requestAnimationFrame(back);}}' +
-      'window.addEventListener("load",back);' +
-      'window.addEventListener("scroll",function(){parent.postMessage({flowspinScroll:[window.scrollX,window.scrollY]},"*");});' +
-      'window.addEventListener("message",function(e){var d=e.data&&e.data.flowspinData;if(!d||e.source!==parent)return;' +
-      'var up=window.metaflow_card_update;if(typeof up!=="function")return;' +
-      'if(d.reload_token===window.METAFLOW_RELOAD_TOKEN){up(d.data);}else{parent.postMessage({flowspinStale:d.created_on},"*");}});' +
-      '})();<\/script>';
     let missing = false;
-    const html = card.html.replace(ASSET, (_, key) => {
-      const body = assets.get(key);
-      if (body === undefined) missing = true;
-      return body ?? '';
-    });
+    // The card's HTML as the file holds it: text, with each large script the extension sent
+    // once put back in its place (odd chunks are asset keys).
+    const html = (card.chunks || [])
+      .map((/** @type {string} */ part, /** @type {number} */ i) => {
+        if (i % 2 === 0) return part;
+        const body = assets.get(part);
+        if (body === undefined) missing = true;
+        return body ?? '';
+      })
+      .join('');
     if (missing) {
       vscode.postMessage({ type: 'missing' }); // this page was recreated: ask for everything
       return;
     }
-    // After the last </body>: a card's own scripts may contain the text "</body>".
-    const end = html.toLowerCase().lastIndexOf('</body>');
-    frame.srcdoc = end < 0 ? html + keep : html.slice(0, end) + keep + html.slice(end);
+    frame.srcdoc = `${html}\n<script>${m.frameScript}</script>`;
     remember({ view: m.state });
   }
 
   frame.addEventListener('load', () => {
     loaded = true;
-    if (pending && frame.contentWindow) {
-      frame.contentWindow.postMessage({ flowspinData: pending }, '*');
-    }
+    const win = frame.contentWindow;
+    if (!win) return;
+    const at = (current && scroll[current]) || [0, 0];
+    win.postMessage({ flowspinScrollTo: at }, '*');
+    if (pending) win.postMessage({ flowspinData: pending }, '*');
     pending = null;
   });
 

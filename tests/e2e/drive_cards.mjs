@@ -3,7 +3,8 @@
 // spin from a shell (as an agent would), see the spin's card; edit the Markdown text, spin
 // again, see the new text, without touching the panel. Then the Auto/Spin/Run toggle and its
 // header, and a run in flight: the cursor moves to a step whose card refreshes while it waits
-// on files this driver writes, and each update shows in the panel as the run goes.
+// on files this driver writes, and each update shows in the panel as the run goes. Last, a
+// hostile card tries to speak for the extension, and the header stays true.
 // Usage: node drive_cards.mjs CONFIG.json. One JSON line per finished check; exit 1 on failure.
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -161,6 +162,31 @@ async function main() {
     } finally {
       if (run.exitCode === null) run.kill('SIGKILL');
     }
+
+    // A hostile card posts the viewer's own message shapes, itself and from frames it nests,
+    // every 50 ms. Once it has tried 20 times (its count is on screen, so its script ran,
+    // "<script" strings and all), the header must still name its real step and run.
+    await gotoLine(page, config.forgeLine);
+    const tries = await waitFor('the forging card, trying 20 times', async () => {
+      const m = (await framesText(page)).match(/forge attempts: (\d+)/);
+      return m && Number(m[1]) >= 20 ? Number(m[1]) : 0;
+    });
+    const viewer = await waitFor('the card viewer page', () => viewerFrame(page));
+    const header = await viewer.evaluate(() => ({
+      step: document.getElementById('step')?.textContent ?? '',
+      label: document.getElementById('label')?.textContent ?? '',
+    }));
+    const text = await framesText(page);
+    if (header.step !== 'Step forge' || !runHeader.test(header.label) || text.includes('FORGED')) {
+      throw new Error(`a card forged the viewer: ${JSON.stringify(header)}\n${text}`);
+    }
+    // The card can read the page's nonce (from a CSP violation report), but the frame's own
+    // policy (the iframe's csp) has none, so scripts it nests with that nonce never run.
+    const attempts = text.match(/forge attempts: \d+ \(([^)]*)\)/)?.[1] ?? '';
+    if (!attempts.includes('nested scripts ran 0 times')) {
+      throw new Error(`a card ran scripts with the page's nonce: ${attempts}`);
+    }
+    report('forged-header-refused', { header, tries, attempts });
   } catch (e) {
     mkdirSync(config.artifacts, { recursive: true });
     const shot = join(config.artifacts, 'card-viewer-failure.png');

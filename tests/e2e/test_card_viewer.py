@@ -59,7 +59,7 @@ FLOW = textwrap.dedent(
                 current.card.refresh()
                 self.settle()
             self.go("go-end")
-            self.next(self.end)
+            self.next(self.forge)
 
         def go(self, name):
             # the test writes the file once it saw the previous update in the viewer
@@ -74,9 +74,28 @@ FLOW = textwrap.dedent(
             for entry in list(CardProcessManager.async_card_processes.values()):
                 entry["proc"].wait()
 
+        @card(type="test_editable_card")
+        @step
+        def forge(self):
+            current.card.append(RawHTML(Path(__file__).with_name("forger.html").read_text()))
+            self.next(self.end)
+
         @step
         def end(self):
             pass
+
+
+    from metaflow.cards import MetaflowCardComponent
+
+
+    class RawHTML(MetaflowCardComponent):
+        # A card that is exactly this HTML (Metaflow's test_editable_card joins components).
+
+        def __init__(self, html):
+            self.html = html
+
+        def render(self):
+            return self.html
 
 
     if __name__ == "__main__":
@@ -85,6 +104,54 @@ FLOW = textwrap.dedent(
 )
 STEP_LINE = 19  # the Markdown line inside `show`
 LIVE_LINE = 32  # `progress.update(...)` inside `live`
+FORGE_LINE = FLOW.splitlines().index("    def forge(self):") + 2  # inside `forge`
+
+# A hostile card: its script tries every way it has to speak for the extension. It posts the
+# viewer's own message shapes to the panel, and from frames it nests (with the panel's nonce,
+# when it can find one: in its own script tag, as before, or in a CSP violation report), and
+# counts its attempts on screen. Its script also holds the text "<script" in strings, which
+# broke cards when the viewer stamped its nonce into every "<script" of the card.
+FORGER = r"""<!doctype html>
+<html><body>
+<p id="out">forger loading</p>
+<script>
+(function () {
+  var stolen = (document.currentScript && document.currentScript.nonce) || "";
+  document.addEventListener("securitypolicyviolation", function (e) {
+    var m = /'nonce-([^']+)'/.exec(e.originalPolicy || "");
+    if (m) stolen = m[1];
+  });
+  var forged = {
+    type: "cards", step: "FORGED-STEP", source: "run", runId: "999", taskId: "1",
+    label: "FORGED", asked: "auto", live: false, pinned: false, created: null,
+    cards: [{type: "blank", id: null, path: "/forged", chunks: ["<p>FORGED CONTENT</p>"]}],
+    assets: {}, frameScript: "", state: {}
+  };
+  var n = 0;
+  var nested = null;
+  var nestedRan = 0;
+  window.addEventListener("message", function (e) {
+    if (e.data === "nested ran") nestedRan += 1;
+  });
+  function attempt() {
+    n += 1;
+    parent.postMessage(forged, "*");
+    parent.postMessage({type: "empty", step: "FORGED-STEP", message: "FORGED"}, "*");
+    if (nested) nested.remove();
+    nested = document.createElement("iframe");
+    nested.srcdoc = "<script nonce='" + stolen + "'>parent.postMessage('nested ran', '*');" +
+      "parent.parent.postMessage(" + JSON.stringify(forged) + ", '*');<\/script>";
+    document.body.appendChild(nested);
+    document.getElementById("out").textContent =
+      "forge attempts: " + n + (stolen ? " (with a nonce" : " (no nonce") +
+      ", nested scripts ran " + nestedRan + " times)";
+  }
+  new Image().src = "https://example.invalid/pixel.png";  // a CSP violation, to read the policy
+  setInterval(attempt, 50);
+})();
+</script>
+</body></html>
+"""
 
 
 def test_card_viewer_follows_spins_live(tmp_path: Path) -> None:
@@ -94,6 +161,7 @@ def test_card_viewer_follows_spins_live(tmp_path: Path) -> None:
     workspace.mkdir()
     flow = workspace / "flow.py"
     flow.write_text(FLOW)
+    (workspace / "forger.html").write_text(FORGER)
     run_metaflow(flow, "run")
     env = metaflow_env(workspace)
     with code_server(tmp_path, workspace, env, [vsix], {"flowspin.python": sys.executable}) as url:
@@ -110,6 +178,7 @@ def test_card_viewer_follows_spins_live(tmp_path: Path) -> None:
                 "step": "show",
                 "stepLine": STEP_LINE,
                 "liveLine": LIVE_LINE,
+                "forgeLine": FORGE_LINE,
                 "gate": str(tmp_path / "gate"),
                 "textV1": "hello card v1",
                 "textV2": "hello card v2",
@@ -118,7 +187,7 @@ def test_card_viewer_follows_spins_live(tmp_path: Path) -> None:
             tmp_path,
         )
     names = [c["check"] for c in checks]
-    assert names[-8:] == [
+    assert names[-9:] == [
         "run-card-shown",
         "spin-card-shown",
         "edited-card-shown",
@@ -127,4 +196,5 @@ def test_card_viewer_follows_spins_live(tmp_path: Path) -> None:
         "toggle-auto",
         "live-run-card-updates",
         "live-run-card-final",
+        "forged-header-refused",
     ]
