@@ -3,7 +3,11 @@ server): which upstream steps write an artifact, where a step is mentioned."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
 from flowspin.analysis import parse_source
+from flowspin.analysis.index import ModelIndex
 from flowspin.analysis.queries import (
     ancestors,
     artifact_source,
@@ -12,7 +16,9 @@ from flowspin.analysis.queries import (
     references,
     step_at,
 )
-from lsp_support import source
+from lsp_support import TRAIN_FLOW, big_flow, source
+
+CORPUS = Path(__file__).parent / "corpus"
 
 BRANCHES = source(
     """
@@ -97,3 +103,34 @@ def test_step_at_counts_the_step_decorator() -> None:
     decorator = _line("def a(self)") - 1
     assert step_at(model, decorator, lines)[1].name == "a"
     assert step_at(model, _line("cfg = Config"), lines) is None
+
+
+def _one_by_one(flow, step: str) -> dict:
+    """`available_artifacts` as it was first written: `artifact_source` name by name."""
+    names = {p.attr for p in flow.parameters}
+    for upstream in ancestors(flow, step) + [step]:
+        names.update(a.name for a in flow.steps[upstream].writes)
+    return {name: artifact_source(flow, step, name) for name in sorted(names)}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [BRANCHES, TRAIN_FLOW, big_flow(60)]
+    + [p.read_text() for p in sorted((CORPUS / "valid").glob("*.py"))],
+    ids=lambda text: text.split("class ", 1)[-1].split("(", 1)[0][:30],
+)
+def test_the_index_answers_as_the_queries_do(text: str) -> None:
+    """The index built once per parse gives the per-question walks' answers everywhere."""
+    model = parse_source(text)
+    lines = text.splitlines(keepends=True)
+    index = ModelIndex(model, lines)
+    for flow in model.flows:
+        for name in flow.steps:
+            expected = _one_by_one(flow, name)
+            assert available_artifacts(flow, name) == expected
+            assert index.available_artifacts(flow, name) == expected
+            assert index.references(flow, name) == references(flow, name)
+    for line in range(1, len(lines) + 2):
+        assert index.step_at(line) == step_at(model, line, lines)
+        for col in range(len(lines[line - 1]) if line <= len(lines) else 1):
+            assert index.mention_at(line, col) == mention_at(model, line, col)

@@ -126,12 +126,35 @@ def artifact_source(flow: Flow, step: str, name: str) -> ArtifactSource:
 
 def available_artifacts(flow: Flow, step: str) -> dict[str, ArtifactSource]:
     """Everything `self.<name>` can name inside `step`: upstream artifacts, own assignments,
-    Parameters and Configs (sorted by name)."""
-    names: set[str] = {p.attr for p in flow.parameters}
-    for upstream in ancestors(flow, step) + [step]:
-        if upstream in flow.steps:
-            names.update(a.name for a in flow.steps[upstream].writes)
-    return {name: artifact_source(flow, step, name) for name in sorted(names)}
+    Parameters and Configs (sorted by name).
+
+    The same answer as `artifact_source` for each name, but from one walk of the ancestors:
+    asking `artifact_source` per name walks them once per artifact, which on a long flow (a
+    thousand steps, each writing its own artifact) is a million step visits per completion.
+    """
+    writers: dict[str, list[tuple[str, Span]]] = {}
+    for upstream in ancestors(flow, step):
+        for name, span in first_writes(flow.steps[upstream]).items():
+            writers.setdefault(name, []).append((upstream, span))
+    here = first_writes(flow.steps[step]) if step in flow.steps else {}
+    parameters: dict[str, ParameterDef] = {}
+    for p in flow.parameters:
+        parameters.setdefault(p.attr, p)  # the first one, as `Flow.parameter` finds it
+    names = sorted(set(parameters) | set(writers) | set(here))
+    return {
+        name: ArtifactSource(name, writers.get(name, []), here.get(name), parameters.get(name))
+        for name in names
+    }
+
+
+def first_writes(step: Step) -> dict[str, Span]:
+    """The first assignment of each artifact `step` writes (`_first_write` for every name)."""
+    first: dict[str, Span] = {}
+    for access in step.writes:
+        known = first.get(access.name)
+        if known is None or (access.span.line, access.span.col) < (known.line, known.col):
+            first[access.name] = access.span
+    return first
 
 
 def foreach_source(flow: Flow, step: str) -> tuple[str, str] | None:
