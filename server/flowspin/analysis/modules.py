@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ast
 import os
+import re
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -206,3 +207,29 @@ class Resolver:
         if target is None or target is module:
             return None
         return self.lookup(target, attr, depth + 1)
+
+
+MAX_SCANNED_FILES = 300
+
+
+def subclassed_elsewhere(path: str, name: str, read: Reader | None = None) -> str | None:
+    """Another project file (in the folders `path`'s imports are looked up in) with a class
+    deriving from `name`, if any: then the class in `path` is a base flow, completed there.
+    A text scan, only run for the rare class that goes to steps it does not define."""
+    pattern = re.compile(rf"^\s*class\s+\w+\s*\([^)]*\b{re.escape(name)}\b", re.MULTILINE)
+    read = read or read_disk
+    own = os.path.abspath(path)
+    scanned = 0
+    for folder in search_dirs(path):
+        try:
+            entries = sorted(e.path for e in os.scandir(folder) if e.name.endswith(".py"))
+        except OSError:
+            continue
+        for file in entries:
+            if file == own or scanned >= MAX_SCANNED_FILES:
+                continue
+            scanned += 1
+            text = read(file)
+            if text and name in text and pattern.search(text):
+                return file
+    return None

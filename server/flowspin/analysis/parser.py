@@ -26,7 +26,14 @@ from flowspin.analysis.model import (
     SyntaxProblem,
     Transition,
 )
-from flowspin.analysis.modules import MAX_DEPTH, Module, Reader, Resolver, module_of
+from flowspin.analysis.modules import (
+    MAX_DEPTH,
+    Module,
+    Reader,
+    Resolver,
+    module_of,
+    subclassed_elsewhere,
+)
 
 # Decorators whose class sets IS_PARALLEL in Metaflow and its common extensions.
 PARALLEL_DECORATORS = {"parallel", "pytorch_parallel", "torchrun", "deepspeed", "metaflow_ray"}
@@ -142,7 +149,15 @@ def parse_source(source: str, path: str = "<string>", read: Reader | None = None
     for flow in model.flows:
         build_graph(flow)
         flow.is_base = flow.name in subclassed or (
-            flow.name not in instantiated and (_incomplete(flow) or _open_ended(flow))
+            flow.name not in instantiated
+            and (
+                _incomplete(flow)
+                or (
+                    resolver is not None
+                    and _open_ended(flow)
+                    and subclassed_elsewhere(path, flow.name, read) is not None
+                )
+            )
         )
     return model
 
@@ -191,9 +206,10 @@ def _incomplete(flow: Flow) -> bool:
 
 
 def _open_ended(flow: Flow) -> bool:
-    """Transitions to steps the class does not define, in a file that never runs it: a base
-    flow whose subclasses (in other files) add those steps. The subclass is checked with
-    them; checked alone, the base would show errors that are not there."""
+    """Transitions to steps the class does not define. In a file that never runs it, with a
+    subclass in another project file, it is a base flow whose subclass adds those steps: the
+    subclass is checked with them; checked alone, the base would show errors that are not
+    there. (Without such a subclass it is a flow being written, checked as usual.)"""
     return any(t not in flow.steps for s in flow.steps.values() for t in s.out_steps)
 
 
