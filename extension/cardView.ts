@@ -380,7 +380,7 @@ export function registerCardView(context: vscode.ExtensionContext, server: Serve
       try {
         await view.show(arg);
       } catch (e) {
-        const message = e instanceof Error ? e.message : String(e);
+        const message = (e instanceof Error ? e.message : String(e)) || 'the card viewer failed without a message; see the "flowspin" output';
         log.error(`flowspin.showCard failed: ${message}`);
         void vscode.window.showErrorMessage(`flowspin: ${message}`);
       }

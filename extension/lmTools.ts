@@ -47,10 +47,17 @@ function bridgeFailure(python: string, stderr: string, code: number | null): str
 
 async function callTool(tool: string, input: unknown, token: vscode.CancellationToken): Promise<string> {
   const folder = workspaceFolder();
-  const python = await resolveInterpreter(readSettings(folder?.uri).python, folder);
+  if (!folder) {
+    // The tools are confined to the workspace folder; without one there is nothing to confine to.
+    return JSON.stringify({
+      ok: false,
+      error: 'no folder is open in VS Code. Next: open the project folder that holds the flow, then call the tool again.',
+    });
+  }
+  const python = await resolveInterpreter(readSettings(folder.uri).python, folder);
   return new Promise((resolve) => {
     const child = spawn(python.command, ['-m', 'flowspin.mcp.call', tool], {
-      cwd: folder?.uri.fsPath,
+      cwd: folder.uri.fsPath,
       env: process.env,
     });
     let stdout = '';

@@ -238,3 +238,9 @@ def test_the_bridge_stays_inside_the_workspace(workdir: Path) -> None:
     assert old["ok"] is False and "takes no argument extra_args" in old["error"], old
     assert precious.read_text() == "keep me"
     assert not Path(f"{evil}.ran").exists()
+
+
+def test_a_workspace_at_the_filesystem_root_confines_nothing_and_is_refused() -> None:
+    """A bridge (or MCP server) started in `/` would accept any path as "inside"."""
+    out = call(Path("/"), "check", {"file": "etc/hostname"})
+    assert out["ok"] is False and "filesystem root" in out["error"], out

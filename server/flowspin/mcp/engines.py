@@ -16,7 +16,12 @@ from typing import Any
 
 from flowspin.mcp.errors import NotAvailable, ToolProblem
 from flowspin.mcp.shaping import shape_spin, tail
-from flowspin.mcp.workspace import check_spin_id, check_step_name, display_path
+from flowspin.mcp.workspace import (
+    check_artifact_name,
+    check_spin_id,
+    check_step_name,
+    display_path,
+)
 
 MAX_DIAGNOSTICS = 50
 # Run events told as Metaflow's console tells them, so streamed progress reads the same
@@ -199,6 +204,7 @@ def show_artifact(
     from flowspin.agents.summary import summarize
 
     _known_step(workspace, path, step)
+    check_artifact_name(name)
     check_spin_id(spin_id)
     shown = display_path(workspace, path)
     loaded = _load_spin(path, step, spin_id)

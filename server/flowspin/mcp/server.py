@@ -204,6 +204,18 @@ class FlowspinMCPServer(MCPServer):
     not read, by the JSON-RPC spec, with id null.
     """
 
+    async def call_tool(
+        self, name: str, arguments: dict[str, Any], context: Any = None
+    ) -> Any:
+        """An unknown tool is named back cut short (the SDK would quote the whole name)."""
+        known = {tool.name for tool in await self.list_tools()}
+        if name not in known:
+            shown = name if len(name) <= 80 else name[:80] + "..."
+            raise ToolError(
+                f"unknown tool {shown!r}. Next: use one of {', '.join(sorted(known))}."
+            )
+        return await super().call_tool(name, arguments, context)
+
     async def run_stdio_async(self) -> None:
         from mcp.server.stdio import stdio_server
         from mcp.shared._context_streams import create_context_streams

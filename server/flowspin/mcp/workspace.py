@@ -33,6 +33,13 @@ def resolve_flow_file(workspace: Path, file: str) -> Path:
             next_step="pass the flow's path relative to the workspace root.",
         )
     workspace = workspace.resolve()
+    if workspace == Path(workspace.anchor):
+        raise ToolProblem(
+            f"the flowspin server's workspace is the filesystem root {workspace}, so it would "
+            "confine nothing",
+            next_step="start it in the project folder (or with --workspace DIR; the editor's "
+            "tools need a folder open in VS Code).",
+        )
     path = Path(file).expanduser()
     if not path.is_absolute():
         path = workspace / path
@@ -81,6 +88,17 @@ def check_step_name(step: str) -> str:
             next_step="pass the name of a @step method, e.g. 'train' (`graph` lists them).",
         )
     return step
+
+
+def check_artifact_name(name: str) -> str:
+    """An artifact is an attribute of the flow (`self.<name>`): a Python identifier."""
+    if not name or len(name) > 200 or not name.isidentifier():
+        shown = name if len(name) <= 80 else name[:80] + "..."
+        raise ToolProblem(
+            f"{shown!r} is not an artifact name",
+            next_step="pass the attribute name the step sets, e.g. 'model' for self.model.",
+        )
+    return name
 
 
 def check_spin_id(spin_id: str | None) -> str | None:
