@@ -97,9 +97,14 @@ class SpinHost:
     def _take_socket(self, root: Path) -> None:
         from flowspin.daemon import client
         from flowspin.daemon.server import host_socket
+        from flowspin.store.root import UnsafeWorkspace
 
         service = self.service()
-        server = host_socket(root, service)
+        try:
+            server = host_socket(root, service)
+        except UnsafeWorkspace as exc:  # another user's or a shared .flowspin: never serve it
+            log.warning("not serving shell spins for %s: %s", root, exc)
+            return
         if server is None:
             # A detached daemon holds the workspace: ask it to stop, then take over.
             try:
