@@ -63,6 +63,11 @@ class ArtifactAccess:
 
     name: str
     span: Span
+    # Runs whenever the step runs: a top-level statement of the body (not under `if`, a loop,
+    # `try`, a lambda or comprehension, nor after a statement that may return early).
+    certain: bool = True
+    # For `self.x = <literal>`: the literal's kind ("int", "list"...) and length (containers).
+    literal: tuple[str, int | None] | None = None
 
 
 @dataclass
@@ -122,6 +127,9 @@ class Step:
     # Sets artifacts by computed names (`setattr(self, ...)`, `self.__dict__`): its writes are
     # not all listed in `writes`.
     dynamic_writes: bool = False
+    # `self.merge_artifacts(...)` calls: (line, include= names or None, include= given but not
+    # a literal list). Without include= every non-conflicting artifact is merged.
+    merges: list[tuple[int, list[str] | None, bool]] = field(default_factory=list)
     # First line of the step's source: its first decorator (`@step` included), else the `def`.
     first_line: int = 0
 
@@ -192,6 +200,9 @@ class Flow:
     # Attributes that non-step methods of the flow assign (`self.x = ...` in a helper a step
     # may call): treated as possibly set anywhere.
     helper_writes: set[str] = field(default_factory=set)
+    # Class attributes with a literal value (`LR = 0.1`): Metaflow makes them read-only in
+    # steps, as it does Parameters.
+    constants: set[str] = field(default_factory=set)
 
     def step_at(self, line: int) -> Step | None:
         """The step whose decorators, `def` or body contain `line` (1-based)."""

@@ -384,6 +384,12 @@ def _parse_flow(cls: ast.ClassDef, main: Module, resolver: Resolver | None) -> F
                     steps.append(step)
                 else:
                     flow.members[name] = osrc.span(node)
+                    if (
+                        isinstance(node, (ast.Assign, ast.AnnAssign))
+                        and node.value is not None
+                        and _literal_kind(node.value) is not None
+                    ):
+                        flow.constants.add(name)
                     if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
                         flow.helper_writes.update(
                             sub.attr
@@ -506,6 +512,17 @@ def _parse_step(node: ast.FunctionDef | ast.AsyncFunctionDef, src: _Source) -> S
     body = node.body
     tail = body[-1] if body else None
     skip: set[int] = set()  # `self.next` itself and its `self.<step>` targets are not reads
+    # `self.x = <literal>` statements of the body: target node -> the literal's kind and size
+    assigned_literals: dict[int, tuple[str, int | None]] = {}
+    for stmt in body:
+        if (
+            isinstance(stmt, ast.Assign)
+            and len(stmt.targets) == 1
+            and _is_self_attr(stmt.targets[0])
+        ):
+            literal = _literal_kind(stmt.value)
+            if literal is not None:
+                assigned_literals[id(stmt.targets[0])] = literal
     for sub in _walk(body):
         if id(sub) in skip:
             continue
@@ -527,11 +544,25 @@ def _parse_step(node: ast.FunctionDef | ast.AsyncFunctionDef, src: _Source) -> S
             and sub.args[0].id == "self"
         ):
             step.dynamic_writes = True
+        elif (
+            isinstance(sub, ast.Call)
+            and _is_self_attr(sub.func)
+            and sub.func.attr == "merge_artifacts"
+        ):
+            kwargs = {k.arg: _value(k.value, src) for k in sub.keywords if k.arg}
+            include = kwargs.get("include")
+            listed = isinstance(include, (list, tuple))
+            step.merges.append(
+                (sub.lineno, list(include) if listed else None, "include" in kwargs and not listed)
+            )
         elif isinstance(sub, ast.Attribute) and _is_self_attr(sub):
             if sub.attr == "__dict__":
                 step.dynamic_writes = True
             access = ArtifactAccess(sub.attr, src.span(sub))
             if isinstance(sub.ctx, ast.Store):
+                literal = assigned_literals.get(id(sub))
+                if literal is not None:
+                    access.literal = literal
                 step.writes.append(access)
             elif isinstance(sub.ctx, ast.Load):
                 step.reads.append(access)
@@ -540,9 +571,78 @@ def _parse_step(node: ast.FunctionDef | ast.AsyncFunctionDef, src: _Source) -> S
             target = sub.target
             assert isinstance(target, ast.Attribute)
             step.reads.append(ArtifactAccess(target.attr, src.span(target)))
+    _mark_certain(step, body)
     step.reads.sort(key=lambda a: (a.span.line, a.span.col))
     step.writes.sort(key=lambda a: (a.span.line, a.span.col))
     return step
+
+
+def _literal_kind(node: ast.expr) -> tuple[str, int | None] | None:
+    """("int", None), ("list", 3)... for a literal value (containers sized), else None."""
+    if isinstance(node, ast.Constant):
+        value = node.value
+        kind = "none" if value is None else type(value).__name__
+        return kind, (len(value) if isinstance(value, (str, bytes)) else None)
+    if isinstance(node, (ast.List, ast.Tuple, ast.Set)):
+        return type(node).__name__.lower(), len(node.elts)
+    if isinstance(node, ast.Dict):
+        return "dict", len(node.keys)
+    return None
+
+
+_COMPOUND = (
+    ast.If,
+    ast.For,
+    ast.AsyncFor,
+    ast.While,
+    ast.Try,
+    ast.Match,
+    ast.FunctionDef,
+    ast.AsyncFunctionDef,
+    ast.ClassDef,
+)
+if hasattr(ast, "TryStar"):
+    _COMPOUND = (*_COMPOUND, ast.TryStar)
+
+
+def _mark_certain(step: Step, body: list[ast.stmt]) -> None:
+    """Clear `certain` on accesses that may not run whenever the step runs: inside `if`,
+    loops, `try`, nested functions and lambdas, or after a statement that may return early."""
+    uncertain: list[tuple[int, int]] = []
+    after: int | None = None  # from this line on, an earlier statement may have returned
+    for stmt in body:
+        end = getattr(stmt, "end_lineno", None) or stmt.lineno
+        if after is not None:
+            break
+        if isinstance(stmt, _COMPOUND):
+            uncertain.append((stmt.lineno, end))
+            if any(isinstance(n, (ast.Return, ast.Raise)) for n in ast.walk(stmt)):
+                after = end + 1
+        elif isinstance(stmt, (ast.Return, ast.Raise)):
+            after = end + 1
+        else:
+            for sub in ast.walk(stmt):
+                if isinstance(
+                    sub,
+                    (
+                        ast.Lambda,
+                        ast.ListComp,
+                        ast.GeneratorExp,
+                        ast.SetComp,
+                        ast.DictComp,
+                        ast.IfExp,
+                        ast.BoolOp,
+                    ),
+                ):
+                    uncertain.append((sub.lineno, getattr(sub, "end_lineno", sub.lineno)))
+
+    def certain(line: int) -> bool:
+        if after is not None and line >= after:
+            return False
+        return not any(a <= line <= b for a, b in uncertain)
+
+    for access in step.reads + step.writes:
+        access.certain = certain(access.span.line)
 
 
 def _walk(nodes: list[ast.stmt]):  # noqa: ANN202 - a generator of ast nodes

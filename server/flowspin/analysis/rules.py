@@ -58,6 +58,11 @@ RULES: dict[str, tuple[Severity, bool]] = {
     "unknown-foreach-artifact": ("warning", False),
     "unknown-condition-artifact": ("warning", False),
     "unresolved-base": ("hint", False),
+    # run-time failures Metaflow's `check` lets through (error where certain, else warning)
+    "modifies-parameter": ("error", False),
+    "join-unmerged-artifact": ("error", False),
+    "input-outside-foreach": ("warning", False),
+    "invalid-foreach-value": ("error", False),
     "internal-error": ("hint", False),
 }
 
@@ -138,10 +143,16 @@ class _Ctx:
         span: Span,
         step: str | None = None,
         related: list[str] | None = None,
+        certain: bool = True,
     ) -> Diagnostic:
+        """A finding of `rule`; one that may not happen on every run (`certain=False`, e.g.
+        the line is under an `if`) is a warning even when the rule's failures are errors."""
+        severity = RULES[rule][0]
+        if not certain and severity == "error":
+            severity = "warning"
         return Diagnostic(
             rule=rule,
-            severity=RULES[rule][0],
+            severity=severity,
             message=message,
             span=span,
             step=step,
@@ -171,6 +182,8 @@ LOCAL_RULES = {
     "step_shadows_parameter",
     "duplicate_steps",
     "unresolved_bases",
+    "modifies_parameter",
+    "invalid_foreach_value",
 }
 _RULES: list[Rule] = []
 
@@ -927,6 +940,170 @@ def unresolved_bases(ctx: _Ctx) -> Iterator[Diagnostic]:
         f"{off}: they may define steps, Parameters or artifacts.",
         flow.name_span,
     )
+
+
+# --- what Metaflow finds only at run time ------------------------------------------------
+
+
+@_rule
+def modifies_parameter(ctx: _Ctx) -> Iterator[Diagnostic]:
+    flow = ctx.flow
+    params = {p.attr: p for p in flow.parameters}
+    for step in ctx.steps.values():
+        for write in step.writes:
+            param = params.get(write.name)
+            if param is None and write.name not in flow.constants:
+                continue
+            what = (
+                f"the {param.kind} '{param.attr}'"
+                if param
+                else f"the class attribute '{write.name}'"
+            )
+            yield ctx.diag(
+                "modifies-parameter",
+                f"Step '{step.name}' assigns self.{write.name}, {what}. Metaflow makes "
+                "Parameters, Configs and class attributes read-only in steps: this raises "
+                "AttributeError ('Flow level attributes and Parameters are not modifiable') at "
+                f"run time. Store the new value under another name, e.g. "
+                f"self.{write.name}_value = ...",
+                write.span,
+                step.name,
+                certain=write.certain,
+            )
+
+
+@_rule
+def join_unmerged_artifacts(ctx: _Ctx) -> Iterator[Diagnostic]:
+    flow = ctx.flow
+    if flow.has_external_bases or flow.start_step is None:
+        return
+    if any(d not in PLAIN_FLOW_DECORATORS for d in flow.decorators):
+        return
+    known = _known_attrs(flow) | flow.constants
+    writers = {name: _written_names(ctx.steps[name]) for name in ctx.facts.order}
+    for name in ctx.facts.order:
+        step = ctx.steps[name]
+        if step.metaflow_type != "join" or step.dynamic_writes:
+            continue
+        if any(d.name not in PLAIN_DECORATORS for d in step.decorators):
+            continue
+        merges = step.merges
+        upstream = _upstream_writes(ctx, name, writers)
+        reported: set[str] = set()
+        for read in step.reads:
+            attr = read.name
+            if attr in reported or attr in known or attr.startswith("_"):
+                continue
+            if attr not in upstream:
+                continue  # set nowhere upstream: undefined-artifact says so
+            if any(w.name == attr and w.span.line < read.span.line for w in step.writes):
+                continue  # set earlier in the join itself
+            if any(
+                line < read.span.line and (unknown or include is None or attr in include)
+                for line, include, unknown in merges
+            ):
+                continue  # merged from the inputs
+            reported.add(attr)
+            setters = [s for s in _upstream_setters(ctx, name, attr, writers)]
+            where = f" (set in {_names(setters)})" if setters else ""
+            yield ctx.diag(
+                "join-unmerged-artifact",
+                f"Join step '{name}' reads self.{attr}, but a join starts without its inputs' "
+                f"artifacts: '{attr}'{where} is neither merged nor set here, so this raises "
+                f"AttributeError at run time. Read it from the inputs (inputs[0].{attr}, "
+                f"[i.{attr} for i in inputs]) or call self.merge_artifacts(inputs) before.",
+                read.span,
+                name,
+                setters,
+                certain=read.certain,
+            )
+
+
+def _upstream_writes(ctx: _Ctx, step: str, writers: dict[str, list[str]]) -> set[str]:
+    return {a for s in _ancestors(ctx, step) for a in writers.get(s, [])}
+
+
+def _upstream_setters(ctx: _Ctx, step: str, attr: str, writers: dict[str, list[str]]) -> list[str]:
+    return sorted(s for s in _ancestors(ctx, step) if attr in writers.get(s, []))
+
+
+def _ancestors(ctx: _Ctx, step: str) -> set[str]:
+    seen: set[str] = set()
+    queue = list(ctx.facts.nodes[step].in_funcs)
+    while queue:
+        name = queue.pop()
+        if name in seen or name == step:
+            continue
+        seen.add(name)
+        queue.extend(ctx.facts.nodes[name].in_funcs)
+    return seen
+
+
+@_rule
+def input_outside_foreach(ctx: _Ctx) -> Iterator[Diagnostic]:
+    nodes = ctx.facts.nodes
+    for name in ctx.facts.order:
+        step = ctx.steps[name]
+        reads = [r for r in step.reads if r.name == "input"]
+        if not reads:
+            continue
+        parents = nodes[name].split_parents
+        if ctx.mf_type(name) == "join":
+            parents = parents[:-1]  # the split it joins is behind it
+        if any(ctx.mf_type(p) == "foreach" for p in parents if p in ctx.steps):
+            continue
+        yield ctx.diag(
+            "input-outside-foreach",
+            f"self.input is None in step '{name}': only steps inside a foreach (between "
+            "self.next(..., foreach='...') and its join) get an input. Read the artifact "
+            "itself here, or move this code into the foreach body.",
+            reads[0].span,
+            name,
+        )
+
+
+def _a(kind: str) -> str:
+    """'an int', 'a float', 'None' for a literal's kind."""
+    if kind == "none":
+        return "None"
+    return ("an " if kind[0] in "aeiou" else "a ") + kind
+
+
+_NOT_ITERABLE = {"int", "float", "bool", "none", "complex", "Ellipsis"}
+
+
+@_rule
+def invalid_foreach_value(ctx: _Ctx) -> Iterator[Diagnostic]:
+    for step in ctx.steps.values():
+        tail = step.tail_transition
+        if tail is None or tail.kind != "foreach" or not tail.foreach_is_literal:
+            continue
+        writes = [w for w in step.writes if w.name == tail.foreach]
+        if not writes or step.dynamic_writes:
+            continue
+        last = max(writes, key=lambda w: (w.span.line, w.span.col))
+        if last.literal is None or not last.certain:
+            continue
+        kind, size = last.literal
+        if kind in _NOT_ITERABLE:
+            problem = (
+                f"is {_a(kind)}, which is not iterable "
+                "(Metaflow: 'Foreach variable ... is not iterable')"
+            )
+        elif size == 0:
+            problem = (
+                "is empty, so the foreach would have no branches (Metaflow: 'produced zero splits')"
+            )
+        else:
+            continue
+        yield ctx.diag(
+            "invalid-foreach-value",
+            f"foreach='{tail.foreach}' in step '{step.name}': self.{tail.foreach} {problem}, "
+            f"and the run fails at this self.next(). Assign a non-empty list, e.g. "
+            f"self.{tail.foreach} = [1, 2, 3].",
+            last.span,
+            step.name,
+        )
 
 
 # --- running -----------------------------------------------------------------------------
