@@ -226,3 +226,34 @@ def test_the_daemon_refuses_a_client_of_another_user(workdir):
         server.stop()
         svc.shutdown()
         shutil.rmtree(door, ignore_errors=True)
+
+
+def test_a_malformed_request_gets_an_error_that_says_what(workdir):
+    """A request the daemon cannot use is answered with an error frame naming the problem,
+    not a silently closed connection (the client then said only "closed the connection")."""
+    from flowspin.daemon import client
+    from flowspin.daemon.server import host_socket
+    from flowspin.spin.protocol import HEADER, recv_sock, send_sock
+    from spin_helpers import make_service
+
+    svc = make_service(workdir)
+    server = host_socket(workdir, svc)
+    assert server is not None
+    try:
+        answers = []
+        for frame in (HEADER.pack(4) + b"\x81\xa1x\x01", {"type": "spin"}, {"type": 7}):
+            sock = client.connect(workdir)
+            if isinstance(frame, bytes):  # msgpack {"x": 1}: a frame without a type
+                sock.sendall(frame)
+            else:
+                send_sock(sock, frame)
+            answers.append(recv_sock(sock))
+            sock.close()
+        for answer in answers:
+            assert answer["type"] == "error" and answer["message"].strip(), answers
+        assert "KeyError" in answers[1]["message"] and "flow_file" in answers[1]["message"]
+        with pytest.raises(client.DaemonUnavailable, match="daemon answered: KeyError"):
+            list(client._spin_reply(workdir, {"type": "spin"}, None))
+    finally:
+        server.stop()
+        svc.shutdown()

@@ -176,6 +176,10 @@ def _spin_reply(
                     on_log(frame["stream"], frame["data"])
             elif frame["type"] == "result":
                 return frame
+            elif frame["type"] == "error":
+                raise DaemonUnavailable(
+                    f"the flowspin daemon answered: {frame.get('message') or 'an error'}"
+                )
         if logged:
             break
         time.sleep(0.05)

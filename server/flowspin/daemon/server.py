@@ -112,10 +112,15 @@ class SocketServer:
                         },
                     )
                     return
-                msg = recv_sock(conn)
-                if msg is None:
-                    return
-                self._dispatch(conn, msg)
+                try:
+                    msg = recv_sock(conn)
+                    if msg is None:
+                        return
+                    self._dispatch(conn, msg)
+                except OSError:
+                    raise
+                except Exception as exc:  # a malformed request, a failing service: say what
+                    send_sock(conn, {"type": "error", "message": _describe(exc)})
         except (OSError, ValueError):
             pass
         finally:
@@ -207,6 +212,12 @@ def host_socket(workspace: str | os.PathLike[str], service: Any) -> SocketServer
 
     threading.Thread(target=run, name="flowspin-socket", daemon=True).start()
     return server
+
+
+def _describe(exc: BaseException) -> str:
+    """An error's one-line text for the client: never empty, never huge (a request can be)."""
+    text = f"{type(exc).__name__}: {exc}".strip().rstrip(":")
+    return text if len(text) <= 500 else text[:500] + "..."
 
 
 def _same_user(conn: socket.socket) -> bool:
