@@ -90,3 +90,22 @@ def build_graph(flow: Flow) -> None:
             child = flow.steps.get(target)
             if child is not None and step.name not in child.in_steps:
                 child.in_steps.append(step.name)
+
+
+def metaflow_facts(flow: Flow) -> dict[str, dict[str, object]]:
+    """Per step, what Metaflow's `FlowGraph` computes by walking the graph from start:
+    `in_funcs` (sorted; a back edge to a step already on the walked path, such as a recursive
+    switch's loop to itself, is not listed, and steps the walk never reaches have none),
+    `split_parents` (the enclosing splits, outermost first; a join lists the split it
+    closes) and `matching_join` (for a split or foreach: the join that closes it)."""
+    from flowspin.analysis.dag import compute_facts  # dag imports this module's users
+
+    nodes = compute_facts(flow).nodes
+    return {
+        name: {
+            "in_funcs": list(facts.in_funcs),
+            "split_parents": list(facts.split_parents),
+            "matching_join": facts.matching_join,
+        }
+        for name, facts in nodes.items()
+    }

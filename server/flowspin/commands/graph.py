@@ -40,10 +40,14 @@ def _pod(value: Any) -> Any:
 
 
 def graph_json(model: Any) -> dict[str, Any]:
+    from flowspin.analysis.graph import metaflow_facts
+
     flows = []
     for flow in model.flows:
         steps = []
+        facts = metaflow_facts(flow)
         for step in flow.steps.values():
+            fact = facts[step.name]
             tail = step.tail_transition
             entry: dict[str, Any] = {
                 "name": step.name,
@@ -51,13 +55,17 @@ def graph_json(model: Any) -> dict[str, Any]:
                 "end_line": step.span.end_line,
                 "type": step.node_type,
                 "next": list(step.out_steps),
-                "in": list(step.in_steps),
+                # Metaflow's in_funcs: no loop back edges (see `metaflow_facts`)
+                "in": fact["in_funcs"],
+                "split_parents": fact["split_parents"],
+                "matching_join": fact["matching_join"],
                 "takes_inputs": step.takes_inputs,
                 "decorators": [
                     {"name": d.name, "args": _pod(d.args), "positional": _pod(d.positional)}
                     for d in step.decorators
                 ],
                 "defined_in": step.defined_in,
+                "file": step.file,
                 "doc": step.docstring,
             }
             if tail is not None and tail.kind == "foreach":
