@@ -416,3 +416,33 @@ class Draft(FlowSpec):
     model, diagnostics = check_source(source)
     assert not model.flows[0].is_base
     assert "unknown-transition" in {d.rule for d in diagnostics}
+
+
+def test_unknown_flow_decorators_may_inject_attributes() -> None:
+    """`@comet_flow` sets `self.comet_experiment`; a flow decorator flowspin does not know
+    may set anything, so reads are not flagged (as with unknown step decorators). Metaflow's
+    own flow decorators set nothing, so reads stay checked under them."""
+    source = """
+from metaflow import FlowSpec, project, step
+from comet_ml.integration.metaflow import comet_flow
+
+
+@{decorator}
+class CometFlow(FlowSpec):
+    @step
+    def start(self):
+        self.comet_experiment.log_metric("x", 1)
+        self.next(self.end)
+
+    @step
+    def end(self):
+        pass
+
+
+if __name__ == "__main__":
+    CometFlow()
+"""
+    model, diagnostics = check_source(source.format(decorator='comet_flow(project_name="p")'))
+    assert model.flows[0].decorators == ["comet_flow"] and diagnostics == []
+    _, diagnostics = check_source(source.format(decorator='project(name="p")'))
+    assert [d.rule for d in diagnostics] == ["undefined-artifact"]
