@@ -192,7 +192,7 @@ def execute(
 
     graph = cls._graph
     if step not in {n.name for n in graph}:
-        from flowspin.spin.state import unknown_step
+        from flowspin.spin.plan import unknown_step
 
         exc = unknown_step(cls.__name__, graph, step)
         return fail(exc.err_type, exc.message, flow_file, exc.line)

@@ -20,8 +20,9 @@ def main() -> int:
     job = msg["job"]
     faulthandler.enable()
     from flowspin.spin.flowload import exec_flow_file
-    from flowspin.spin.state import ParentSpec, StateCache
-    from flowspin.spin.worker import _limit_memory
+    from flowspin.spin.plan import ParentSpec
+    from flowspin.spin.processes import limit_memory
+    from flowspin.spin.state import StateCache
     from flowspin.store.store import Store
 
     report = None
@@ -36,10 +37,10 @@ def main() -> int:
         ).as_child_input()
         for s in msg["parents"]
     ]
-    _limit_memory()
+    limit_memory()
     from flowspin.spin.child import execute
     from flowspin.spin.persist import PendingBlobs
-    from flowspin.spin.worker import report_and_write
+    from flowspin.spin.processes import report_and_write
 
     pending = PendingBlobs(job)
     report = execute(job, parents, pending=pending)

@@ -8,21 +8,28 @@ ever read by children, so no spin can corrupt it.
 
 from __future__ import annotations
 
-import faulthandler
 import os
-import re
-import resource
 import selectors
 import signal
 import sys
 import time
 import traceback
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from flowspin.spin.jobs import Active, Child
 from flowspin.spin.options import SpinOptions
-from flowspin.spin.protocol import FrameBuffer, read_fd, write_fd
+from flowspin.spin.processes import (
+    child_main,
+    fork_unsafe_reason,
+    freeze_heap,
+    group_members,
+    kill_group,
+    own_group,
+)
+from flowspin.spin.protocol import FrameBuffer, write_fd
+from flowspin.spin.records import SpinRecords
+from flowspin.spin.spares import Spares
 
 GRACE_S = float(os.environ.get("FLOWSPIN_CANCEL_GRACE_S", "2"))
 MAX_LOG = 10 * 1024 * 1024
@@ -33,67 +40,6 @@ ENV_MODE = "FLOWSPIN_SPIN_MODE"
 ENV_BUDGET = "FLOWSPIN_STATE_BUDGET_MB"
 ENV_CHILD_MEM = "FLOWSPIN_CHILD_MEMORY_MB"
 ENV_KEEP = "FLOWSPIN_KEEP_SPINS"
-
-
-def fork_unsafe_reason() -> str | None:
-    if not hasattr(os, "fork"):
-        return "this platform has no os.fork"
-    torch = sys.modules.get("torch")
-    if torch is not None:
-        try:
-            if torch.cuda.is_initialized():
-                return "CUDA is initialised in the worker (forking would break it)"
-        except Exception:
-            pass
-    return None
-
-
-@dataclass
-class Child:
-    pid: int
-    spin_id: str
-    plan: Any
-    fds: dict[int, str]
-    mode: str
-    started: float
-    stdout: list[str] = field(default_factory=list)
-    stderr: list[str] = field(default_factory=list)
-    logsize: int = 0
-    frames: FrameBuffer = field(default_factory=FrameBuffer)
-    report: dict[str, Any] | None = None
-    status: int | None = None
-    proc: Any = None
-    report_at: float = 0.0
-    step: str = ""
-    done: bool = False  # its result is in (it may still be writing its changed artifacts)
-    persist_refs: dict[str, Any] | None = None  # the "persisted" frame, once it came
-    record: dict[str, Any] | None = None  # the spin's record, while its bytes are written
-    # Set once the step is over (it reported, or its process died) but something it started
-    # still holds its output open: output is read until then, not forever.
-    drain_until: float | None = None
-    notices: list[str] = field(default_factory=list)
-
-
-@dataclass
-class Active:
-    req_id: Any
-    step: str
-    opts: SpinOptions
-    started: float
-    deadline: float | None
-    children: list[Child] = field(default_factory=list)
-    pending: list[tuple[Any, int | None]] = field(
-        default_factory=list
-    )  # (plan, split) not yet forked
-    done: list[Child] = field(default_factory=list)
-    cancelled: bool = False
-    timed_out: bool = False
-    sigint_at: float | None = None
-    notices: list[str] = field(default_factory=list)
-    job: dict[str, Any] = field(default_factory=dict)
-    parents: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
-    mode: str = "fork"
-    setup_ms: float = 0.0
 
 
 class Worker:
@@ -117,14 +63,16 @@ class Worker:
         self.queue: list[dict[str, Any]] = []
         self.plans: dict[tuple, Any] = {}
         self.generation = 0  # bumps when the flow module is re-imported
-        self.spare: dict[str, Any] | None = None  # a child forked ahead, waiting for a job
         self.zombies: list[int] = []
-        self.pending_gc: set[str] = set()
-        # Children that reported and are still writing their changed artifacts.
-        self.persisting: list[Child] = []
+        self.spares = Spares(self.flow_file, self.zombies)  # a child forked ahead of a spin
+        self.records = SpinRecords(self.store, self.flow_file, GRACE_S)
         # (when, process group): background processes a step left, to SIGKILL if still there.
         self.stragglers: list[tuple[float, int]] = []
         self._latest_checked: dict[str, tuple[float, bool]] = {}
+
+    @property
+    def flow_name(self) -> str:
+        return self.flow_cls.__name__ if self.flow_cls is not None else ""
 
     # --- flow module -------------------------------------------------------------------
     @staticmethod
@@ -192,7 +140,7 @@ class Worker:
 
     # --- planning and loading ------------------------------------------------------------
     def plan(self, step: str, opts: SpinOptions) -> Any:
-        from flowspin.spin.state import SpinSetupError, plan_spin, unknown_step
+        from flowspin.spin.plan import SpinSetupError, plan_spin, unknown_step
 
         if self.flow_cls is None:
             raise SpinSetupError(
@@ -212,16 +160,9 @@ class Worker:
                 plan.newest_seen = self._newest_run_id(plan.flow_name)
             self.plans[key] = plan
         else:
-            # The base run is sticky; chaining is re-checked every time (cheap: the local store).
-            from flowspin.spin.state import ParentSpec, _apply_chaining, require_complete
+            from flowspin.spin.plan import rechain
 
-            plan.parents = [
-                ParentSpec("metaflow" if t else "missing", t, p.step, p.index)
-                for t, p in zip(plan.tasks, plan.parents, strict=False)
-            ]
-            plan.chained_from = []
-            _apply_chaining(plan, self.store, self.flow_file)
-            require_complete(plan, self.flow_file)
+            rechain(plan, self.store, self.flow_file)
         return plan
 
     def _plan_current(self, plan: Any, opts: SpinOptions) -> bool:
@@ -290,14 +231,9 @@ class Worker:
             self._check_deadlines()
             if self.zombies:
                 self._reap_zombies()
-            if self.active is None and self.pending_gc and not self.persisting:
-                keep = int(os.environ.get(ENV_KEEP, "5"))
-                for step in self.pending_gc:
-                    try:
-                        self.store.gc(self.flow_file, step, keep=keep)
-                    except Exception as exc:  # a damaged store must not take the worker down
-                        print(f"flowspin worker: store GC failed: {exc!r}", file=sys.stderr)
-                self.pending_gc.clear()
+            if self.active is None and self.records.pending_gc and not self.records.persisting:
+                for problem in self.records.gc(keep=int(os.environ.get(ENV_KEEP, "5"))):
+                    print(f"flowspin worker: {problem}", file=sys.stderr)
             if self.active is None and self.queue:
                 ready = [m for m in self.queue if not self._waits_for_bytes(m)]
                 if ready:
@@ -308,12 +244,16 @@ class Worker:
                     self.cache.promote()  # the next spin of these parents is warm
                 except Exception as exc:
                     print(f"flowspin worker: loading parent state failed: {exc}", file=sys.stderr)
-                if self.spare is not None:  # forked before the state was complete
-                    self._discard_spare(self.spare)
-                    self.spare = None
-            if self.active is None and not self.queue and self.spare is None and self.cache._items:
+                self.spares.drop()  # forked before the state was complete
+            if (
+                self.active is None
+                and not self.queue
+                and self.spares.spare is None
+                and self.cache.keys()
+                and self._mode(SpinOptions())[0] == "fork"
+            ):
                 try:
-                    self._make_spare()
+                    self.spares.make(self.cache, self.generation)
                 except OSError:
                     pass
 
@@ -367,13 +307,13 @@ class Worker:
     def _waits_for_bytes(self, msg: dict[str, Any]) -> bool:
         """A spin that would chain from a parent spin whose bytes are still being written
         starts once they are (a re-spin of the same step, or of any other, does not wait)."""
-        if not self.persisting or self.flow_cls is None:
+        if not self.records.persisting or self.flow_cls is None:
             return False
         try:
             node = self.flow_cls._graph[msg["step"]]
         except (KeyError, TypeError):
             return False
-        writing = {c.step for c in self.persisting}
+        writing = self.records.writing_steps()
         return any(p in writing for p in node.in_funcs)
 
     def _preload(self, msg: dict[str, Any]) -> None:
@@ -404,13 +344,13 @@ class Worker:
         if a.sigint_at is None:
             a.sigint_at = time.monotonic()
             for c in a.children:
-                _kill_group(c.pid, signal.SIGINT)
+                kill_group(c.pid, signal.SIGINT)
 
     def _check_deadlines(self) -> None:
         now = time.monotonic()
         for when, pgid in [x for x in self.stragglers if x[0] <= now]:
             self.stragglers.remove((when, pgid))
-            _kill_group(pgid, signal.SIGKILL)
+            kill_group(pgid, signal.SIGKILL)
         a = self.active
         if a is None:
             return
@@ -419,7 +359,7 @@ class Worker:
             self._interrupt(a)
         if a.sigint_at is not None and now >= a.sigint_at + GRACE_S:
             for c in a.children:
-                _kill_group(c.pid, signal.SIGKILL)
+                kill_group(c.pid, signal.SIGKILL)
         for c in list(a.children):
             if c.drain_until is not None and now >= c.drain_until:
                 self._stop_leftovers(c)
@@ -432,7 +372,7 @@ class Worker:
                 self.sel.unregister(fd)
                 os.close(fd)
                 del child.fds[fd]
-        left = _group_members(child.pid, exclude=child.pid)
+        left = group_members(child.pid, exclude=child.pid)
         if left:
             shown = ", ".join(f"{pid} ({cmd})" for pid, cmd in left[:5])
             child.notices.append(
@@ -440,13 +380,13 @@ class Worker:
                 f"them (SIGTERM, then SIGKILL after {GRACE_S:g} s) — wait for what a step "
                 "starts before it returns"
             )
-            _kill_group(child.pid, signal.SIGTERM)
+            kill_group(child.pid, signal.SIGTERM)
             self.stragglers.append((time.monotonic() + GRACE_S, child.pid))
         self._maybe_done(child)
 
     # --- starting a spin -------------------------------------------------------------------
     def _start(self, msg: dict[str, Any]) -> None:
-        from flowspin.spin.state import SpinSetupError, split_count
+        from flowspin.spin.plan import SpinSetupError, split_count
 
         t0 = time.perf_counter()
         step = msg.get("step")
@@ -555,25 +495,16 @@ class Worker:
         job = dict(a.job, spin_id=spin_id, split_index=plan.split_index, task_id=f"spin-{spin_id}")
         parents = a.parents.pop(id(plan))
         keys = [f"{p.source}:{p.ident}" for p in plan.parents]
-        spare = self._take_spare(keys) if a.mode == "fork" else None
+        spare = self.spares.take(keys, self.generation) if a.mode == "fork" else None
         if spare is not None:
             try:
-                write_fd(spare["job_w"], {"type": "job", "job": job, "keys": keys})
-                os.close(spare["job_w"])
+                spare.send(job, keys)
                 self._register(
-                    a,
-                    plan,
-                    spin_id,
-                    spare["pid"],
-                    spare["out_r"],
-                    spare["err_r"],
-                    spare["res_r"],
-                    a.mode,
-                    None,
+                    a, plan, spin_id, spare.pid, spare.out_r, spare.err_r, spare.res_r, a.mode, None
                 )
                 return
             except OSError:
-                self._discard_spare(spare)
+                self.spares.discard(spare)
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
         res_r, res_w = os.pipe()
@@ -581,11 +512,11 @@ class Worker:
         sys.stderr.flush()
         proc = None
         if a.mode == "fork":
-            _freeze_heap()
+            freeze_heap()
             pid = os.fork()
             if pid == 0:  # child
-                _child_main(job, parents, out_w, err_w, res_w, keep={out_w, err_w, res_w})
-            _own_group(pid)
+                child_main(job, parents, out_w, err_w, res_w, keep={out_w, err_w, res_w})
+            own_group(pid)
             for fd in (out_w, err_w, res_w):
                 os.close(fd)
         else:
@@ -628,55 +559,6 @@ class Worker:
             self.sel.register(fd, selectors.EVENT_READ, ("child", child))
         a.children.append(child)
 
-    def _make_spare(self) -> None:
-        """Fork the next spin's child now, so a warm spin does not wait for fork()."""
-        if self.spare is not None or self._mode(SpinOptions())[0] != "fork":
-            return
-        job_r, job_w = os.pipe()
-        out_r, out_w = os.pipe()
-        err_r, err_w = os.pipe()
-        res_r, res_w = os.pipe()
-        sys.stdout.flush()
-        sys.stderr.flush()
-        _freeze_heap()
-        pid = os.fork()
-        if pid == 0:
-            _spare_main(self.cache, job_r, out_w, err_w, res_w, self.flow_file)
-        _own_group(pid)
-        for fd in (job_r, out_w, err_w, res_w):
-            os.close(fd)
-        with self.cache._lock:
-            keys = set(self.cache._items)
-        self.spare = {
-            "pid": pid,
-            "job_w": job_w,
-            "out_r": out_r,
-            "err_r": err_r,
-            "res_r": res_r,
-            "keys": keys,
-            "generation": self.generation,
-        }
-
-    def _take_spare(self, keys: list[str]) -> dict[str, Any] | None:
-        spare, self.spare = self.spare, None
-        if spare is None:
-            return None
-        alive = os.waitpid(spare["pid"], os.WNOHANG) == (0, 0)
-        if alive and spare["generation"] == self.generation and set(keys) <= spare["keys"]:
-            return spare
-        self._discard_spare(spare, reaped=not alive)
-        return None
-
-    def _discard_spare(self, spare: dict[str, Any], reaped: bool = False) -> None:
-        for key in ("job_w", "out_r", "err_r", "res_r"):
-            try:
-                os.close(spare[key])
-            except OSError:
-                pass
-        if not reaped:
-            _kill(spare["pid"], signal.SIGKILL)
-            self.zombies.append(spare["pid"])
-
     def _reap_zombies(self) -> None:
         for pid in list(self.zombies):
             try:
@@ -697,7 +579,7 @@ class Worker:
             os.close(fd)
             del child.fds[fd]
             if name == "result" and child.done:
-                self._written(child, child.persist_refs)  # None: it died while writing
+                self.records.written(child, child.persist_refs)  # None: it died while writing
             elif name == "result" and child.drain_until is None:
                 child.drain_until = time.monotonic() + DRAIN_S  # its process is gone
             self._maybe_done(child)
@@ -758,48 +640,12 @@ class Worker:
             if child.proc is not None:
                 child.proc.returncode = os.waitstatus_to_exitcode(status)
         if writing:
-            self.persisting.append(child)
+            self.records.persisting.append(child)
         a = self.active
         assert a is not None
         a.children.remove(child)
         a.done.append(child)
         self._launch_more(a)
-
-    def _written(self, child: Child, refs: dict[str, Any] | None) -> dict[str, Any]:
-        """The child finished writing (or died trying): make its record final; its `persist`."""
-        from flowspin.spin.persist import fill_refs
-
-        if child in self.persisting:
-            self.persisting.remove(child)
-        record = child.record
-        if record is None:  # not persisted (--no-persist, or no record was written)
-            return {}
-        child.record = None
-        if refs is None:
-            failed = [n for n, e in record["artifacts"].items() if e.get("ref") is None]
-            problem = "the spin's process ended before its changed artifacts were written"
-        else:
-            failed = fill_refs(record["artifacts"], refs)
-            problem = "could not write artifact(s) " + ", ".join(failed) if failed else ""
-        record["writing"] = False
-        record["persisted"] = not problem
-        persist = {"state": "failed" if problem else "done"}
-        if problem:
-            persist["error"] = problem
-            record["persist_error"] = problem
-        persist = dict(record["result"].get("persist") or {}, **persist)
-        record["result"] = dict(record["result"], persist=persist)
-        try:
-            self.store.write_record(self.flow_file, record)
-        except Exception as exc:
-            print(
-                f"flowspin worker: could not finish spin {record['spin_id']}: {exc}",
-                file=sys.stderr,
-            )
-        finally:
-            self.store.release_writing(self.flow_file, record["step"], record["spin_id"])
-        self.pending_gc.add(record["step"])
-        return persist
 
     # --- results ---------------------------------------------------------------------------
     def _finish_early(
@@ -815,7 +661,7 @@ class Worker:
 
         result = {
             "status": "error",
-            "flow": self.flow_cls.__name__ if self.flow_cls else "",
+            "flow": self.flow_name,
             "step": a.step,
             "spin_id": new_spin_id(),
             "mode": getattr(a, "mode", "fork"),
@@ -842,9 +688,8 @@ class Worker:
         write_fd(self.resp_fd, {"type": "result", "id": a.req_id, "result": result})
 
     def _complete(self, a: Active) -> None:
-        results = [
-            self._child_result(a, c) for c in sorted(a.done, key=lambda c: c.plan.split_index or 0)
-        ]
+        done = sorted(a.done, key=lambda c: c.plan.split_index or 0)
+        results = [self.records.result(a, c, self.flow_name) for c in done]
         if not results:
             self._finish_early(a, "NoSplits", "; ".join(a.notices) or "nothing to spin")
             return
@@ -866,356 +711,23 @@ class Worker:
         self.active = None
         write_fd(self.resp_fd, {"type": "result", "id": a.req_id, "result": final})
 
-    def _child_result(self, a: Active, c: Child) -> dict[str, Any]:
-        plan = c.plan
-        rep = c.report or {}
-        stderr = "".join(c.stderr)
-        error = rep.get("error")
-        status = rep.get("status", "error")
-        if c.report is None:
-            status = "error"
-            error = _crash_error(c.status or 0, stderr, self.flow_file, a)
-        if a.cancelled and status != "ok":
-            status = "cancelled"
-            if error and error.get("type") in ("Cancelled", "Killed", "KeyboardInterrupt"):
-                error["type"] = "Cancelled"
-        if a.timed_out and status != "ok":
-            status = "error"
-            limit = a.deadline and (a.deadline - a.started) if False else None
-            error = dict(
-                error or {},
-                type="Timeout",
-                message="the spin exceeded its time limit and was stopped "
-                f"(SIGINT, then SIGKILL after {GRACE_S:g} s)",
-            )
-            del limit
-        arts = rep.get("artifacts") or {}
-        result = {
-            "status": status,
-            "flow": rep.get("flow") or (self.flow_cls.__name__ if self.flow_cls else ""),
-            "step": a.step,
-            "spin_id": c.spin_id,
-            "mode": c.mode,
-            "base": {
-                "run_id": plan.run_id,
-                "tasks": list(plan.tasks),
-                "chained_from": list(plan.chained_from),
-            },
-            "artifacts": {
-                n: {k: e.get(k) for k in ("type", "repr", "size", "changed")}
-                for n, e in arts.items()
-                if not n.startswith("_")
-            },
-            "next": rep.get("next") or {},
-            "stdout": "".join(c.stdout),
-            "stderr": stderr,
-            "duration_ms": (time.perf_counter() - a.started) * 1e3,
-            "cards": rep.get("cards") or [],
-            "error": error if status != "ok" else None,
-            "notices": a.notices + list(rep.get("notices") or []) + c.notices,
-            "timings": dict(
-                rep.get("timings") or {},
-                setup_ms=a.setup_ms,
-                launched_ms=(c.started - a.started) * 1e3,
-                reported_ms=((c.report_at or time.perf_counter()) - a.started) * 1e3,
-            ),
-            "split_index": plan.split_index,
-            "flow_file": self.flow_file,
-        }
-        if rep.get("memory"):
-            result["timings"].update({f"child_{k}_mb": v for k, v in rep["memory"].items()})
-        if not a.opts.persist:
-            result["persist"] = {"state": "off"}
-        elif c.report is not None:
-            self._save(c, result, arts)
-        return result
-
-    def _save(self, c: Child, result: dict[str, Any], arts: dict[str, Any]) -> None:
-        """Write the spin's record; while the child still writes changed artifacts, the record
-        says so and readers of it wait (`Store.wait_written`) until `_written` makes it final."""
-        pending = (c.report or {}).get("persist")
-        writing = bool(pending) and "result" in c.fds.values()
-        result["persist"] = (
-            {"state": "writing", **pending} if writing else {"state": "done", **(pending or {})}
-        )
-        record = {
-            "spin_id": c.spin_id,
-            "flow": result["flow"],
-            "flow_file": self.flow_file,
-            "step": c.step,
-            "status": result["status"],
-            "created": time.time(),
-            "base": result["base"],
-            "split_index": c.plan.split_index,
-            "persisted": not writing,
-            "writing": writing,
-            "artifacts": arts,
-            "next": result["next"],
-            "result": result,
-        }
-        try:
-            if writing:
-                self.store.hold_writing(self.flow_file, c.step, c.spin_id)
-                c.record = record
-            elif pending:  # written already, before its result was even sent
-                c.record = dict(record, writing=True)
-                result["persist"] = self._written(c, c.persist_refs)
-                return
-            self.store.write_record(self.flow_file, record)
-            self.pending_gc.add(c.step)  # after the answer: GC is not on the spin's path
-        except Exception as exc:
-            if writing:
-                self.store.release_writing(self.flow_file, c.step, c.spin_id)
-                c.record = None
-            result["notices"].append(f"could not save the spin to {self.store.root}: {exc}")
-
     def _shutdown(self) -> None:
-        if self.spare is not None:
-            self._discard_spare(self.spare)
-            self.spare = None
+        self.spares.drop()
         a = self.active
         if a is not None:
             for c in a.children:
-                _kill_group(c.pid, signal.SIGKILL)
+                kill_group(c.pid, signal.SIGKILL)
         # Spins that reported are kept: their bytes are written before the worker goes.
         deadline = time.monotonic() + SHUTDOWN_WRITE_S
-        while self.persisting and time.monotonic() < deadline:
+        while self.records.persisting and time.monotonic() < deadline:
             for key, _ in self.sel.select(max(0.0, deadline - time.monotonic())):
                 kind, child = key.data
-                if kind == "child" and child in self.persisting:
+                if kind == "child" and child in self.records.persisting:
                     self._read_child(key.fd, child)
 
 
-def _freeze_heap() -> None:
-    """Move the worker's objects out of the collector's reach before forking.
-
-    A child's garbage collection would otherwise write to the header of every object it scans,
-    copying each page of the shared state (copy-on-write) and costing milliseconds per spin.
-    """
-    import gc
-
-    gc.freeze()
 
 
-def _kill(pid: int, sig: int) -> None:
-    try:
-        os.kill(pid, sig)
-    except ProcessLookupError:
-        pass
-
-
-def _kill_group(pgid: int, sig: int) -> None:
-    """Signal a spin's process group (the child and whatever its step started)."""
-    try:
-        os.killpg(pgid, sig)
-    except (ProcessLookupError, PermissionError):
-        _kill(pgid, sig)
-
-
-def _own_group(pid: int) -> None:
-    """Make a forked child the leader of its own process group (it does the same itself;
-    whichever runs first wins, so a signal to the group can never miss it)."""
-    try:
-        os.setpgid(pid, pid)
-    except OSError:
-        pass
-
-
-def _group_members(pgid: int, exclude: int) -> list[tuple[int, str]]:
-    """Live processes of a process group, with their command lines (from /proc)."""
-    found = []
-    try:
-        entries = os.listdir("/proc")
-    except OSError:
-        return []
-    for entry in entries:
-        if not entry.isdigit() or int(entry) == exclude:
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as fh:
-                stat = fh.read().decode(errors="replace")
-            fields = stat[stat.rindex(")") + 2 :].split()
-            if int(fields[2]) != pgid or fields[0] == "Z":
-                continue
-            with open(f"/proc/{entry}/cmdline", "rb") as fh:
-                cmd = fh.read().replace(b"\0", b" ").decode(errors="replace").strip()
-        except (OSError, ValueError, IndexError):
-            continue
-        found.append((int(entry), cmd[:80]))
-    return found
-
-
-_FRAME_RE = re.compile(r'File "([^"]+)", line (\d+)')
-
-
-def _crash_error(status: int, stderr: str, flow_file: str, a: Active) -> dict[str, Any]:
-    file, line = flow_file, 0
-    for m in _FRAME_RE.finditer(stderr):
-        if m.group(1) == flow_file:
-            file, line = m.group(1), int(m.group(2))
-    if os.WIFSIGNALED(status):
-        sig = os.WTERMSIG(status)
-        if sig == signal.SIGSEGV:
-            etype, msg = (
-                "Segfault",
-                "the step crashed its process (SIGSEGV); the warm state is unharmed",
-            )
-        elif sig == signal.SIGKILL and (a.cancelled or a.timed_out):
-            etype, msg = "Cancelled", "the spin was stopped with SIGKILL after the grace period"
-        elif sig == signal.SIGKILL:
-            etype, msg = (
-                "Killed",
-                "the step's process was killed (SIGKILL), most likely out of memory",
-            )
-        elif sig == signal.SIGINT:
-            etype, msg = "Cancelled", "the spin was interrupted"
-        else:
-            etype, msg = "Signal", f"the step's process died from signal {signal.Signals(sig).name}"
-    else:
-        code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else status
-        etype, msg = (
-            "ProcessExit",
-            f"the step ended its process with exit code {code} (os._exit?) before finishing",
-        )
-    return {"type": etype, "message": msg, "traceback": stderr[-4000:], "file": file, "line": line}
-
-
-def _child_setup(out_w: int, err_w: int, keep: set[int]) -> None:
-    """In a forked child: its own process group (so whatever the step starts can be found and
-    stopped with it), output to the pipes, the worker's other descriptors closed."""
-    try:
-        os.setpgid(0, 0)
-    except OSError:
-        pass
-    os.dup2(out_w, 1)
-    os.dup2(err_w, 2)
-    devnull = os.open(os.devnull, os.O_RDONLY)
-    os.dup2(devnull, 0)
-    # Only fds 1 and 2 may keep the output pipes open: closing them must mean EOF.
-    keep = keep - {out_w, err_w}
-    for fd in _open_fds():
-        if fd > 2 and fd not in keep:
-            try:
-                os.close(fd)
-            except OSError:
-                pass
-    sys.stdout = open(1, "w", buffering=1, encoding="utf-8", errors="replace", closefd=False)
-    sys.stderr = open(2, "w", buffering=1, encoding="utf-8", errors="replace", closefd=False)
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    faulthandler.enable(file=sys.stderr)
-
-
-def _child_run(
-    job: dict[str, Any], parents: list[dict[str, Any]], res_w: int, prepared: Any = None
-) -> None:
-    """Run the step, report, then write the changed artifacts' bytes, and exit.
-
-    The report goes out first and the output pipes close, so the worker answers at once; the
-    bytes follow (their addresses in a `persisted` frame), and closing the result pipe last
-    tells the worker this process is done.
-    """
-    try:
-        _limit_memory()
-        from flowspin.spin.child import execute
-        from flowspin.spin.persist import PendingBlobs
-
-        pending = PendingBlobs(job)
-        report = execute(job, parents, prepared, pending)
-        report_and_write(report, pending, res_w)
-    except BaseException:
-        try:
-            traceback.print_exc()
-        except Exception:
-            pass
-    finally:
-        os._exit(0)
-
-
-def report_and_write(report: dict[str, Any], pending: Any, res_w: int) -> None:
-    """Send the report, hang up the output, then write what the report left pending."""
-    if pending:
-        report["persist"] = {"artifacts": pending.names, "bytes": pending.nbytes}
-    sys.stdout.flush()
-    sys.stderr.flush()
-    try:
-        write_fd(res_w, {"type": "report", "report": report})
-    except Exception as exc:  # e.g. a repr that msgpack cannot carry
-        err = {
-            "type": "ReportError",
-            "message": str(exc),
-            "traceback": "",
-            "file": "",
-            "line": 0,
-        }
-        write_fd(res_w, {"type": "report", "report": {"status": "error", "error": err}})
-        pending = None
-    for fd in (1, 2):
-        os.close(fd)
-    if pending:
-        write_fd(res_w, {"type": "persisted", "refs": pending.write()})
-    os.close(res_w)
-
-
-def _child_main(
-    job: dict[str, Any],
-    parents: list[dict[str, Any]],
-    out_w: int,
-    err_w: int,
-    res_w: int,
-    keep: set[int],
-) -> None:
-    try:
-        _child_setup(out_w, err_w, keep)
-    except BaseException:
-        os._exit(70)
-    _child_run(job, parents, res_w)
-
-
-def _spare_main(
-    cache: Any, job_r: int, out_w: int, err_w: int, res_w: int, flow_file: str | None = None
-) -> None:
-    """A child forked ahead of time: waits for a job, then runs it on its copy of the state."""
-    try:
-        _child_setup(out_w, err_w, {job_r, out_w, err_w, res_w})
-    except BaseException:
-        os._exit(70)
-    prepared = None
-    if flow_file is not None:
-        from flowspin.spin.child import prepare
-
-        prepared = prepare(flow_file)
-    try:
-        msg = read_fd(job_r)
-    except BaseException:
-        os._exit(70)
-    if msg is None:
-        os._exit(0)
-    parents = [cache._items[key].as_child_input() for key in msg["keys"]]
-    _child_run(msg["job"], parents, res_w, prepared)
-
-
-def _open_fds() -> list[int]:
-    try:
-        return [int(x) for x in os.listdir("/proc/self/fd")]
-    except OSError:
-        return list(range(3, 256))
-
-
-def _limit_memory() -> None:
-    mb = os.environ.get(ENV_CHILD_MEMORY_MB_ALIAS) or os.environ.get(ENV_CHILD_MEM)
-    if not mb:
-        return
-    try:
-        with open("/proc/self/statm") as fh:
-            vsize = int(fh.read().split()[0]) * resource.getpagesize()
-    except OSError:
-        vsize = 0
-    limit = vsize + int(float(mb) * 1024 * 1024)
-    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-
-
-ENV_CHILD_MEMORY_MB_ALIAS = "FLOWSPIN_CHILD_MEMORY_LIMIT_MB"
 
 
 def main(argv: list[str] | None = None) -> int:
