@@ -289,3 +289,17 @@ def test_cancel_stops_what_the_step_started(env):
     assert results and results[0].status == "cancelled"
     assert _gone_within(pids[0], 30)
     assert_next_spin_is_correct(workdir, flow, svc)
+
+
+def test_output_over_the_cap_is_cut_with_a_notice(env):
+    workdir, flow, svc = env
+    set_behaviour(
+        workdir,
+        "def behave(flow):\n    for _ in range(1200):\n        print('x' * 10_000)\n"
+        "    flow.value = 6\n",
+    )
+    r = svc.spin(flow, "work", {"persist": False})
+    assert r.ok, r.error
+    assert len(r.stdout) <= 10 * 1024 * 1024 + 70_000
+    assert any("more than 10 MB" in n for n in r.notices)
+    assert_next_spin_is_correct(workdir, flow, svc)

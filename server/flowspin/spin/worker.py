@@ -598,6 +598,11 @@ class Worker:
         if child.logsize < MAX_LOG:
             (child.stdout if name == "stdout" else child.stderr).append(text)
             child.logsize += len(text)
+            if child.logsize >= MAX_LOG:
+                child.notices.append(
+                    f"the step printed more than {MAX_LOG >> 20} MB: the result keeps the first "
+                    f"{MAX_LOG >> 20} MB of stdout/stderr (the live output had all of it)"
+                )
         write_fd(
             self.resp_fd,
             {
