@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed-stamp
 # papermill and nbconvert (docs/cards.md).
 CARD_NOTEBOOK := $(VENV)/metaflow-card-notebook
 
-.PHONY: demo test setup setup-node setup-e2e lint pytest extension bench clean
+.PHONY: demo test test-fast setup setup-node setup-e2e lint pytest extension bench clean
 
 demo: setup
 	$(VENV)/bin/flowspin demo
@@ -40,7 +40,13 @@ lint: setup
 	$(VENV)/bin/ruff check server tests benchmarks
 
 pytest: setup
-	$(VENV)/bin/python -m pytest -q -p no:cacheprovider
+	$(VENV)/bin/python -m pytest -q -p no:cacheprovider --durations=20
+
+# Day-to-day loop: no real VS Code, no Metaflow run, no spin worker (see the markers in
+# pyproject.toml); `make test` stays the full suite.
+test-fast: setup
+	$(VENV)/bin/ruff check server tests benchmarks
+	$(VENV)/bin/python -m pytest -q -p no:cacheprovider -m "not e2e and not metaflow" --durations=10
 
 bench: setup
 	$(PY) benchmarks/run_all.py

@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -73,6 +74,52 @@ def run_flowspin(
         text=True,
         timeout=timeout,
     )
+
+
+# What a test module uses -> the marker that says what its tests need (`-m "not metaflow"`).
+_NEEDS = {
+    "metaflow": (
+        "run_metaflow(",
+        "run_flowspin(",
+        "make_service(",
+        "SpinService(",
+        "runs_support",
+        "mcp_session",
+        "metaflow_env(",
+    ),
+    "lsp": ("lsp_support", "pytest_lsp"),
+}
+_module_marks: dict[str, list[str]] = {}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        path = str(item.path)
+        if path not in _module_marks:
+            try:
+                source = Path(path).read_text(encoding="utf-8")
+            except OSError:
+                source = ""
+            marks = [m for m, uses in _NEEDS.items() if any(u in source for u in uses)]
+            if f"{os.sep}e2e{os.sep}" in path:
+                marks += ["e2e", "metaflow"]
+            _module_marks[path] = marks
+        for mark in _module_marks[path]:
+            item.add_marker(mark)
+
+
+def wait_until(
+    predicate: Callable[[], object], timeout: float = 60.0, what: str = "the condition"
+) -> None:
+    """Wait for observable state (a process gone, a file written, a line logged), polling;
+    fail with `what` after `timeout` seconds. Never a fixed sleep."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+        time.sleep(0.02)
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import threading
 import time
 
 import pytest
-from conftest import metaflow_env, run_metaflow, write_flow
+from conftest import metaflow_env, run_metaflow, wait_until, write_flow
 from spin_helpers import make_service
 
 FLOW = """
@@ -233,16 +233,6 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def _gone_within(pid: int, seconds: float) -> bool:
-    """Wait until the process is gone (an observable state), or give up after `seconds`."""
-    deadline = time.monotonic() + seconds
-    while _alive(pid):
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.02)
-    return True
-
-
 def test_background_process_left_by_a_step_is_reported_and_stopped(env):
     """A step that leaves `sleep 600` running used to hang every later spin of the file: the
     worker waited for its output pipes, which the sleep held open."""
@@ -257,7 +247,7 @@ def test_background_process_left_by_a_step_is_reported_and_stopped(env):
     assert r.ok, r.error
     pid = int(r.artifacts["bg"]["repr"])
     assert any("left 1 process(es) running" in n and "sleep 600" in n for n in r.notices)
-    assert _gone_within(pid, 30)
+    wait_until(lambda: not _alive(pid), 30, f"process {pid} to be stopped")
     assert_next_spin_is_correct(workdir, flow, svc)
 
 
@@ -280,14 +270,11 @@ def test_cancel_stops_what_the_step_started(env):
         target=lambda: results.append(svc.spin(flow, "work", {"persist": False}, on_log=on_log))
     )
     t.start()
-    deadline = time.monotonic() + 60
-    while not pids and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert pids
+    wait_until(lambda: bool(pids), 60, "the step to start its background process")
     svc.cancel(flow)
     t.join(60)
     assert results and results[0].status == "cancelled"
-    assert _gone_within(pids[0], 30)
+    wait_until(lambda: not _alive(pids[0]), 30, f"process {pids[0]} to be stopped")
     assert_next_spin_is_correct(workdir, flow, svc)
 
 
