@@ -257,3 +257,26 @@ def test_a_malformed_request_gets_an_error_that_says_what(workdir):
     finally:
         server.stop()
         svc.shutdown()
+
+
+@needs_root
+def test_the_cli_refuses_a_planted_store_in_one_message(workdir):
+    """No traceback, and under --json the one object every --json command promises."""
+    write_flow(workdir, FLOW)
+    plant_store(workdir)
+    for extra in ([], ["--json"]):
+        proc = subprocess.run(
+            [sys.executable, "-m", "flowspin", "spin", "flow.py", "start", *extra],
+            cwd=workdir,
+            env=metaflow_env(workdir),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert proc.returncode == 1
+        assert "Traceback" not in proc.stderr
+        if extra:
+            reply = json.loads(proc.stdout)
+            assert reply["status"] == "error" and reply["error"]["type"] == "UnsafeWorkspace"
+        else:
+            assert f"belongs to uid {OTHER}" in proc.stderr

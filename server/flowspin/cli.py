@@ -76,15 +76,33 @@ EXIT_PIPE_CLOSED = 141
 def main(argv: list[str] | None = None) -> int:
     """Run one command. A closed stdout ends it quietly (no traceback, exit 141): whoever
     closed the pipe has read what they wanted."""
+    from flowspin.store.root import UnsafeWorkspace
+
     try:
         try:
             code = _main(argv)
+        except UnsafeWorkspace as exc:
+            code = _refuse_workspace(exc, sys.argv[1:] if argv is None else argv)
         finally:  # also for argparse's exit after --help: a pipe closed early fails here
             sys.stdout.flush()
     except BrokenPipeError:
         _silence_stdout()
         return EXIT_PIPE_CLOSED
     return code
+
+
+def _refuse_workspace(exc: Exception, argv: list[str]) -> int:
+    """A `.flowspin` another user could have planted: one clear message, no traceback, and
+    under --json the one object every --json command promises."""
+    message = str(exc) or "the workspace's .flowspin folder is not safe to use"
+    if "--json" in argv:
+        import json
+
+        error = {"type": "UnsafeWorkspace", "message": message, "file": "", "line": 0}
+        print(json.dumps({"status": "error", "error": error}))
+    else:
+        print(f"flowspin: {message}", file=sys.stderr)
+    return 1
 
 
 def _silence_stdout() -> None:
