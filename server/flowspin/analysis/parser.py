@@ -523,7 +523,13 @@ def _parse_step(node: ast.FunctionDef | ast.AsyncFunctionDef, src: _Source) -> S
             literal = _literal_kind(stmt.value)
             if literal is not None:
                 assigned_literals[id(stmt.targets[0])] = literal
+    skipped: list[tuple[int, int]] = []  # line ranges of code that may not run (see below)
+    exits: list[int] = []
     for sub in _walk(body):
+        if isinstance(sub, _MAYBE_SKIPPED):
+            skipped.append((sub.lineno, getattr(sub, "end_lineno", None) or sub.lineno))
+        elif isinstance(sub, (ast.Return, ast.Raise)):
+            exits.append(sub.lineno)
         if id(sub) in skip:
             continue
         if isinstance(sub, ast.Call) and _is_self_attr(sub.func) and sub.func.attr == "next":
@@ -571,7 +577,7 @@ def _parse_step(node: ast.FunctionDef | ast.AsyncFunctionDef, src: _Source) -> S
             target = sub.target
             assert isinstance(target, ast.Attribute)
             step.reads.append(ArtifactAccess(target.attr, src.span(target)))
-    _mark_certain(step, body)
+    _mark_certain(step, body, skipped, exits)
     step.reads.sort(key=lambda a: (a.span.line, a.span.col))
     step.writes.sort(key=lambda a: (a.span.line, a.span.col))
     return step
@@ -605,44 +611,37 @@ if hasattr(ast, "TryStar"):
     _COMPOUND = (*_COMPOUND, ast.TryStar)
 
 
-def _mark_certain(step: Step, body: list[ast.stmt]) -> None:
+_MAYBE_SKIPPED = (
+    ast.Lambda,
+    ast.ListComp,
+    ast.GeneratorExp,
+    ast.SetComp,
+    ast.DictComp,
+    ast.IfExp,
+    ast.BoolOp,
+)
+
+
+def _mark_certain(
+    step: Step, body: list[ast.stmt], skipped: list[tuple[int, int]], exits: list[int]
+) -> None:
     """Clear `certain` on accesses that may not run whenever the step runs: inside `if`,
-    loops, `try`, nested functions and lambdas, or after a statement that may return early."""
-    uncertain: list[tuple[int, int]] = []
+    loops, `try`, nested functions, lambdas, comprehensions, conditional expressions
+    (`skipped`: their line ranges), or after a statement that may return or raise (`exits`:
+    lines of `return`/`raise`). Both come from the step's one walk, so this costs no other."""
+    uncertain = list(skipped)
     after: int | None = None  # from this line on, an earlier statement may have returned
     for stmt in body:
         end = getattr(stmt, "end_lineno", None) or stmt.lineno
-        if after is not None:
-            break
         if isinstance(stmt, _COMPOUND):
             uncertain.append((stmt.lineno, end))
-            if any(isinstance(n, (ast.Return, ast.Raise)) for n in ast.walk(stmt)):
-                after = end + 1
-        elif isinstance(stmt, (ast.Return, ast.Raise)):
+        if any(stmt.lineno <= line <= end for line in exits):
             after = end + 1
-        else:
-            for sub in ast.walk(stmt):
-                if isinstance(
-                    sub,
-                    (
-                        ast.Lambda,
-                        ast.ListComp,
-                        ast.GeneratorExp,
-                        ast.SetComp,
-                        ast.DictComp,
-                        ast.IfExp,
-                        ast.BoolOp,
-                    ),
-                ):
-                    uncertain.append((sub.lineno, getattr(sub, "end_lineno", sub.lineno)))
-
-    def certain(line: int) -> bool:
-        if after is not None and line >= after:
-            return False
-        return not any(a <= line <= b for a, b in uncertain)
-
+            break
     for access in step.reads + step.writes:
-        access.certain = certain(access.span.line)
+        line = access.span.line
+        if (after is not None and line >= after) or any(a <= line <= b for a, b in uncertain):
+            access.certain = False
 
 
 def _walk(nodes: list[ast.stmt]):  # noqa: ANN202 - a generator of ast nodes
