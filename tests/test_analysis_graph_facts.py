@@ -17,7 +17,9 @@ from test_analysis_differential import generate
 CORPUS = Path(__file__).parent / "corpus"
 FLOWS = sorted(p for p in (CORPUS / "valid").glob("*.py") if "__main__" in p.read_text())
 FLOWS += sorted(
-    p / "flow.py" for p in (CORPUS / "projects").iterdir() if p.name.startswith("valid")
+    p / "flow.py"
+    for p in (CORPUS / "projects").iterdir()
+    if p.name.startswith("valid") and (p / "flow.py").is_file()  # run as `python flow.py`
 )
 
 METAFLOW_GRAPH = r"""
