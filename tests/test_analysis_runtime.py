@@ -142,6 +142,8 @@ def test_assigning_a_parameter_or_class_attribute() -> None:
     assert found(CONSTANT) == [("modifies-parameter", "error", 9)]
     fixed = PARAMETER.replace("self.lr = self.lr / 10", "self.rate = self.lr / 10")
     assert found(fixed.replace("self.SCALE = 2", "self.scale = 2")) == []
+    private = CONSTANT.replace("SCALE", "_scale")  # Metaflow skips names starting with _
+    assert found(private) == []
 
 
 @pytest.mark.metaflow
@@ -149,6 +151,8 @@ def test_metaflow_run_fails_assigning_a_parameter(workdir: Path) -> None:
     message = "Flow level attributes and Parameters are not modifiable"
     run_fails_with(workdir, PARAMETER, "ParamFlow", message)
     run_fails_with(workdir, CONSTANT, "ConstantFlow", message)
+    private = CONSTANT.replace("SCALE", "_scale")
+    run_metaflow(write_flow(workdir, private + MAIN.format(name="ConstantFlow")), "run")
 
 
 def test_a_join_reading_what_it_neither_merged_nor_set() -> None:

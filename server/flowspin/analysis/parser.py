@@ -386,6 +386,7 @@ def _parse_flow(cls: ast.ClassDef, main: Module, resolver: Resolver | None) -> F
                     flow.members[name] = osrc.span(node)
                     if (
                         isinstance(node, (ast.Assign, ast.AnnAssign))
+                        and not name.startswith("_")  # Metaflow leaves those writable
                         and node.value is not None
                         and _literal_kind(node.value) is not None
                     ):
