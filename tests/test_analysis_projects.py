@@ -175,3 +175,43 @@ def test_reads_go_through_the_given_reader(tmp_path: Path) -> None:
     model = parse_source((tmp_path / "flow.py").read_text(), str(tmp_path / "flow.py"), read)
     assert model.dependencies[str(tmp_path / "base.py")] == unsaved
     assert [d.rule for d in check_model(model)] == ["unknown-transition"]
+
+
+def test_attributes_set_by_overridden_helpers_of_a_mixin_count(tmp_path: Path) -> None:
+    """`setup()` in a mixin calls `super().__init__(...)`, which sets `self.n_nodes` in the
+    mixin's own base: the override does not hide what the overridden method sets."""
+    mixin = """
+    class Task:
+        def __init__(self, n_nodes):
+            self.n_nodes = n_nodes
+
+
+    class Batch(Task):
+        def __init__(self):
+            pass
+
+        def setup(self):
+            super().__init__(n_nodes=2)
+    """
+    flow = """
+    from metaflow import FlowSpec, step
+    from tasks import Batch
+
+
+    class TuneFlow(FlowSpec, Batch):
+        @step
+        def start(self):
+            self.setup()
+            print(self.n_nodes)
+            self.next(self.end)
+
+        @step
+        def end(self):
+            pass
+
+
+    if __name__ == "__main__":
+        TuneFlow()
+    """
+    write(tmp_path, {"tasks.py": mixin, "flow.py": flow})
+    assert check_model(parse_file(tmp_path / "flow.py")) == []

@@ -373,6 +373,11 @@ def _parse_flow(cls: ast.ClassDef, main: Module, resolver: Resolver | None) -> F
                     if kind == "step" and owner is cls:
                         assert isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
                         flow.duplicates.append((name, _name_span(node, osrc, "def")))
+                    elif kind == "member" and isinstance(
+                        node, (ast.FunctionDef, ast.AsyncFunctionDef)
+                    ):
+                        # An overridden method may still run (`super().__init__(...)`).
+                        flow.helper_writes.update(_self_stores(node))
                     continue
                 claimed.add(name)
                 if kind == "step":
@@ -392,18 +397,21 @@ def _parse_flow(cls: ast.ClassDef, main: Module, resolver: Resolver | None) -> F
                     ):
                         flow.constants.add(name)
                     if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                        flow.helper_writes.update(
-                            sub.attr
-                            for sub in _walk(node.body)
-                            if isinstance(sub, ast.Attribute)
-                            and _is_self_attr(sub)
-                            and isinstance(sub.ctx, ast.Store)
-                        )
+                        flow.helper_writes.update(_self_stores(node))
     flow.parameters.sort(key=lambda p: (p.file is not None, p.span.line))
     flow.duplicates.sort(key=lambda d: d[1].line)
     steps.sort(key=lambda s: (s.defined_in is not None, s.file is not None, s.span.line))
     flow.steps = {s.name: s for s in steps}
     return flow
+
+
+def _self_stores(node: ast.FunctionDef | ast.AsyncFunctionDef) -> set[str]:
+    """Attributes a method assigns on `self`."""
+    return {
+        sub.attr
+        for sub in _walk(node.body)
+        if isinstance(sub, ast.Attribute) and _is_self_attr(sub) and isinstance(sub.ctx, ast.Store)
+    }
 
 
 def _defined_names(node: ast.stmt) -> list[tuple[str, str]]:
