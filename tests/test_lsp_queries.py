@@ -134,3 +134,50 @@ def test_the_index_answers_as_the_queries_do(text: str) -> None:
         assert index.step_at(line) == step_at(model, line, lines)
         for col in range(len(lines[line - 1]) if line <= len(lines) else 1):
             assert index.mention_at(line, col) == mention_at(model, line, col)
+
+
+def test_steps_of_a_base_in_another_file_hold_no_line_here(tmp_path: Path) -> None:
+    """An inherited step's span is a position in its own file: never a step at a line here."""
+    (tmp_path / "base.py").write_text(
+        source(
+            """
+            from metaflow import FlowSpec, step
+
+
+            class Base(FlowSpec):
+                @step
+                def start(self):
+                    self.x = 1
+                    self.next(self.end)
+
+                @step
+                def end(self):
+                    pass
+            """
+        )
+    )
+    text = source(
+        """
+        from metaflow import Parameter
+
+        from base import Base
+
+
+        class Child(Base):
+            lr = Parameter("lr", default=0.1)
+            size = Parameter("size", default=3)
+            seed = Parameter("seed", default=1)
+            name = Parameter("name", default="x")
+            rate = Parameter("rate", default=0.5)
+        """
+    )
+    path = tmp_path / "child.py"
+    path.write_text(text)
+    model = parse_source(text, str(path))
+    flow = model.flows[0]
+    assert flow.steps["start"].file is not None  # read from base.py
+    lines = text.splitlines(keepends=True)
+    index = ModelIndex(model, lines)
+    for line in range(1, len(lines) + 1):  # base.py's step lines fall inside Child's body
+        assert step_at(model, line, lines) is None
+        assert index.step_at(line) is None

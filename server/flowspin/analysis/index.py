@@ -102,6 +102,8 @@ def _index_flow(flow: Flow, lines: Sequence[str] | None) -> FlowIndex:
     for step in flow.steps.values():  # in the model's order: the first step holding a line wins
         first = first_line(step, lines)
         first_lines[step.name] = first
+        if step.file is not None:
+            continue  # inherited from another file: its lines are that file's
         for line in range(first, step.span.end_line + 1):
             step_by_line.setdefault(line, step)
     by_line: dict[int, list[StepMention]] = {}

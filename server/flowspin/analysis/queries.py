@@ -42,6 +42,8 @@ def step_at(model: FlowModel, line: int, lines: Sequence[str]) -> tuple[Flow, St
     if flow is None:
         return None
     for step in flow.steps.values():
+        if step.file is not None:
+            continue  # inherited from another file: its lines are that file's
         if first_line(step, lines) <= line <= step.span.end_line:
             return flow, step
     return None
