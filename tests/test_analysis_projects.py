@@ -215,3 +215,43 @@ def test_attributes_set_by_overridden_helpers_of_a_mixin_count(tmp_path: Path) -
     """
     write(tmp_path, {"tasks.py": mixin, "flow.py": flow})
     assert check_model(parse_file(tmp_path / "flow.py")) == []
+
+
+def test_a_flow_decorator_on_a_base_in_another_file_counts(tmp_path: Path) -> None:
+    """A FlowMutator on the base (`@ConfigMutator(...) class BaseB`) may inject Parameters
+    the subclass reads: reads are not checked, as with the subclass's own unknown decorator."""
+    base = """
+    from metaflow import FlowSpec, FlowMutator
+
+
+    class ConfigMutator(FlowMutator):
+        pass
+
+
+    @ConfigMutator("cfg")
+    class BaseB(FlowSpec):
+        pass
+    """
+    flow = """
+    from metaflow import step
+    from base import BaseB
+
+
+    class MutatedFlow(BaseB):
+        @step
+        def start(self):
+            print(self.injected)
+            self.next(self.end)
+
+        @step
+        def end(self):
+            pass
+
+
+    if __name__ == "__main__":
+        MutatedFlow()
+    """
+    write(tmp_path, {"base.py": base, "flow.py": flow})
+    model = parse_file(tmp_path / "flow.py")
+    assert model.flows[0].decorators == ["ConfigMutator"]
+    assert check_model(model) == []

@@ -175,7 +175,7 @@ class Flow:
     span: Span
     name_span: Span
     bases: list[str] = field(default_factory=list)
-    # Class decorators (`@project`, `@comet_flow`...) by name.
+    # Class decorators (`@project`, `@comet_flow`...) by name, the flow's own then its bases'.
     decorators: list[str] = field(default_factory=list)
     steps: dict[str, Step] = field(default_factory=dict)  # in source order
     parameters: list[ParameterDef] = field(default_factory=list)

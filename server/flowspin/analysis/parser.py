@@ -356,6 +356,8 @@ def _parse_flow(cls: ast.ClassDef, main: Module, resolver: Resolver | None) -> F
     for module, owner in order:
         osrc = _source_of(module)
         file = None if module is main else module.path
+        if owner is not cls:  # a base's flow decorators (a FlowMutator...) apply too
+            flow.decorators += [_dotted_tail(d) or osrc.segment(d) for d in owner.decorator_list]
         for node in reversed(owner.body):
             for name, kind in _defined_names(node):
                 if kind == "param":
