@@ -1,8 +1,9 @@
 """`flowspin demo`: the quick start's main job, on the bundled example flow.
 
-It copies `examples/demo/flow.py` into a scratch workspace (so the user's datastore is never
-touched), checks it, prints its graph, runs it once through Metaflow, then spins a step twice
-(cold, then warm) and prints where the card is and how long everything took.
+It copies the example flow shipped in the package (`flowspin/examples/demo/flow.py`, also in
+the repository as `examples/demo/flow.py`) into a scratch workspace (so the user's datastore is
+never touched), checks it, prints its graph, runs it once through Metaflow, then spins a step
+twice (cold, then warm) and prints where the card is and how long everything took.
 
 The scratch workspace is one fixed folder, emptied at the start of each demo: the card paths
 the demo prints stay valid after it, and demos never pile up folders in /tmp.
@@ -18,7 +19,8 @@ import sys
 import time
 from pathlib import Path
 
-EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "demo" / "flow.py"
+# Inside the package, not beside it: an installed wheel has no repository around it.
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "demo" / "flow.py"
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -69,7 +71,6 @@ def _demo_env(workspace: Path) -> dict[str, str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from flowspin.cli import main as flowspin_main
 
     if not EXAMPLE.is_file():
         print(f"flowspin demo: example flow not found at {EXAMPLE}", file=sys.stderr)
@@ -87,13 +88,13 @@ def run(args: argparse.Namespace) -> int:
 
     _section(f"flowspin check {flow_file.name}")
     started = time.perf_counter()
-    code = flowspin_main(["check", str(flow_file)])
+    code = _command(["check", str(flow_file)])
     timings.append(("check (parse + lint)", time.perf_counter() - started))
     if code:
         return code
 
     _section(f"flowspin graph {flow_file.name}")
-    flowspin_main(["graph", str(flow_file)])
+    _command(["graph", str(flow_file)])
 
     env = _demo_env(workspace)
     os.environ.update({k: env[k] for k in env if k.startswith("METAFLOW_") or k == "USERNAME"})
@@ -123,6 +124,14 @@ def run(args: argparse.Namespace) -> int:
     for label, seconds in timings:
         print(f"  {label:<44} {seconds * 1000:10.1f} ms")
     return code
+
+
+def _command(argv: list[str]) -> int:
+    """A flowspin subcommand, in this process (as `flowspin ARGV` would run it)."""
+    from flowspin.commands import build_parser
+
+    args = build_parser(argv[0]).parse_args(argv)
+    return int(args.func(args) or 0)
 
 
 def _spin_section(
