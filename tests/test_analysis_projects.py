@@ -95,9 +95,11 @@ def test_packages_relative_imports_and_re_exports(tmp_path: Path) -> None:
             "pkg/core/mixins.py": mixin,
             "flow.py": child("from pkg import BaseFlow"),
             "flow2.py": child("import pkg.core.base as b", "b.BaseFlow"),
+            "flow3.py": child("import pkg.core.base", "pkg.core.base.BaseFlow"),
+            "flow4.py": child("from pkg import core", "core.base.BaseFlow"),
         },
     )
-    for name in ("flow.py", "flow2.py"):
+    for name in ("flow.py", "flow2.py", "flow3.py", "flow4.py"):
         model = parse_file(tmp_path / name)
         (flow,) = model.flows
         assert set(flow.steps) == {"start", "load", "train", "end"}, name

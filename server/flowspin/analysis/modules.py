@@ -172,19 +172,29 @@ class Resolver:
             return None
         if isinstance(expr, ast.Name):
             return self.lookup(module, expr.id, depth)
-        if isinstance(expr, ast.Attribute) and isinstance(expr.value, ast.Name):
-            target = self.module_named(module, expr.value.id)
-            if target is not None:
-                return self.lookup(target, expr.attr, depth + 1)
+        if isinstance(expr, ast.Attribute):
+            # `mod.Base`, `pkg.sub.Base` after `import pkg.sub` or `from pkg import sub`
+            parts: list[str] = []
+            node: ast.expr = expr
+            while isinstance(node, ast.Attribute):
+                parts.append(node.attr)
+                node = node.value
+            if isinstance(node, ast.Name):
+                parts.reverse()
+                target = self.module_named(module, node.id, parts[:-1])
+                if target is not None:
+                    return self.lookup(target, parts[-1], depth + 1)
         return None
 
-    def module_named(self, module: Module, name: str) -> Module | None:
-        """The module a local name of `module` is bound to (`import x`, `from . import x`)."""
+    def module_named(self, module: Module, name: str, submodules: list[str]) -> Module | None:
+        """The module `name.<submodules...>` names in `module` (`import x`, `import x.y as
+        z`, `from . import x`)."""
         bound = module.imports.get(name)
         if bound is None:
             return None
         mod, level, attr = bound
         dotted = mod if attr is None else ".".join(p for p in (mod, attr) if p)
+        dotted = ".".join([dotted, *submodules]) if dotted else ".".join(submodules)
         path = self.module_file(module.path, dotted, level)
         return self.load(path) if path else None
 
