@@ -164,3 +164,30 @@ TRAIN_FLOW = source(
         TrainFlow()
     '''
 )
+
+
+def big_flow(steps: int) -> str:
+    """A linear flow of `steps` steps (`start`, `step_0001`, ..., `end`): step i reads
+    `self.value_{i-1}` and writes `self.value_{i}`, every tenth step has a `@card`. The shape
+    of `benchmarks/bench_lsp.py`'s flows, for tests that need a big file."""
+    names = ["start"] + [f"step_{i:04d}" for i in range(1, steps - 1)] + ["end"]
+    out = [
+        "from metaflow import FlowSpec, Parameter, card, step",
+        "",
+        "",
+        f"class Big{steps}Flow(FlowSpec):",
+        '    alpha = Parameter("alpha", default=0.5, help="a knob")',
+        "",
+    ]
+    for i, name in enumerate(names):
+        out += ["    @card(type='blank')"] if i % 10 == 0 else []
+        out += ["    @step", f"    def {name}(self):"]
+        if i == 0:
+            out.append("        self.value_0 = self.alpha")
+        else:
+            out.append(f"        self.value_{i} = self.value_{i - 1} + 1")
+        if i + 1 < len(names):
+            out.append(f"        self.next(self.{names[i + 1]})")
+        out.append("")
+    out += ['if __name__ == "__main__":', f"    Big{steps}Flow()", ""]
+    return "\n".join(out)

@@ -7,22 +7,17 @@ the half-typed line does not parse; what to offer comes from the model.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from lsprotocol import types
 
-from flowspin.analysis.queries import (
-    available_artifacts,
-    foreach_source,
-    next_candidates,
-    step_at,
-)
+from flowspin.analysis.queries import foreach_source, next_candidates
+from flowspin.lsp.documents import DocSnapshot, Document, no_check
 from flowspin.lsp.hover import KIND, parameter_line
 
 if TYPE_CHECKING:
-    from pygls.workspace import TextDocument
-
     from flowspin.lsp.server import FlowspinServer
 
 _AFTER_SELF = re.compile(r"(?<![\w.])self\.(\w*)$")
@@ -38,7 +33,7 @@ class CursorContext:
     in_string: bool = False  # inside a string of the `self.next(` call: foreach=/condition=
 
 
-def cursor_context(doc: TextDocument, position: types.Position) -> CursorContext:
+def cursor_context(doc: Document, position: types.Position) -> CursorContext:
     lines = doc.lines
     if position.line >= len(lines):
         return CursorContext(False, False)
@@ -65,13 +60,19 @@ def _open_parens(text: str) -> int:
     return depth
 
 
-def completions(ls: FlowspinServer, uri: str, position: types.Position) -> types.CompletionList:
-    doc = ls.workspace.get_text_document(uri)
-    model = ls.state.models.navigation_model(doc, cursor_line=position.line)
+def completions(
+    ls: FlowspinServer,
+    doc: DocSnapshot,
+    position: types.Position,
+    check: Callable[[], None] = no_check,
+) -> types.CompletionList:
+    """The items at `position`; linear in the flow's size (the step is looked up in the
+    parse's index, the upstream artifacts come from one walk of the ancestors)."""
+    view = ls.state.models.view(doc, cursor_line=position.line, check=check)
     empty = types.CompletionList(is_incomplete=False, items=[])
-    if model is None:
+    if view is None:
         return empty
-    located = step_at(model, position.line + 1, doc.lines)
+    located = view.index.step_at(position.line + 1)
     if located is None:
         return empty
     flow, step = located
@@ -79,7 +80,7 @@ def completions(ls: FlowspinServer, uri: str, position: types.Position) -> types
     items: list[types.CompletionItem] = []
     if context.in_string:
         # foreach="..." / condition="...": the artifact's name, as a string.
-        for name, source in available_artifacts(flow, step.name).items():
+        for name, source in view.index.available_artifacts(flow, step.name).items():
             if source.parameter is None:
                 items.append(
                     types.CompletionItem(
@@ -98,7 +99,7 @@ def completions(ls: FlowspinServer, uri: str, position: types.Position) -> types
                 )
             )
     elif context.after_self:
-        for name, source in available_artifacts(flow, step.name).items():
+        for name, source in view.index.available_artifacts(flow, step.name).items():
             if source.parameter is not None:
                 detail = parameter_line(source.parameter)
                 kind = types.CompletionItemKind.Constant
@@ -129,5 +130,10 @@ def register(server: FlowspinServer) -> None:
     @server.feature(
         types.TEXT_DOCUMENT_COMPLETION, types.CompletionOptions(trigger_characters=["."])
     )
-    def on_completion(ls: FlowspinServer, params: types.CompletionParams) -> types.CompletionList:
-        return completions(ls, params.text_document.uri, params.position)
+    async def on_completion(
+        ls: FlowspinServer, params: types.CompletionParams
+    ) -> types.CompletionList:
+        return await ls.work.request(
+            params.text_document.uri,
+            lambda doc, check: completions(ls, doc, params.position, check),
+        )

@@ -5,6 +5,10 @@ turn of the event loop, so edits already queued behind it win); an edit that arr
 check is still pending cancels it and waits a short debounce, so a burst of keystrokes is
 checked once, on its latest text. Before publishing, the document version is compared again:
 a stale result is never published.
+
+The parse and lint run on the file's worker thread (`work.py`), not on the event loop, so a
+big flow's check holds up neither requests nor other files' checks; a newer edit abandons the
+check of the older text at its next stage.
 """
 
 from __future__ import annotations
@@ -19,7 +23,8 @@ from pygls.uris import from_fs_path
 
 from flowspin.analysis import Diagnostic
 from flowspin.lsp.bases import ProjectReader, dependents
-from flowspin.lsp.documents import looks_like_flow, to_range
+from flowspin.lsp.documents import looks_like_flow, snapshot, to_range
+from flowspin.lsp.work import Stale
 
 if TYPE_CHECKING:
     from flowspin.analysis import Flow, FlowModel
@@ -82,26 +87,45 @@ class DiagnosticsScheduler:
     def __init__(self, server: FlowspinServer, debounce: float = DEBOUNCE_SECONDS) -> None:
         self.server = server
         self.debounce = debounce
-        self._tasks: dict[str, asyncio.Task[None]] = {}
+        # Per document: the pending check and the version it was scheduled for.
+        self._tasks: dict[str, tuple[asyncio.Task[None], int | None]] = {}
         self.failed: set[str] = set()
 
     def schedule(self, uri: str) -> None:
-        previous = self._tasks.get(uri)
+        version = self.server.workspace.get_text_document(uri).version
+        previous, previous_version = self._tasks.get(uri, (None, None))
         pending = previous is not None and not previous.done()
+        if pending and previous_version == version:
+            return  # a save of the text being checked: that check stands
         if pending:
             previous.cancel()
         delay = self.debounce if pending else 0.0
-        self._tasks[uri] = asyncio.get_running_loop().create_task(self._later(uri, delay))
+        task = asyncio.get_running_loop().create_task(self._later(uri, delay))
+        self._tasks[uri] = (task, version)
 
     def cancel(self, uri: str) -> None:
-        task = self._tasks.pop(uri, None)
+        task, _ = self._tasks.pop(uri, (None, None))
         if task is not None:
             task.cancel()
+
+    async def _analysed(self, uri: str) -> bool:
+        """Parse and lint the document's current text on its worker thread; False when a
+        newer version arrived meanwhile (its own check publishes)."""
+        doc = snapshot(self.server, uri)
+        if doc.language_id in (None, "python") and looks_like_flow(doc.source):
+            models = self.server.state.models
+            try:
+                await self.server.work.run(doc, lambda check: models.analyse(doc, check))
+            except Stale:
+                return False
+        return self.server.work.is_current(doc)
 
     async def _later(self, uri: str, delay: float) -> None:
         await asyncio.sleep(delay)
         try:
-            self.publish_now(uri)
+            if not await self._analysed(uri):
+                return
+            self.publish_now(uri)  # on the loop, with no await since the check: cached
         except Exception as exc:  # a bug in a rule must not silence later checks
             log.exception("checking %s failed", uri)
             self.failed.add(uri)
@@ -173,10 +197,13 @@ def register(server: FlowspinServer) -> None:
 
     @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
     def did_open(ls: FlowspinServer, params: types.DidOpenTextDocumentParams) -> None:
+        ls.work.note_version(params.text_document.uri, params.text_document.version)
         scheduler.schedule(params.text_document.uri)
 
     @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
     def did_change(ls: FlowspinServer, params: types.DidChangeTextDocumentParams) -> None:
+        # First: work on older versions stops at its next checkpoint from here on.
+        ls.work.note_version(params.text_document.uri, params.text_document.version)
         schedule_with_dependents(params.text_document.uri)
 
     @server.feature(types.TEXT_DOCUMENT_DID_SAVE)
@@ -187,6 +214,7 @@ def register(server: FlowspinServer) -> None:
     def did_close(ls: FlowspinServer, params: types.DidCloseTextDocumentParams) -> None:
         uri = params.text_document.uri
         scheduler.cancel(uri)
+        ls.work.forget(uri)
         ls.state.models.forget(uri)
         scheduler.clear(uri)
         others: set[str] = set()

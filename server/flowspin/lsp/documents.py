@@ -1,23 +1,31 @@
 """Parsed models of open documents, and conversions between model and LSP positions.
 
-Every feature asks this store instead of parsing itself, so one edit is parsed once. While the
-user is mid-edit (syntax error), navigation features keep working from the last model that
-parsed, so code lenses and the outline do not flicker on every keystroke.
+Every feature asks this store instead of parsing itself, so one edit is parsed once, and the
+lookups over a parse (`ModelIndex`: step by line, mentions, upstream artifacts) are built once
+per parse too. While the user is mid-edit (syntax error), navigation features keep working
+from the last model that parsed, so code lenses and the outline do not flicker on every
+keystroke.
+
+The store is called from the files' worker threads (see `work.py`) as well as from the event
+loop, so it reads documents only as `DocSnapshot`s (text and version taken together on the
+loop) and guards its dictionaries with a lock; the parsing itself runs outside the lock.
 """
 
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from lsprotocol import types
 from pygls.uris import to_fs_path
-from pygls.workspace import TextDocument
 
-from flowspin.analysis import Diagnostic, FlowModel, Span, check_source, parse_source
+from flowspin.analysis import Diagnostic, FlowModel, Span, check_model, parse_source
+from flowspin.analysis.index import ModelIndex
 from flowspin.lsp.bases import fresh
 
 if TYPE_CHECKING:
@@ -38,6 +46,50 @@ def looks_like_flow(source: str) -> bool:
     return _FLOW_HINT.search(source) is not None
 
 
+class Document(Protocol):
+    """What the store reads of a document: pygls' `TextDocument` or a `DocSnapshot`."""
+
+    @property
+    def uri(self) -> str: ...
+    @property
+    def version(self) -> int | None: ...
+    @property
+    def source(self) -> str: ...
+    @property
+    def lines(self) -> Sequence[str]: ...
+
+
+@dataclass(frozen=True)
+class DocSnapshot:
+    """A document's text and version at one moment, taken on the event loop.
+
+    Worker threads read this instead of pygls' `TextDocument`, whose text the loop replaces
+    on every `didChange`: a thread reading the live document could pair one version's number
+    with another version's text. `lines` is split once (pygls' `TextDocument.lines` splits
+    the whole text again on every access, which a per-step loop turns quadratic).
+    """
+
+    uri: str
+    version: int | None
+    source: str
+    path: str | None
+    language_id: str | None
+
+    @cached_property
+    def lines(self) -> tuple[str, ...]:
+        return tuple(self.source.splitlines(True))
+
+
+def snapshot(ls: FlowspinServer, uri: str) -> DocSnapshot:
+    """The document's current text and version (call on the event loop)."""
+    doc = ls.workspace.get_text_document(uri)
+    return DocSnapshot(uri, doc.version, doc.source, doc.path, doc.language_id)
+
+
+def no_check() -> None:
+    """A `check` that never stops the work."""
+
+
 @dataclass
 class Analysis:
     source: str
@@ -47,33 +99,55 @@ class Analysis:
 
 
 @dataclass
+class View:
+    """What navigation features read: the model to navigate, its lookups and the lines it is
+    shown in (the document's current ones)."""
+
+    model: FlowModel
+    index: ModelIndex
+    lines: Sequence[str]
+
+
+@dataclass
 class ModelStore:
     current: dict[str, Analysis] = field(default_factory=dict)
     last_good: dict[str, FlowModel] = field(default_factory=dict)
     repaired: dict[str, tuple[tuple[str, tuple[int, ...]], FlowModel | None]] = field(
         default_factory=dict
     )
+    # Per document: (text, model) -> the view built for them, so an index is built once per
+    # parse however many requests read it.
+    views: dict[str, tuple[str, FlowModel, View]] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
     # How the analysis reads other project files a flow builds on (bases, mixins): set by the
     # server to prefer open documents' unsaved text (`bases.ProjectReader`); None: the disk.
     read: Callable[[str], str | None] | None = None
 
-    def analyse(self, doc: TextDocument) -> Analysis:
-        """The analysis of the document's current text (cached until the text changes)."""
+    def analyse(self, doc: Document, check: Callable[[], None] = no_check) -> Analysis:
+        """The analysis of the document's current text (cached until the text changes).
+
+        `check` is called between the stages (parse, lint) and raises to abandon work that
+        is no longer wanted (a newer version of the document arrived)."""
         source = doc.source
-        cached = self.current.get(doc.uri)
+        with self.lock:
+            cached = self.current.get(doc.uri)
         if cached is not None and cached.source == source and fresh(cached.model, self.read):
             cached.version = doc.version
             return cached
+        check()
         path = to_fs_path(doc.uri) or doc.uri
-        model, diagnostics = check_source(source, path, self.read)
+        model = parse_source(source, path, self.read)
+        check()
+        diagnostics = check_model(model)
         analysis = Analysis(source, doc.version, model, diagnostics)
-        self.current[doc.uri] = analysis
-        if model.syntax_error is None:
-            self.last_good[doc.uri] = model
+        with self.lock:
+            self.current[doc.uri] = analysis
+            if model.syntax_error is None:
+                self.last_good[doc.uri] = model
         return analysis
 
     def navigation_model(
-        self, doc: TextDocument, cursor_line: int | None = None
+        self, doc: Document, cursor_line: int | None = None, check: Callable[[], None] = no_check
     ) -> FlowModel | None:
         """The model features navigate with.
 
@@ -84,7 +158,7 @@ class ModelStore:
         """
         if not looks_like_flow(doc.source):
             return None
-        analysis = self.analyse(doc)
+        analysis = self.analyse(doc, check)
         model = analysis.model
         if model.syntax_error is None:
             return model
@@ -92,16 +166,41 @@ class ModelStore:
         if cursor_line is not None:
             candidates.append(cursor_line)
         key = (analysis.source, tuple(candidates))
-        cached = self.repaired.get(doc.uri)
+        with self.lock:
+            cached = self.repaired.get(doc.uri)
         if cached is None or cached[0] != key:
+            check()
             cached = (key, repair(analysis.source, candidates, model.path))
-            self.repaired[doc.uri] = cached
-        return cached[1] or self.last_good.get(doc.uri, model)
+            with self.lock:
+                self.repaired[doc.uri] = cached
+        with self.lock:
+            return cached[1] or self.last_good.get(doc.uri, model)
+
+    def view(
+        self, doc: Document, cursor_line: int | None = None, check: Callable[[], None] = no_check
+    ) -> View | None:
+        """The navigation model with its index, built once per parse and text."""
+        model = self.navigation_model(doc, cursor_line, check)
+        if model is None:
+            return None
+        source = doc.source
+        with self.lock:
+            cached = self.views.get(doc.uri)
+        if cached is not None and cached[1] is model and cached[0] == source:
+            return cached[2]
+        check()
+        lines = doc.lines
+        built = View(model, ModelIndex(model, lines), lines)
+        with self.lock:
+            self.views[doc.uri] = (source, model, built)
+        return built
 
     def forget(self, uri: str) -> None:
-        self.current.pop(uri, None)
-        self.last_good.pop(uri, None)
-        self.repaired.pop(uri, None)
+        with self.lock:
+            self.current.pop(uri, None)
+            self.last_good.pop(uri, None)
+            self.repaired.pop(uri, None)
+            self.views.pop(uri, None)
 
 
 def repair(source: str, lines_to_blank: list[int], path: str) -> FlowModel | None:

@@ -3,6 +3,7 @@ from (upstream writers, Parameter/Config)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
@@ -12,9 +13,8 @@ from flowspin.analysis.queries import (
     artifact_access_at,
     artifact_source,
     foreach_source,
-    mention_at,
 )
-from flowspin.lsp.documents import to_model_position, to_range
+from flowspin.lsp.documents import DocSnapshot, no_check, to_model_position, to_range
 
 if TYPE_CHECKING:
     from flowspin.lsp.server import FlowspinServer
@@ -92,14 +92,18 @@ def artifact_markdown(flow: Flow, step: Step, name: str) -> str:
     return "\n".join(lines)
 
 
-def hover(ls: FlowspinServer, uri: str, position: types.Position) -> types.Hover | None:
-    doc = ls.workspace.get_text_document(uri)
-    model = ls.state.models.navigation_model(doc)
-    if model is None:
+def hover(
+    ls: FlowspinServer,
+    doc: DocSnapshot,
+    position: types.Position,
+    check: Callable[[], None] = no_check,
+) -> types.Hover | None:
+    view = ls.state.models.view(doc, check=check)
+    if view is None:
         return None
-    lines = doc.lines
+    model, lines = view.model, view.lines
     line, col = to_model_position(position, lines)
-    found = mention_at(model, line, col)
+    found = view.index.mention_at(line, col)
     if found is not None:
         flow, mention = found
         target = flow.steps.get(mention.step)
@@ -128,5 +132,7 @@ def hover(ls: FlowspinServer, uri: str, position: types.Position) -> types.Hover
 
 def register(server: FlowspinServer) -> None:
     @server.feature(types.TEXT_DOCUMENT_HOVER)
-    def on_hover(ls: FlowspinServer, params: types.HoverParams) -> types.Hover | None:
-        return hover(ls, params.text_document.uri, params.position)
+    async def on_hover(ls: FlowspinServer, params: types.HoverParams) -> types.Hover | None:
+        return await ls.work.request(
+            params.text_document.uri, lambda doc, check: hover(ls, doc, params.position, check)
+        )

@@ -6,12 +6,13 @@ the file first, showing progress). A step's last status, when known, follows the
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lsprotocol import types
 
-from flowspin.analysis.queries import first_line, own_steps
+from flowspin.lsp.documents import DocSnapshot, no_check
 
 if TYPE_CHECKING:
     from flowspin.lsp.server import FlowspinServer
@@ -29,16 +30,21 @@ def _run_status(ls: FlowspinServer, flow_file: Path | None, step: str) -> str | 
     return runs.lens(flow_file, step)
 
 
-def code_lenses(ls: FlowspinServer, uri: str) -> list[types.CodeLens]:
-    doc = ls.workspace.get_text_document(uri)
-    model = ls.state.models.navigation_model(doc)
-    if model is None:
+def code_lenses(
+    ls: FlowspinServer, doc: DocSnapshot, check: Callable[[], None] = no_check
+) -> list[types.CodeLens]:
+    """Lenses of every step, from the parse's index: linear in the number of steps (each
+    step's first line is looked up, not recomputed from a fresh split of the document)."""
+    view = ls.state.models.view(doc, check=check)
+    if view is None:
         return []
+    uri = doc.uri
     lenses: list[types.CodeLens] = []
     flow_file = Path(doc.path).resolve() if doc.path else None  # once, not once per step
-    for flow in model.flows:
-        for step in own_steps(flow):
-            line = first_line(step, doc.lines) - 1
+    for flow in view.model.flows:
+        flow_index = view.index.of(flow)
+        for step in flow_index.own:
+            line = flow_index.first_lines[step.name] - 1
             where = types.Range(
                 start=types.Position(line=line, character=0),
                 end=types.Position(line=line, character=0),
@@ -91,5 +97,7 @@ def code_lenses(ls: FlowspinServer, uri: str) -> list[types.CodeLens]:
 
 def register(server: FlowspinServer) -> None:
     @server.feature(types.TEXT_DOCUMENT_CODE_LENS)
-    def code_lens(ls: FlowspinServer, params: types.CodeLensParams) -> list[types.CodeLens]:
-        return code_lenses(ls, params.text_document.uri)
+    async def code_lens(ls: FlowspinServer, params: types.CodeLensParams) -> list[types.CodeLens]:
+        return await ls.work.request(
+            params.text_document.uri, lambda doc, check: code_lenses(ls, doc, check)
+        )

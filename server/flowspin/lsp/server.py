@@ -24,6 +24,7 @@ from flowspin.lsp import (
     symbols,
 )
 from flowspin.lsp.state import ServerState
+from flowspin.lsp.work import FileWork
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,7 @@ class FlowspinServer(LanguageServer):
             text_document_sync_kind=types.TextDocumentSyncKind.Incremental,
         )
         self.state = ServerState()
+        self.work = FileWork(self)  # parses and features off the event loop, per file
         self.diagnostics = diagnostics.DiagnosticsScheduler(self)
         self.log_handler = logs.install(self)
 

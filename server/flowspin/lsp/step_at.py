@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from flowspin.analysis import queries
-from flowspin.lsp.documents import looks_like_flow
+from flowspin.lsp.documents import DocSnapshot, looks_like_flow, no_check
 
 if TYPE_CHECKING:
     from flowspin.lsp.server import FlowspinServer
@@ -13,12 +13,13 @@ if TYPE_CHECKING:
 METHOD = "flowspin/stepAt"
 
 
-def step_at(ls: FlowspinServer, uri: str, line: int) -> dict[str, Any] | None:
-    doc = ls.workspace.get_text_document(uri)
+def step_at(
+    ls: FlowspinServer, doc: DocSnapshot, line: int, check: Callable[[], None] = no_check
+) -> dict[str, Any] | None:
     if not looks_like_flow(doc.source):
         return None
-    model = ls.state.models.navigation_model(doc)
-    located = queries.step_at(model, line + 1, doc.lines) if model else None
+    view = ls.state.models.view(doc, check=check)
+    located = view.index.step_at(line + 1) if view else None
     if located is None:
         return None
     flow, step = located
@@ -38,8 +39,12 @@ def _field(params: Any, name: str) -> Any:
 
 def register(server: FlowspinServer) -> None:
     @server.feature(METHOD)
-    def on_step_at(ls: FlowspinServer, params: Any) -> dict[str, Any] | None:
+    async def on_step_at(ls: FlowspinServer, params: Any) -> dict[str, Any] | None:
         uri, line = _field(params, "uri"), _field(params, "line")
         if not isinstance(uri, str) or not isinstance(line, int):
             return None
-        return step_at(ls, uri, line)
+        # Answered for the text it was asked about even when the user typed since: the
+        # extension's commands wait for it and do not retry.
+        return await ls.work.request(
+            uri, lambda doc, check: step_at(ls, doc, line, check), drop_stale=False
+        )

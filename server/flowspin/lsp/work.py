@@ -1,0 +1,121 @@
+"""Per-file worker threads for the analysis and the editor features that read it.
+
+Why: pygls runs a synchronous handler on the event loop, so parsing a 10,000-step flow (about
+a second) used to hold every other request, for every file, until it was done. Here each open
+file gets its own worker thread: a file's work runs in order (a request never parses a text its
+file's worker is already parsing), and one big file never queues a small one. The loop only
+takes snapshots and sends answers. (The GIL still lets one thread run Python at a time, but it
+switches between them every few milliseconds, so a small file's answer comes after a few
+milliseconds of its own work, not after the big file's seconds.)
+
+Stale work is dropped: a job whose document has a newer version by the time it starts, or at
+one of its checkpoints between stages, stops with `Stale`; a request so stopped, or whose
+document changed while it was computed, is answered with the protocol's ContentModified error
+(the client asks again for the new text). `$/cancelRequest` cancels the awaiting task (pygls
+does that) and the job stops at its next checkpoint.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, TypeVar
+
+from pygls.exceptions import JsonRpcContentModified
+
+from flowspin.lsp.documents import DocSnapshot, snapshot
+
+if TYPE_CHECKING:
+    from flowspin.lsp.server import FlowspinServer
+
+T = TypeVar("T")
+
+
+class Stale(Exception):
+    """The work is for a document version (or a request) nobody is waiting for any more."""
+
+
+class FileWork:
+    def __init__(self, server: FlowspinServer) -> None:
+        self.server = server
+        self._pools: dict[str, ThreadPoolExecutor] = {}
+        # The newest version of each document the loop has seen (set on didOpen/didChange):
+        # jobs compare their snapshot's version with it.
+        self._versions: dict[str, int | None] = {}
+        self._lock = threading.Lock()
+
+    def note_version(self, uri: str, version: int | None) -> None:
+        """A new version of the document arrived (call on the loop, before scheduling)."""
+        self._versions[uri] = version
+
+    def is_current(self, doc: DocSnapshot) -> bool:
+        return self._versions.get(doc.uri, doc.version) == doc.version
+
+    def _pool(self, uri: str) -> ThreadPoolExecutor:
+        with self._lock:
+            pool = self._pools.get(uri)
+            if pool is None:
+                pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="flowspin-file")
+                self._pools[uri] = pool
+            return pool
+
+    def forget(self, uri: str) -> None:
+        """The document closed: drop its queued jobs and let its thread end."""
+        self._versions.pop(uri, None)
+        with self._lock:
+            pool = self._pools.pop(uri, None)
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
+
+    async def run(
+        self, doc: DocSnapshot, job: Callable[[Callable[[], None]], T], drop_stale: bool = True
+    ) -> T:
+        """Run `job(check)` on the document's worker thread and return its result.
+
+        `check()` raises `Stale` once the awaiting task was cancelled or, with `drop_stale`,
+        the document has a newer version; `job` calls it between its stages. Raises `Stale`
+        when the job was dropped."""
+        stopped = threading.Event()
+
+        def check() -> None:
+            if stopped.is_set() or (drop_stale and not self.is_current(doc)):
+                raise Stale(doc.uri)
+
+        def work() -> T:
+            check()
+            return job(check)
+
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._pool(doc.uri), work)
+        except asyncio.CancelledError:
+            stopped.set()  # the queued job is cancelled with the task; a running one stops
+            raise
+        except RuntimeError:
+            # The file was closed (its pool shut down) between the snapshot and the submit.
+            if doc.uri not in self._versions:
+                raise Stale(doc.uri) from None
+            raise
+
+    async def request(
+        self,
+        uri: str,
+        feature: Callable[[DocSnapshot, Callable[[], None]], T],
+        drop_stale: bool = True,
+    ) -> T:
+        """Answer a request about `uri` with `feature(doc, check)` computed off the loop.
+
+        The answer is for the version the request was made against; when a newer version
+        arrived in the meantime, it is dropped and the client gets ContentModified (editors
+        ask again). `drop_stale=False` answers for the snapshot's version anyway: for
+        flowspin's own requests, whose callers do not retry (`flowspin/stepAt`)."""
+        doc = snapshot(self.server, uri)
+        try:
+            result = await self.run(doc, lambda check: feature(doc, check), drop_stale)
+        except Stale:
+            raise JsonRpcContentModified(f"{uri} changed; ask again") from None
+        if drop_stale and not self.is_current(doc):
+            raise JsonRpcContentModified(f"{uri} changed; ask again")
+        return result
