@@ -33,6 +33,8 @@ from flowspin.spin.spares import Spares
 
 GRACE_S = float(os.environ.get("FLOWSPIN_CANCEL_GRACE_S", "2"))
 MAX_LOG = 10 * 1024 * 1024
+# Spins whose changed artifacts are still being written, at most (a further spin waits).
+MAX_WRITING = 2
 SHUTDOWN_WRITE_S = 60.0  # how long a stopping worker waits for spins still writing bytes
 # Output still arriving after the step ended (from processes it started) is read this long.
 DRAIN_S = float(os.environ.get("FLOWSPIN_DRAIN_S", "0.5"))
@@ -309,6 +311,8 @@ class Worker:
         starts once they are (a re-spin of the same step, or of any other, does not wait)."""
         if not self.records.persisting or self.flow_cls is None:
             return False
+        if len(self.records.persisting) >= MAX_WRITING:
+            return True  # each writer holds its changed copy in memory: keep them bounded
         try:
             node = self.flow_cls._graph[msg["step"]]
         except (KeyError, TypeError):
