@@ -316,24 +316,22 @@ def _choose_run(flow_name, graph, step, in_funcs, run_id, flow_file, need_all=Tr
     )
 
 
-def _parents_done(run, needed) -> bool:
+def _parents_done(run: Any, needed: list[str]) -> bool:
+    """Whether `run` finished a task of every step in `needed` (its parameters: exist)."""
     from metaflow import Step
     from metaflow.exception import MetaflowNotFound
 
-    if True:
-        ok = True
-        for p in needed:
-            try:
-                st = Step(f"{run.pathspec}/{p}", _namespace_check=False)
-                if not any(t.successful for t in st) and p != "_parameters":
-                    ok = False
-                elif p == "_parameters" and st.task is None:
-                    ok = False
-            except MetaflowNotFound:
-                ok = False
-            if not ok:
-                break
-        return ok
+    for p in needed:
+        try:
+            st = Step(f"{run.pathspec}/{p}", _namespace_check=False)
+            if p == "_parameters":
+                if st.task is None:
+                    return False
+            elif not any(t.successful for t in st):
+                return False
+        except MetaflowNotFound:
+            return False
+    return True
 
 
 def apply_chaining(plan: Plan, store: Any, flow_file: str) -> None:

@@ -453,7 +453,6 @@ class Worker:
             else:
                 a.pending = [(plan, plan.split_index)]
                 a.parents[id(plan)] = parents
-            a.base_plan = plan  # type: ignore[attr-defined]
         except SpinSetupError as exc:
             self._finish_early(a, exc.err_type, exc.message, line=exc.line)
             return
