@@ -165,7 +165,9 @@ class ModelStore:
         candidates = [model.syntax_error.span.line - 1]
         if cursor_line is not None:
             candidates.append(cursor_line)
-        key = (analysis.source, tuple(candidates))
+        # `repair` reads the lines as a set: lenses (no cursor) and a completion on the line
+        # with the error share one repaired parse.
+        key = (analysis.source, tuple(sorted(set(candidates))))
         with self.lock:
             cached = self.repaired.get(doc.uri)
         if cached is None or cached[0] != key:

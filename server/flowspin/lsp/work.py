@@ -18,9 +18,11 @@ does that) and the job stops at its next checkpoint.
 from __future__ import annotations
 
 import asyncio
+import gc
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, TypeVar
 
 from pygls.exceptions import JsonRpcContentModified
@@ -31,6 +33,34 @@ if TYPE_CHECKING:
     from flowspin.lsp.server import FlowspinServer
 
 T = TypeVar("T")
+
+
+_gc_lock = threading.Lock()
+_gc_pausers = 0
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Hold Python's cycle collector while a job runs (jobs of several files may overlap).
+
+    Why: a parse allocates hundreds of thousands of objects that outlive it (the model), and
+    each burst of survivors makes the collector walk every object the server holds, the
+    other open files' models included: on a 2,000-step flow that doubled the time of a parse
+    and lint (about 400 ms instead of 160 ms with two such models open). The model and the
+    answers are acyclic, so reference counting frees them anyway; the collector resumes when
+    the last job ends."""
+    global _gc_pausers
+    with _gc_lock:
+        _gc_pausers += 1
+        if _gc_pausers == 1:
+            gc.disable()
+    try:
+        yield
+    finally:
+        with _gc_lock:
+            _gc_pausers -= 1
+            if _gc_pausers == 0:
+                gc.enable()
 
 
 class Stale(Exception):
@@ -85,7 +115,8 @@ class FileWork:
 
         def work() -> T:
             check()
-            return job(check)
+            with gc_paused():
+                return job(check)
 
         loop = asyncio.get_running_loop()
         try:
