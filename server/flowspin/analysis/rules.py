@@ -355,12 +355,21 @@ def static_transitions(ctx: _Ctx) -> Iterator[Diagnostic]:
             if inner
             else ""
         )
+        stranded: list[str] = []
+        if step.name in ctx.facts.reachable:
+            meant = [name for t in inner for name in t.targets if name in ctx.steps]
+            for target in meant:
+                stranded += [n for n in _stranded_by(ctx, step.name, target) if n not in stranded]
+            if not meant:
+                stranded = _stranded_dead_end(ctx)
         yield ctx.diag(
             "missing-transition",
             f"Step '{step.name}' does not end with a self.next() transition.{hint} Add "
-            "self.next(self.<next_step>) as the last statement of the step.",
+            f"self.next(self.<next_step>) as the last statement of the step."
+            f"{_stranding(ctx, stranded)}",
             step.name_span,
             step.name,
+            stranded,
         )
 
 
@@ -411,11 +420,7 @@ def unknown_transitions(ctx: _Ctx) -> Iterator[Diagnostic]:
                 close = difflib.get_close_matches(target, known, n=1)
                 hint = f" Did you mean '{close[0]}'?" if close else ""
                 stranded = _stranded_by(ctx, step.name, close[0]) if close and t.is_tail else []
-                if stranded:
-                    hint += (
-                        f" (Until then {_names(stranded)} cannot be reached from the start step.)"
-                    )
-                    ctx.knock_ons.update(("orphan-step", name) for name in stranded)
+                hint += _stranding(ctx, stranded)
                 yield ctx.diag(
                     "unknown-transition",
                     f"Step '{step.name}' transitions to '{target}', which is not a step of "
@@ -425,6 +430,24 @@ def unknown_transitions(ctx: _Ctx) -> Iterator[Diagnostic]:
                     step.name,
                     [target, *stranded],
                 )
+
+
+def _stranded_dead_end(ctx: _Ctx) -> list[str]:
+    """When the path from start never reaches the end step (it stops at a step without a
+    transition, or turns in a loop), the end step is unreachable because of that, not an
+    orphan of its own. (Other unreachable steps may be real orphans: they stay reported.)"""
+    end = ctx.flow.end_step
+    if ctx.flow.start_step is None or end is None or end in ctx.facts.reachable:
+        return []
+    return [end]
+
+
+def _stranding(ctx: _Ctx, stranded: list[str]) -> str:
+    """Mark `stranded` orphans as knock-ons of the finding whose message this ends."""
+    if not stranded:
+        return ""
+    ctx.knock_ons.update(("orphan-step", name) for name in stranded)
+    return f" (Until then {_names(stranded)} cannot be reached from the start step.)"
 
 
 def _stranded_by(ctx: _Ctx, source: str, meant: str) -> list[str]:
@@ -463,14 +486,15 @@ def cycles(ctx: _Ctx) -> Iterator[Diagnostic]:
         closing = path[-2] if len(path) >= 2 else first
         step = ctx.steps[closing]
         span = _target_span(step, path[-1]) or ctx.tail_span(step)
+        stranded = _stranded_dead_end(ctx) if closing in ctx.facts.reachable else []
         yield ctx.diag(
             "cycle",
             f"There is a loop in flow '{ctx.flow.name}': {' -> '.join(path)}. Metaflow "
             "graphs must be acyclic (only a switch step may loop back to itself). Change the "
-            f"self.next() in '{closing}' to break the loop.",
+            f"self.next() in '{closing}' to break the loop.{_stranding(ctx, stranded)}",
             span,
             closing,
-            [n for n in path if n != closing],
+            [n for n in path if n != closing] + stranded,
         )
 
 
