@@ -46,6 +46,23 @@ class ConstantFlow(FlowSpec):
         pass
 """
 
+CONFIG = """
+from metaflow import Config, FlowSpec, step
+
+
+class CfgFlow(FlowSpec):
+    cfg = Config("cfg", default_value={"a": 1})
+
+    @step
+    def start(self):
+        self.cfg = {"a": 2}
+        self.next(self.end)
+
+    @step
+    def end(self):
+        pass
+"""
+
 JOIN = """
 from metaflow import FlowSpec, step
 
@@ -140,6 +157,7 @@ def test_assigning_a_parameter_or_class_attribute() -> None:
         ("modifies-parameter", "warning", 16),  # under an `if`: may not run
     ]
     assert found(CONSTANT) == [("modifies-parameter", "error", 9)]
+    assert found(CONFIG) == [("modifies-parameter", "error", 9)]
     fixed = PARAMETER.replace("self.lr = self.lr / 10", "self.rate = self.lr / 10")
     assert found(fixed.replace("self.SCALE = 2", "self.scale = 2")) == []
     private = CONSTANT.replace("SCALE", "_scale")  # Metaflow skips names starting with _
@@ -151,6 +169,7 @@ def test_metaflow_run_fails_assigning_a_parameter(workdir: Path) -> None:
     message = "Flow level attributes and Parameters are not modifiable"
     run_fails_with(workdir, PARAMETER, "ParamFlow", message)
     run_fails_with(workdir, CONSTANT, "ConstantFlow", message)
+    run_fails_with(workdir, CONFIG, "CfgFlow", message)
     private = CONSTANT.replace("SCALE", "_scale")
     run_metaflow(write_flow(workdir, private + MAIN.format(name="ConstantFlow")), "run")
 
