@@ -18,12 +18,20 @@ test: setup setup-node setup-e2e lint pytest
 
 setup: $(STAMP)
 
+# One line per stage before it starts: the installs are quiet (-q) and take about a minute on
+# a fresh machine, which looked like a hang. The notebook extra stays in: the tests render
+# notebook cards (a user's install leaves it out, see the README's "Install").
 $(STAMP): pyproject.toml Makefile
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e ".[dev,mcp]"
-	$(PY) -m pip install -q --no-deps --upgrade --target $(CARD_NOTEBOOK) "metaflow-card-notebook>=1.0.8,<2"
-	touch $(STAMP)
+	@echo "setup 1/4: Python venv in $(VENV)"
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@echo "setup 2/4: upgrading pip"
+	@$(PY) -m pip install -q --upgrade pip
+	@echo "setup 3/4: flowspin (editable) with the dev, mcp and notebook extras (about a minute the first time)"
+	@$(PY) -m pip install -q -e ".[dev,mcp,notebook]"
+	@echo "setup 4/4: metaflow-card-notebook into $(CARD_NOTEBOOK) (off the venv's path)"
+	@$(PY) -m pip install -q --no-deps --upgrade --target $(CARD_NOTEBOOK) "metaflow-card-notebook>=1.0.8,<2"
+	@touch $(STAMP)
+	@echo "setup: done"
 
 # Node packages of the extension (esbuild, TypeScript, vscode-languageclient, playwright-core).
 setup-node:

@@ -11,11 +11,16 @@ flowspin_flow_file, so a notebook can read the spun task through
 spin's record is written before the notebook runs (the worker rewrites it with the full result
 afterwards). The executed notebook is kept beside the card as `<card>.ipynb`. A notebook that
 raises still gives a card: the executed notebook up to the failing cell, with its traceback.
+
+papermill, nbconvert, ipykernel and nbformat are flowspin's `notebook` extra, not dependencies
+(they are most of an install). Without them a notebook card is a card that says which extra to
+install, and the spin carries the same line as a notice: the step itself is unaffected.
 """
 
 from __future__ import annotations
 
 import html as _html
+import importlib.util
 import json
 import os
 import sys
@@ -42,8 +47,61 @@ _PAPERMILL_KEYS = {
 }
 
 
+# The modules a notebook card imports, and the distribution each comes from (the `notebook`
+# extra in pyproject.toml; jupyter_client comes with ipykernel).
+NOTEBOOK_MODULES = {
+    "papermill": "papermill",
+    "nbformat": "nbformat",
+    "nbconvert": "nbconvert",
+    "ipykernel": "ipykernel",
+    "jupyter_client": "ipykernel",
+}
+# Used when flowspin's own metadata cannot be read (a source tree on PYTHONPATH).
+_NOTEBOOK_EXTRA = ("papermill>=2.6", "nbformat>=5.9", "nbconvert>=7.0", "ipykernel>=6.0")
+
+
 class NotebookOptionsError(ValueError):
     pass
+
+
+def missing_notebook_packages() -> list[str]:
+    """The distributions of the `notebook` extra this interpreter lacks, in a stable order."""
+    missing = [
+        dist
+        for module, dist in NOTEBOOK_MODULES.items()
+        if importlib.util.find_spec(module) is None
+    ]
+    return list(dict.fromkeys(missing))
+
+
+def notebook_extra_requirements() -> list[str]:
+    """The `notebook` extra as flowspin's installed metadata declares it (so the hint cannot
+    drift from pyproject.toml), else the list it had when this was written."""
+    try:
+        from importlib.metadata import requires
+
+        reqs = requires("flowspin") or []
+    except Exception:
+        reqs = []
+    extra = [
+        r.split(";", 1)[0].strip().replace(" ", "")
+        for r in reqs
+        if ";" in r and "extra" in r.split(";", 1)[1] and '"notebook"' in r.split(";", 1)[1]
+    ]
+    return extra or list(_NOTEBOOK_EXTRA)
+
+
+def missing_extra_message(missing: list[str]) -> str:
+    """One line: what is missing, and a command that installs it into *this* interpreter (the
+    worker's, which may not be the one on the user's PATH). `flowspin[notebook]` alone is not
+    followable while flowspin is installed from a checkout or a wheel file."""
+    reqs = " ".join(f"'{r}'" for r in notebook_extra_requirements())
+    return (
+        f"notebook cards need flowspin's `notebook` extra ({', '.join(missing)} missing in "
+        f"{sys.executable}): install it with `{sys.executable} -m pip install {reqs}` "
+        "(from a checkout: `pip install -e '.[notebook]'`; from a wheel: "
+        "`pip install 'flowspin-<version>-py3-none-any.whl[notebook]'`)"
+    )
 
 
 def render_notebook_card(
@@ -55,6 +113,10 @@ def render_notebook_card(
     card_path: Path,
 ) -> tuple[str, str | None]:
     """(HTML, problem or None). Never raises: every failure becomes a readable card."""
+    missing = missing_notebook_packages()
+    if missing:
+        msg = missing_extra_message(missing)
+        return _message_card("Notebook card not rendered", msg), msg
     try:
         nb = notebook_options(card_options, task, Path(job["flow_file"]).parent)
     except NotebookOptionsError as exc:

@@ -36,9 +36,14 @@ def run(args: argparse.Namespace) -> int:
     try:
         import mcp.server.mcpserver  # noqa: F401
     except ImportError:
+        # A command that works however flowspin was installed (checkout, wheel, index), into
+        # the interpreter that runs this command: `flowspin[mcp]` alone needs an index with
+        # flowspin on it.
         print(
-            "flowspin mcp: the MCP SDK is not installed. Install it with "
-            "`pip install 'flowspin[mcp]'` (or `pip install 'mcp>=2,<3'`).",
+            "flowspin mcp: the MCP SDK is not installed (flowspin's `mcp` extra). Install it "
+            f"with `{sys.executable} -m pip install 'mcp>=2,<3'` (from a checkout: "
+            "`pip install -e '.[mcp]'`; from a wheel: "
+            "`pip install 'flowspin-<version>-py3-none-any.whl[mcp]'`).",
             file=sys.stderr,
         )
         return 2
