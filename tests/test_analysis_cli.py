@@ -145,3 +145,21 @@ def test_rules_are_listed_with_severity_and_origin() -> None:
     )
     no_files = flowspin("check")
     assert no_files.returncode == 2 and "at least one flow file" in no_files.stderr
+
+
+def test_graph_of_a_flow_built_from_several_files() -> None:
+    flow_file = CORPUS / "projects" / "valid_package_base" / "flow.py"
+    data = json.loads(flowspin("graph", "--json", flow_file).stdout)
+    (flow,) = data["flows"]
+    steps = {s["name"]: s for s in flow["steps"]}
+    assert set(steps) == {"start", "load", "train", "end"}
+    assert steps["load"]["defined_in"] == "LoadMixin"
+    assert steps["load"]["file"].endswith("pipelines/mixins.py")
+    assert steps["train"]["file"] is None and steps["train"]["in"] == ["load"]
+    assert [(p["attr"], bool(p["file"])) for p in flow["parameters"]] == [
+        ("scale", False),
+        ("count", True),
+    ]
+    human = flowspin("graph", flow_file).stdout
+    assert "(from LoadMixin, pipelines/mixins.py)" in human
+    assert "pipelines/mixins.py:5" in human

@@ -98,6 +98,7 @@ def graph_json(model: Any) -> dict[str, Any]:
                         "has_default": p.has_default,
                         "help": p.help,
                         "type": p.type,
+                        "file": p.file,
                     }
                     for p in flow.parameters
                 ],
@@ -149,6 +150,25 @@ def _edge_label(step: dict[str, Any]) -> str:
     return f"-> {targets}"
 
 
+def _relative(path: str, flow_file: str) -> str:
+    """A base's file as the user would name it: relative to the flow's folder when inside."""
+    import os
+
+    folder = os.path.dirname(os.path.abspath(flow_file))
+    rel = os.path.relpath(path, folder)
+    return path if rel.startswith("..") else rel
+
+
+def _origin(step: dict[str, Any], flow_file: str) -> str:
+    """' (from BaseFlow)', or ' (from BaseFlow, pipelines/base.py)' for another file (the
+    line column is then that file's)."""
+    if not step["defined_in"]:
+        return ""
+    if step.get("file"):
+        return f" (from {step['defined_in']}, {_relative(step['file'], flow_file)})"
+    return f" (from {step['defined_in']})"
+
+
 def _print_human(data: dict[str, Any]) -> None:
     if "syntax_error" in data:
         err = data["syntax_error"]
@@ -166,7 +186,8 @@ def _print_human(data: dict[str, Any]) -> None:
         print(f"{flow['name']}  ({data['file']}:{flow['line']})")
         for p in flow["parameters"]:
             default = f" = {p['default']!r}" if p["has_default"] else ""
-            print(f"  {p['kind']} {p['attr']} ({p['name']!r}){default}  line {p['line']}")
+            where = f"{_relative(p['file'], data['file'])}:" if p.get("file") else "line "
+            print(f"  {p['kind']} {p['attr']} ({p['name']!r}){default}  {where}{p['line']}")
         if not flow["steps"]:
             print("  (no steps)")
             continue
@@ -174,7 +195,7 @@ def _print_human(data: dict[str, Any]) -> None:
         type_width = max(len(s["type"]) for s in flow["steps"])
         for step in flow["steps"]:
             decos = " ".join(f"@{d['name']}" for d in step["decorators"])
-            origin = f" (from {step['defined_in']})" if step["defined_in"] else ""
+            origin = _origin(step, data["file"])
             print(
                 f"  {step['line']:>5}  {step['name']:<{width}}  {step['type']:<{type_width}}  "
                 f"{_edge_label(step)}{'  ' + decos if decos else ''}{origin}"
