@@ -73,7 +73,7 @@ class SpinRecords:
             "mode": c.mode,
             "base": {
                 "run_id": plan.run_id,
-                "tasks": list(plan.tasks),
+                "tasks": [t for t in plan.tasks if t],  # a failed split filled by a spin: none
                 "chained_from": list(plan.chained_from),
             },
             "artifacts": {
