@@ -119,7 +119,7 @@ def test_failing_step_points_at_the_flow_line(workdir: Path) -> None:
     # the human summary of the same run (nothing re-run: `runs` reads it back)
     listed = flowspin(workdir, "runs", str(flow))
     assert listed.returncode == 0, listed.stderr
-    assert f["run_id"] in listed.stdout and "unfinished" in listed.stdout
+    assert f["run_id"] in listed.stdout and "failed" in listed.stdout
 
 
 def test_not_a_flow_is_a_clear_error(workdir: Path) -> None:

@@ -11,6 +11,12 @@ Ctrl-C cancels the run as it would in a terminal (it can be resumed). Exit statu
 run succeeded, 1 when it failed or was cancelled, 130 after Ctrl-C, 2 when FILE is not a
 runnable flow file (or STEP is not one of its steps) or Metaflow could not name the user
 (set METAFLOW_USER).
+
+The run goes on if this command is killed (its output goes to a log under .flowspin/runs/).
+`--cancel RUN_ID` stops such a run, one flowspin started, from any terminal: SIGINT to its
+process group as Ctrl-C would (it stays resumable), SIGTERM then SIGKILL after `--grace`
+seconds each. Exit status 0 once it stopped, 1 when the run is not running or was not started
+by flowspin.
 """
 
 from __future__ import annotations
@@ -50,13 +56,22 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="the run to resume (default: the latest run of the flow)",
     )
     parser.add_argument(
+        "--cancel", default=None, metavar="RUN_ID",
+        help="stop a running run flowspin started (even if its launcher is gone)",
+    )
+    parser.add_argument(
+        "--grace", type=float, default=10.0, metavar="S",
+        help="with --cancel: seconds before SIGTERM, and again before SIGKILL (10)",
+    )
+    parser.add_argument(
         "--python", default=None, metavar="PATH",
         help="interpreter that runs the flow (default: the one running flowspin)",
     )
     parser.set_defaults(func=run, parser=parser, metaflow_args=[])
     parser.usage = (
         "flowspin run FILE [--param K=V]... [--json] [--verbose] [--resume [STEP]] "
-        "[--origin-run-id ID] [--python PATH] [-- METAFLOW_ARGS...]"
+        "[--origin-run-id ID] [--python PATH] [-- METAFLOW_ARGS...]\n"
+        "       flowspin run FILE --cancel RUN_ID [--grace S] [--json]"
     )
     parser.__class__ = _SplitAtDashDash
 
@@ -89,6 +104,8 @@ def parse_params(items: list[str]) -> dict[str, str]:
 def run(args: argparse.Namespace) -> int:
     from flowspin.runs import FlowFileError, RunManager
 
+    if args.cancel is not None:
+        return cancel(args)
     try:
         params = parse_params(args.param)
     except ValueError as exc:
@@ -141,6 +158,54 @@ def run(args: argparse.Namespace) -> int:
         return 130
     assert result is not None
     return 0 if result.status == "ok" else 1
+
+
+def cancel(args: argparse.Namespace) -> int:
+    """`--cancel RUN_ID`: stop a run flowspin started, whoever launched it."""
+    from flowspin.runs import FlowFileError, load_target
+    from flowspin.runs.launches import NotCancellable, cancel_launch
+    from flowspin.runs.report import relative_to_cwd
+
+    if args.param or args.resume is not None or args.origin_run_id or args.metaflow_args:
+        print("flowspin run: --cancel RUN_ID takes no --param, --resume, --origin-run-id or "
+              "Metaflow arguments", file=sys.stderr)
+        return 2
+    try:
+        target = load_target(args.file)
+    except FlowFileError as exc:
+        print(f"flowspin run: {exc}", file=sys.stderr)
+        return 2
+    run_id = str(args.cancel).strip()
+
+    def said(sig: str) -> None:
+        if not args.json:
+            print(f"sent {sig} to run {run_id} of {target.flow}", flush=True)
+
+    try:
+        outcome = cancel_launch(
+            target.path, target.flow, run_id, grace_s=max(0.0, args.grace), on_signal=said
+        )
+    except NotCancellable as exc:
+        if args.json:
+            print(json.dumps({"ok": False, "run_id": run_id, "flow": target.flow,
+                              "message": str(exc)}))
+        else:
+            print(f"flowspin run: {exc}", file=sys.stderr)
+        return 1
+    shown = relative_to_cwd(str(target.path))
+    resume = f"flowspin run {shown} --resume --origin-run-id {run_id}"
+    if args.json:
+        print(json.dumps({
+            "ok": outcome.ok, "run_id": run_id, "flow": target.flow,
+            "status": "cancelled" if outcome.ok else "running",
+            "signals": outcome.signals, "message": outcome.message,
+            **({"resume": resume} if outcome.ok else {}),
+        }))
+    else:
+        print(outcome.message)
+        if outcome.ok:
+            print(f"Resume it with: {resume}")
+    return 0 if outcome.ok else 1
 
 
 class JsonPrinter:

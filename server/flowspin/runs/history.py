@@ -4,6 +4,13 @@ The subprocess uses the flow's interpreter, folder and environment, so it sees t
 metadata provider and datastore the runs were written to (a local `.metaflow/` next to the
 flow, or the user's configured service), and the server never imports Metaflow's client
 state or user code. The Client's default namespace (the current user) applies, as for spins.
+
+A run that did not succeed is told apart from Metaflow's own records and flowspin's launch
+records (`flowspin.runs.launches`): running (a process of it is alive), cancelled, failed (a
+task's attempt ended unsuccessfully, `attempt_ok` false in its metadata), orphaned (flowspin
+started it, nothing of it is alive and nobody saw it end), or, for a run flowspin did not
+start, unfinished. With Metaflow's metadata service, a run heartbeat younger than
+HEARTBEAT_S also reads as running (the local metadata writes no heartbeats).
 """
 
 from __future__ import annotations
@@ -12,11 +19,13 @@ import json
 import os
 import subprocess
 import sys
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from flowspin.runs.flowinfo import load_target
+from flowspin.runs.launches import launcher_alive, read_launches, status_of
 
 _SCRIPT = r"""
 import json, sys
@@ -44,10 +53,29 @@ for run in runs[: args["limit"]]:
     except Exception:
         pass
     ok = run.successful
+    failed_task = False
+    if not ok:
+        try:
+            for step in run:
+                for task in step:
+                    if str(task.metadata_dict.get("attempt_ok", "")).lower() == "false":
+                        failed_task = True
+                        break
+                if failed_task:
+                    break
+        except Exception:
+            pass
+    heartbeat = None
+    try:
+        heartbeat = (getattr(run, "_object", None) or {}).get("last_heartbeat_ts")
+    except Exception:
+        pass
     out.append({
         "run_id": run.id,
         "flow": args["flow"],
         "status": "ok" if ok else "unfinished",
+        "failed_task": failed_task,
+        "heartbeat": heartbeat,
         "created_at": run.created_at.isoformat() if run.created_at else None,
         "finished_at": run.finished_at.isoformat() if ok and run.finished_at else None,
         "user": user,
@@ -60,6 +88,9 @@ sys.stdout.write("\n@@flowspin-runs@@" + json.dumps(out) + "\n")
 _MARK = "@@flowspin-runs@@"
 
 
+HEARTBEAT_S = 120.0  # a metadata service's run heartbeat (every ~10 s) younger than this: alive
+
+
 class RunListError(Exception):
     """Metaflow's Client could not be asked (bad interpreter, broken config, ...)."""
 
@@ -68,13 +99,16 @@ class RunListError(Exception):
 class RunInfo:
     run_id: str
     flow: str
-    status: str  # ok | unfinished (failed, cancelled or still running)
+    status: str  # ok | running | failed | cancelled | orphaned | unfinished (see status_of)
     created_at: str | None
     finished_at: str | None
     user: str | None
     tags: list[str] = field(default_factory=list)
     parameters: dict[str, str] = field(default_factory=dict)  # name -> repr of the value
     pathspec: str = ""
+    # flowspin's record of the launch (None: not started by flowspin): {pid, launcher_pid,
+    # launcher_alive, log, cancel_requested, ended}
+    launch: dict[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -112,7 +146,37 @@ def list_runs(
             f"could not list runs of {target.flow} with {python or sys.executable}: "
             + ("\n".join(detail) or f"exit code {proc.returncode}")
         )
-    return [RunInfo(**item) for item in json.loads(payload)]
+    launches = read_launches(target.path, target.flow)
+    return [_classify(item, launches.get(item["run_id"])) for item in json.loads(payload)]
+
+
+def _classify(item: dict[str, Any], record: dict[str, Any] | None) -> RunInfo:
+    failed_task = bool(item.pop("failed_task", False))
+    heartbeat = item.pop("heartbeat", None)
+    status = status_of(record, item["status"] == "ok", failed_task)
+    if status == "unfinished" and _fresh(heartbeat):
+        status = "running"
+    info = RunInfo(**item)
+    info.status = status
+    if record is not None:
+        info.launch = {
+            "pid": record.get("pid"),
+            "launcher_pid": record.get("launcher_pid"),
+            "launcher_alive": launcher_alive(record),
+            "log": record.get("log"),
+            "cancel_requested": bool(record.get("cancel_requested_at")),
+            "ended": (record.get("finished") or {}).get("status"),
+        }
+    return info
+
+
+def _fresh(heartbeat: Any) -> bool:
+    """A metadata service's heartbeat (epoch seconds, or milliseconds) younger than
+    HEARTBEAT_S."""
+    if not isinstance(heartbeat, (int, float)) or heartbeat <= 0:
+        return False
+    seconds = heartbeat / 1000.0 if heartbeat > 1e11 else float(heartbeat)
+    return time.time() - seconds < HEARTBEAT_S
 
 
 def latest_successful_run(flow_file: str | Path, **kwargs: Any) -> RunInfo | None:

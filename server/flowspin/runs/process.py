@@ -5,22 +5,30 @@ in the user's real datastore and metadata and honours `--with kubernetes` and fr
 process gets its own session (process group): cancelling sends SIGINT to the whole group, as
 Ctrl-C in a terminal would, so Metaflow's runtime stops its tasks and writes what a following
 `resume` needs; SIGTERM and then SIGKILL follow only if it does not exit within the grace period.
+
+A run outlives whoever launched it: Metaflow's console goes to a log file next to the run's
+launch record (`flowspin.runs.launches`), which the launcher follows, rather than to a pipe.
+Through a pipe, a launcher killed with `kill -9` took the run down with it at Metaflow's next
+line (a broken pipe in its runtime) and left tasks half done; with the file, the run goes on
+to its end, `flowspin runs` shows it running, and `flowspin run --cancel` can stop it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from flowspin.runs.flowinfo import FlowFileError, FlowTarget, load_target
+from flowspin.runs.launches import LaunchRecord, launch_folder
 from flowspin.runs.parse import Event, LineParser
 from flowspin.runs.progress import RunProgress
 
@@ -53,6 +61,33 @@ def metaflow_command(
     return cmd + list(extra_args or [])
 
 
+@contextlib.contextmanager
+def _ctrl_c_reaches_metaflow() -> Iterator[None]:
+    """While starting Metaflow, SIGINT is handled rather than ignored, so that the runtime
+    starts with the default disposition and a cancel's SIGINT stops it as Ctrl-C would.
+
+    Why: a launcher started in the background (`flowspin run ... &` from a script, `nohup`)
+    ignores SIGINT, and an ignored signal stays ignored across exec: Metaflow would then
+    shrug off the cancel and only die of the SIGTERM a grace period later, not cleanly. A
+    handled signal is reset to the default at exec. Only the main thread may change signal
+    dispositions; elsewhere (a server's worker thread) this does nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    try:
+        before = signal.getsignal(signal.SIGINT)
+    except ValueError:
+        before = None
+    if before != signal.SIG_IGN:
+        yield
+        return
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 @dataclass
 class RunResult:
     status: str  # ok | failed | cancelled
@@ -74,6 +109,7 @@ class RunHandle:
         env: dict[str, str],
         on_event: EventCallback | None,
         grace_s: float = GRACE_S,
+        record: LaunchRecord | None = None,
     ) -> None:
         self.target = target
         self.command = cmd
@@ -89,18 +125,27 @@ class RunHandle:
         self._tail: list[str] = []
         self._result: RunResult | None = None
         self._started = time.monotonic()
-        self.proc = subprocess.Popen(
-            cmd,
-            cwd=target.path.parent,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            errors="replace",
-            bufsize=1,
-            start_new_session=True,
-        )
+        self.record = record
+        log = open(record.log, "ab") if record is not None else None  # noqa: SIM115
+        try:
+            with _ctrl_c_reaches_metaflow():
+                self.proc = subprocess.Popen(
+                    cmd,
+                    cwd=target.path.parent,
+                    env=env,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log if log is not None else subprocess.PIPE,
+                    stderr=subprocess.STDOUT,
+                    text=True,
+                    errors="replace",
+                    bufsize=1,
+                    start_new_session=True,
+                )
+        finally:
+            if log is not None:
+                log.close()  # the runtime holds its own descriptor
+        if record is not None:
+            self._record_safely(record.started, self.proc.pid)
         self._parser.pid = self.proc.pid
         self._reader = threading.Thread(target=self._read, name="flowspin-run", daemon=True)
         self._reader.start()
@@ -117,8 +162,26 @@ class RunHandle:
     def cancelled(self) -> bool:
         return self._cancelled.is_set()
 
+    def _record_safely(self, action: Callable[..., None], *args: Any) -> None:
+        """Launch-record bookkeeping never stops a run (a full disk, a removed folder)."""
+        try:
+            action(*args)
+        except OSError:
+            pass
+
+    def _cancel_asked(self) -> bool:
+        """Cancelled here, or by `flowspin run --cancel` from another process."""
+        if self.cancelled:
+            return True
+        try:
+            return self.record is not None and self.record.cancel_requested()
+        except OSError:
+            return False
+
     def _emit(self, event: Event) -> None:
-        if event["event"] == "task_failed" and self.cancelled:
+        if event["event"] == "run_started" and self.record is not None:
+            self._record_safely(self.record.bind, str(event.get("run_id") or ""))
+        if event["event"] == "task_failed" and self._cancel_asked():
             # the task died of our SIGINT (KeyboardInterrupt): not a bug to show at a line
             event = {k: event[k] for k in ("step", "task_id", "run_id", "time", "duration_ms")}
             event = {"event": "task_cancelled", **event}
@@ -134,15 +197,42 @@ class RunHandle:
             except Exception:  # a broken listener must not stop the run's bookkeeping
                 pass
 
+    def _lines(self) -> Any:
+        """Metaflow's console lines as it writes them: from the pipe, or by following the log
+        file until the runtime exits (checked every 50 ms while nothing new was written)."""
+        if self.record is None:
+            assert self.proc.stdout is not None
+            yield from self.proc.stdout
+            return
+        with open(self.record.log, encoding="utf-8", errors="replace") as fh:
+            partial = ""
+            exited = False
+            while True:
+                chunk = fh.readline()
+                if chunk:
+                    partial += chunk
+                    if partial.endswith("\n"):
+                        yield partial
+                        partial = ""
+                    continue
+                if exited:
+                    break
+                try:
+                    self.proc.wait(timeout=0.05)
+                    exited = True  # one more pass reads what it wrote last
+                except subprocess.TimeoutExpired:
+                    pass
+            if partial:
+                yield partial
+
     def _read(self) -> None:
-        assert self.proc.stdout is not None
         try:
-            for raw in self.proc.stdout:
+            for raw in self._lines():
                 for event in self._parser.feed(raw):
                     self._emit(event)
         finally:
             returncode = self.proc.wait()
-            if self.cancelled:
+            if self._cancel_asked():
                 status = "cancelled"
             else:
                 status = "ok" if returncode == 0 else "failed"
@@ -166,6 +256,8 @@ class RunHandle:
                 status, self.run_id, returncode, duration, final["steps"],
                 list(self._failures), list(self._tail),
             )
+            if self.record is not None:
+                self._record_safely(self.record.finish, status, returncode)
             self._emit(final)
             self._done.set()
 
@@ -179,6 +271,8 @@ class RunHandle:
             threading.Thread(target=self._escalate, args=(grace,), daemon=True).start()
             return
         self._cancelled.set()
+        if self.record is not None:
+            self._record_safely(self.record.request_cancel)
         self._signal(signal.SIGINT)
         threading.Thread(target=self._escalate, args=(grace,), daemon=True).start()
 
@@ -244,7 +338,12 @@ class RunManager:
                 f"{', '.join(target.step_names)}."
             )
         cmd = metaflow_command(self.python, target.path, verb, params, extra_args, **resume)
-        handle = RunHandle(target, cmd, self._env(env), on_event)
+        folder = launch_folder(target.path, target.flow)
+        record = (
+            LaunchRecord.create(folder, target.flow, target.path, verb, cmd)
+            if folder is not None else None
+        )
+        handle = RunHandle(target, cmd, self._env(env), on_event, record=record)
         self.active = {pid: h for pid, h in self.active.items() if not h.done()}
         self.active[handle.pid] = handle
         return handle
