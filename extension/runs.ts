@@ -1,7 +1,8 @@
 /**
  * Runs from the palette: Run Flow (a prompt per Parameter, values remembered per flow), Resume
- * Flow From Step (the cursor's step, the origin run from a quick pick), Select Base Run, and
- * what a run shows while it goes: its log in the "flowspin: run" channel and its state in the
+ * Flow From Step (the cursor's step, the origin run from a quick pick), Select Base Run, Cancel
+ * Run… (a quick pick of the flow's running runs, whoever launched them), and what a run shows
+ * while it goes: its log in the "flowspin: run" channel and its state in the
  * status bar. The server starts and tracks the run (Metaflow's own `run`/`resume`); the lenses,
  * progress and diagnostics come from it too. This module only asks and shows.
  */
@@ -144,6 +145,17 @@ interface RunItem extends vscode.QuickPickItem {
   runId: string | null;
 }
 
+/** A run's status as the server read it (`flowspin runs`): Metaflow's records plus flowspin's
+ * launch records, so a run whose launcher is gone still reads as running. */
+const RUN_STATES: Record<string, string> = {
+  ok: '$(pass) ok',
+  running: '$(sync~spin) running',
+  failed: '$(error) failed',
+  cancelled: '$(circle-slash) cancelled',
+  orphaned: '$(debug-disconnect) orphaned',
+  unfinished: '$(warning) unfinished',
+};
+
 function runItem(run: RunSummary, pinned: string | null | undefined): RunItem {
   const params = Object.entries(run.parameters)
     .map(([k, v]) => `${k}=${v}`)
@@ -151,7 +163,7 @@ function runItem(run: RunSummary, pinned: string | null | undefined): RunItem {
   const when = run.created_at ? new Date(run.created_at).toLocaleString() : 'unknown time';
   return {
     label: `${run.run_id === pinned ? '$(pinned) ' : ''}${run.run_id}`,
-    description: `${run.status === 'ok' ? '$(pass) ok' : '$(warning) unfinished'} · ${when} · ${run.user ?? '?'}`,
+    description: `${RUN_STATES[run.status] ?? run.status} · ${when} · ${run.user ?? '?'}`,
     detail: params || undefined,
     runId: run.run_id,
   };
@@ -238,6 +250,30 @@ async function selectBaseRun(server: Server, raw: unknown): Promise<void> {
   show('selectBaseRun', await server.execute('selectBaseRun', { uri: at.uri.toString(), line: at.line, runId: choice.runId }));
 }
 
+async function cancelRun(server: Server, raw: unknown): Promise<void> {
+  const at = where(raw);
+  if (!at) {
+    return;
+  }
+  const runs = await listRuns(server, at.uri, at.line);
+  if (!runs) {
+    return;
+  }
+  const running = runs.runs.filter((r) => r.status === 'running');
+  if (running.length === 0) {
+    void vscode.window.showInformationMessage(`No run of ${runs.flow ?? 'this flow'} is running.`);
+    return;
+  }
+  const choice = await vscode.window.showQuickPick(
+    running.map((r) => runItem(r, runs.pinned)),
+    { title: `Cancel which run of ${runs.flow ?? 'this flow'}? (it stays resumable)`, matchOnDetail: true },
+  );
+  if (!choice) {
+    return;
+  }
+  show('cancelRun', await server.execute('cancelRun', { uri: at.uri.toString(), line: at.line, runId: choice.runId }));
+}
+
 async function save(uri: vscode.Uri): Promise<boolean> {
   if (await saveIfDirty(uri)) {
     return true;
@@ -279,6 +315,7 @@ export function registerRunUi(server: Server, context: vscode.ExtensionContext):
       'flowspin.selectBaseRun',
       guarded('selectBaseRun', (arg) => selectBaseRun(server, arg)),
     ),
+    vscode.commands.registerCommand('flowspin.cancelRun', guarded('cancelRun', (arg) => cancelRun(server, arg))),
     vscode.commands.registerCommand('flowspin.showRunOutput', () => output.show(true)),
   ];
 }

@@ -6,7 +6,9 @@ completes, and the spin worker taking each new run as its base unless one is pin
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -14,7 +16,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 import pytest_lsp
-from conftest import write_flow
+from conftest import metaflow_env, write_flow
 from lsp_support import TIMEOUT, Doc, start_session, use_workspace_datastore, wait_until
 from lsprotocol import types
 from pytest_lsp import ClientServerConfig, LanguageClient
@@ -288,6 +290,53 @@ async def test_cancel_mid_run_then_a_resume_completes(
     )
     base, answer = await spin_base(client, flow, "end")
     assert base == resumed["runId"] and "ratio 1.0" in answer["result"]["stdout"]
+
+
+def _launch_held_run(root: Path) -> tuple[subprocess.Popen[str], str]:
+    """`flowspin run flow.py --json` in a terminal, until `divide` holds; its run id."""
+    launcher = subprocess.Popen(
+        [sys.executable, "-m", "flowspin", "run", "flow.py", "--json"],
+        cwd=root, env=metaflow_env(root), stdout=subprocess.PIPE, text=True,
+    )
+    assert launcher.stdout is not None
+    run_id = ""
+    for line in launcher.stdout:
+        event = json.loads(line)
+        run_id = event.get("run_id") or run_id
+        if event["event"] == "log" and event["line"] == "holding":
+            return launcher, run_id
+        assert event["event"] != "run_finished", event
+    raise AssertionError("the run ended before `divide` held")
+
+
+async def test_cancel_run_stops_a_run_whose_launcher_is_gone(
+    client: LanguageClient, flow: Doc, root: Path
+) -> None:
+    """A run started in a terminal whose `flowspin run` was then killed: the editor's run
+    list says it is running, and Cancel Run… stops it (issue 20.8)."""
+    hold = root / "hold.flag"
+    hold.write_text("hold")
+    try:
+        launcher, run_id = await asyncio.to_thread(_launch_held_run, root)
+        launcher.kill()
+        await asyncio.to_thread(launcher.wait)
+        assert launcher.stdout is not None
+        launcher.stdout.close()
+
+        listed = await client.protocol.send_request_async("flowspin/listRuns", {"uri": flow.uri})
+        run = next(r for r in listed.runs if r.run_id == run_id)
+        assert run.status == "running" and run.launch.launcher_alive is False
+
+        cancel = await command(client, "cancelRun", uri=flow.uri, runId=run_id)
+        assert cancel["ok"] is True, cancel["message"]
+        assert cancel["message"].startswith(f"Cancelled run {run_id} of RunsFlow (SIGINT)")
+    finally:
+        hold.unlink(missing_ok=True)
+    listed = await client.protocol.send_request_async("flowspin/listRuns", {"uri": flow.uri})
+    assert next(r for r in listed.runs if r.run_id == run_id).status == "cancelled"
+    again = await command(client, "cancelRun", uri=flow.uri, runId=run_id)
+    assert again["ok"] is False
+    assert again["message"] == f"Run {run_id} of RunsFlow is not running: it ended (cancelled)."
 
 
 async def test_a_run_of_an_unsaved_document_says_to_save_it(client: LanguageClient) -> None:

@@ -1,6 +1,12 @@
-"""Runs from the editor: `flowspin.server.run|resume|selectBaseRun`, `flowspin/flowInfo` and
-`flowspin/listRuns` for the client's prompts, live progress, per-step lens status, and a
-failed task's exception as a diagnostic at its line.
+"""Runs from the editor: `flowspin.server.run|resume|selectBaseRun|cancelRun`,
+`flowspin/flowInfo` and `flowspin/listRuns` for the client's prompts, live progress, per-step
+lens status, and a failed task's exception as a diagnostic at its line.
+
+`flowspin/listRuns` gives each run's status as `flowspin runs` does (ok, running, failed,
+cancelled, orphaned, unfinished), so a run whose launcher is gone (a killed terminal, an
+earlier editor session) still shows as running, and `cancelRun {uri, runId}` stops it: the
+editor's own run through its handle, any other run flowspin started through its launch record
+(`flowspin.runs.launches.cancel_launch`), as `flowspin run --cancel` does.
 
 The run itself is Metaflow's (`flowspin.runs.RunManager`); this module only translates its
 events for the client:
@@ -395,6 +401,46 @@ def cancel_runs(ls: FlowspinServer, flow_file: Path) -> str | None:
     "resume it later)."
 
 
+async def cancel_run(ls: FlowspinServer, target: commands.Target) -> commands.Result:
+    """Cancel one run by id (the palette's Cancel Run…): this server's own, or one another
+    launcher started, alive or not."""
+    from flowspin.runs import load_target
+    from flowspin.runs.launches import NotCancellable, cancel_launch
+
+    refused = _refuse_unsaved(target)
+    if refused:
+        return refused
+    run_id = target.argument.get("runId")
+    if not isinstance(run_id, (str, int)) or not str(run_id).strip():
+        return {"ok": False, "message": 'Which run? Pass {"uri": ..., "runId": ...}.'}
+    run_id = str(run_id).strip()
+    flow_file = flow_file_of(ls, target.uri)
+    with ls.runs.lock:
+        active = ls.runs.active.get(flow_file)
+    if active is not None and active.handle.run_id == run_id:
+        active.handle.cancel()
+        return {
+            "ok": True,
+            "runId": run_id,
+            "status": "cancelling",
+            "message": f"Cancelling the {active.verb} {run_id} of {active.flow} (Metaflow "
+            "stops its tasks; resume it later).",
+        }
+    try:
+        flow = load_target(flow_file).flow
+        outcome = await asyncio.to_thread(cancel_launch, flow_file, flow, run_id)
+    except (NotCancellable, FlowFileError) as exc:
+        text = str(exc)
+        return {"ok": False, "runId": run_id, "message": text[:1].upper() + text[1:]}
+    return {
+        "ok": outcome.ok,
+        "runId": run_id,
+        "status": "cancelled" if outcome.ok else "running",
+        "message": outcome.message
+        + (f" Resume it with {RESUME_COMMAND}." if outcome.ok else ""),
+    }
+
+
 def select_base_run(ls: FlowspinServer, target: commands.Target) -> commands.Result:
     refused = _refuse_unsaved(target)
     if refused:
@@ -479,6 +525,7 @@ def register(server: FlowspinServer) -> None:
     commands.HANDLERS["flowspin.server.run"] = (run, False)
     commands.HANDLERS["flowspin.server.resume"] = (resume, False)
     commands.HANDLERS["flowspin.server.selectBaseRun"] = (select_base_run, False)
+    commands.HANDLERS["flowspin.server.cancelRun"] = (cancel_run, False)
 
     @server.feature(FLOW_INFO)
     def on_flow_info(ls: FlowspinServer, params: Any) -> dict[str, Any]:
