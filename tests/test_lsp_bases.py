@@ -65,9 +65,12 @@ async def client(lsp_client: LanguageClient, root: Path):
 
 async def test_an_edit_to_the_base_rechecks_the_flow(client: LanguageClient, root: Path) -> None:
     base = Doc(client, root / "base.py", BASE)
+    # Alone (no subclass anywhere yet) it is a flow being written, going to a missing step.
+    alone = await base.wait_diagnostics(lambda d: len(d) > 0)
+    assert "unknown-transition" in {d.code for d in alone}
     flow = Doc(client, root / "flow.py", FLOW)
     assert await flow.wait_diagnostics(lambda d: d == []) == []
-    # The base alone never runs and goes to a step only its subclass has: no false errors.
+    # Now a subclass in another file completes it: the base is checked with it, not alone.
     assert await base.wait_diagnostics(lambda d: d == []) == []
 
     # Unsaved typo in the base's transition: the flow (another tab) is checked again.

@@ -35,6 +35,8 @@ class ProjectReader:
         self.server = server
         self._disk: dict[str, tuple[tuple[int, int], str | None]] = {}
         self._lock = threading.Lock()
+        # Per open flow: the other files its last analysis read (see `newly_read`).
+        self.read_by: dict[str, frozenset[str]] = {}
 
     def __call__(self, path: str) -> str | None:
         uri = from_fs_path(path)
@@ -74,3 +76,21 @@ def dependents(server: FlowspinServer, uri: str) -> list[str]:
         if other != uri and path in analysis.model.dependencies:
             found.append(other)
     return sorted(found)
+
+
+def newly_read(server: FlowspinServer, uri: str, model: FlowModel) -> list[str]:
+    """Open documents `uri`'s analysis reads that it did not read before (just opened, or an
+    import changed). They are checked again: whether a base file's class is a base (not
+    checked alone) depends on a subclass existing in another file."""
+    reader = server.state.models.read
+    if not isinstance(reader, ProjectReader):
+        return []
+    paths = frozenset(model.dependencies)
+    before = reader.read_by.get(uri, frozenset())
+    reader.read_by[uri] = paths
+    found = []
+    for path in sorted(paths - before):
+        other = from_fs_path(path)
+        if other and other != uri and other in server.workspace.text_documents:
+            found.append(other)
+    return found

@@ -22,7 +22,7 @@ from lsprotocol import types
 from pygls.uris import from_fs_path
 
 from flowspin.analysis import Diagnostic
-from flowspin.lsp.bases import ProjectReader, dependents
+from flowspin.lsp.bases import ProjectReader, dependents, newly_read
 from flowspin.lsp.documents import looks_like_flow, snapshot, to_range
 from flowspin.lsp.work import Stale
 
@@ -156,6 +156,10 @@ class DiagnosticsScheduler:
         lines = doc.lines if analysis.diagnostics else None
         items = [to_lsp(uri, analysis.model, d, lines) for d in analysis.diagnostics] + spun
         self._publish(uri, items, analysis.version)
+        for base in newly_read(self.server, uri, analysis.model):
+            # A base file's own check depends on its subclasses: drop its cached analysis.
+            state.models.current.pop(base, None)
+            self.schedule(base)
 
     def republish(self, uris: set[str] | list[str]) -> None:
         """Publish again after spin or run errors changed (each uri on its own: one bad file
