@@ -105,3 +105,18 @@ async def test_go_to_definition_opens_the_base_file(client: LanguageClient, root
     assert location.uri == (root / "base.py").as_uri()
     assert location.range.start.line == BASE.splitlines().index("    def end(self):")
     flow.close()
+
+
+async def test_hover_names_the_base_file_of_an_upstream_writer(
+    client: LanguageClient, root: Path
+) -> None:
+    (root / "base.py").write_text(BASE)
+    flow = Doc(client, root / "hover.py", FLOW)
+    await flow.wait_diagnostics(lambda d: d == [])
+    hover = await client.text_document_hover_async(
+        types.HoverParams(text_document=flow.ident(), position=flow.position("self.rows", offset=6))
+    )
+    assert hover is not None
+    text = hover.contents.value if hasattr(hover.contents, "value") else str(hover.contents)
+    assert "written upstream by `start` (base.py line 7)" in text
+    flow.close()

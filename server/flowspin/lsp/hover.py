@@ -3,6 +3,7 @@ from (upstream writers, Parameter/Config)."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -84,7 +85,9 @@ def artifact_markdown(flow: Flow, step: Step, name: str) -> str:
     if source.parameter is not None:
         lines.append(f"- {parameter_line(source.parameter)}")
     for writer, span in source.writers:
-        lines.append(f"- written upstream by `{writer}` (line {span.line})")
+        file = flow.steps[writer].file if writer in flow.steps else None
+        where = f"{os.path.basename(file)} line" if file else "line"  # a base in another file
+        lines.append(f"- written upstream by `{writer}` ({where} {span.line})")
     if source.written_here is not None:
         lines.append(f"- assigned in this step (line {source.written_here.line})")
     if len(lines) == 2:
