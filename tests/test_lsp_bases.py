@@ -120,3 +120,27 @@ async def test_hover_names_the_base_file_of_an_upstream_writer(
     text = hover.contents.value if hasattr(hover.contents, "value") else str(hover.contents)
     assert "written upstream by `start` (base.py line 7)" in text
     flow.close()
+
+
+async def test_completion_offers_the_base_steps_and_artifacts(
+    client: LanguageClient, root: Path
+) -> None:
+    (root / "base.py").write_text(BASE)
+    flow = Doc(client, root / "complete.py", FLOW)
+    await flow.wait_diagnostics(lambda d: d == [])
+    typed = FLOW.replace("self.model = sum(self.rows)", "print(self.")
+    flow.replace(typed)
+    flow.text = typed
+
+    async def labels(needle: str) -> list[str]:
+        result = await client.text_document_completion_async(
+            types.CompletionParams(
+                text_document=flow.ident(), position=flow.position(needle, offset=len(needle))
+            )
+        )
+        assert result is not None
+        items = result.items if hasattr(result, "items") else result
+        return sorted(item.label for item in items)
+
+    assert "rows" in await labels("print(self.")  # written by the base's start
+    flow.close()
