@@ -10,6 +10,9 @@ folder with links to just the distributions the core requirements need (their cl
 from the installed metadata, markers evaluated), and one .pth naming that folder: what
 `pip install flowspin-*.whl` would have installed, from files already on this machine.
 `pip check` in that venv then proves the closure complete.
+
+The extension's half: the manifest carries what the Marketplace shows (icon, license, changelog,
+its own README, a walkthrough), and `npm run package`'s vsce command packs exactly that.
 """
 
 from __future__ import annotations
@@ -339,3 +342,80 @@ def test_a_notebook_card_without_the_extra_says_which_to_install(
     assert f"{py} -m pip install 'papermill" in notice
     (card,) = result["cards"]
     assert "`notebook` extra" in Path(card["path"]).read_text()
+
+
+# --- the VS Code extension -------------------------------------------------------------------
+
+MANIFEST = json.loads((REPO / "package.json").read_text())
+VSCE = REPO / "node_modules" / ".bin" / "vsce"
+
+
+def test_the_manifest_has_what_the_marketplace_shows() -> None:
+    """Icon, license, changelog, a README of its own and a walkthrough whose pages exist."""
+    assert (REPO / MANIFEST["icon"]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "Apache License" in (REPO / "LICENSE").read_text()
+    assert MANIFEST["license"] == "Apache-2.0"
+    assert (REPO / "CHANGELOG.md").is_file()
+    package = MANIFEST["scripts"]["package"]
+    assert "--skip-license" not in package and "--readme-path extension/README.md" in package
+    assert "make " not in (REPO / "extension/README.md").read_text()  # users have no Makefile
+    (walkthrough,) = MANIFEST["contributes"]["walkthroughs"]
+    steps = {s["id"]: s for s in walkthrough["steps"]}
+    assert list(steps) == ["install", "open", "spin", "card", "run"]
+    commands = {c["command"] for c in MANIFEST["contributes"]["commands"]}
+    for step in steps.values():
+        assert (REPO / step["media"]["markdown"]).is_file(), step
+        for event in step["completionEvents"]:
+            if event.startswith("onCommand:"):
+                assert event.split(":", 1)[1] in commands, event
+        for target in re.findall(r"\(command:(flowspin\.[A-Za-z]+)", step["description"]):
+            assert target in commands, target
+
+
+@pytest.mark.skipif(not VSCE.exists(), reason="node packages not installed (make setup-node)")
+def test_the_vsix_carries_what_a_user_needs_and_nothing_else(tmp_path: Path) -> None:
+    """`npm run package`'s own vsce command, offline, on a copy of what it packages. The copy
+    drops `vscode:prepublish` (the bundle build other tests use; its output is stubbed) and
+    adds a tests/ folder and the TypeScript sources, which must stay out of the .vsix."""
+    for name in ("package.json", ".vscodeignore", "CHANGELOG.md", "LICENSE"):
+        shutil.copy2(REPO / name, tmp_path / name)
+    shutil.copytree(REPO / "media", tmp_path / "media")
+    shutil.copytree(REPO / "extension", tmp_path / "extension")
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests/test_x.py").write_text("")
+    (tmp_path / "dist").mkdir()
+    (tmp_path / "dist/extension.js").write_text("exports.activate = () => {};\n")
+    manifest = dict(
+        MANIFEST, scripts={k: v for k, v in MANIFEST["scripts"].items() if k != "vscode:prepublish"}
+    )
+    (tmp_path / "package.json").write_text(json.dumps(manifest, indent=2))
+    args = MANIFEST["scripts"]["package"].split()
+    assert args[:2] == ["vsce", "package"]
+    vsix = tmp_path / "out.vsix"
+    proc = subprocess.run(
+        [str(VSCE), *args[1:], "--out", str(vsix)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    with zipfile.ZipFile(vsix) as zf:
+        names = set(zf.namelist())
+        readme = zf.read("extension/readme.md").decode()
+        vsixmanifest = zf.read("extension.vsixmanifest").decode()
+    assert readme == (REPO / "extension/README.md").read_text()
+    walkthrough = {
+        f"extension/media/walkthrough/{s}.md" for s in ("install", "open", "spin", "card", "run")
+    }
+    assert {
+        "extension/package.json",
+        "extension/dist/extension.js",
+        "extension/LICENSE.txt",
+        "extension/changelog.md",
+        "extension/media/icon.png",
+        "extension/media/cardView.js",
+        *walkthrough,
+    } <= names
+    assert "<Icon>extension/media/icon.png</Icon>" in vsixmanifest
+    assert not [n for n in names if "/tests/" in n or n.endswith(".ts") or "/server/" in n]
