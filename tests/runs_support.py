@@ -1,6 +1,7 @@
-"""The flow the run tests drive (language server and real editor): a foreach with two
+"""The flows the run tests drive (language server and real editor): a foreach with two
 Parameters, a step that fails for `divisor=0`, and a step that holds while `hold.flag`
-exists (so a test can cancel a run mid-step without timing it)."""
+exists (so a test can cancel a run mid-step without timing it); and HOLD_FLOW, three steps
+whose middle one holds the same way, for runs that outlive their launcher."""
 
 RUNS_FLOW = """
 import os
@@ -50,3 +51,38 @@ if __name__ == "__main__":
 FAIL_LINE = 1 + RUNS_FLOW.lstrip().splitlines().index(
     "        self.ratio = self.total / self.divisor"
 )  # 1-based, in the file as written with `.lstrip()`
+
+HOLD_FLOW = """
+import os
+import time
+
+from metaflow import FlowSpec, Parameter, step
+
+
+class HoldFlow(FlowSpec):
+    fail = Parameter("fail", default=False, type=bool)
+
+    @step
+    def start(self):
+        self.x = 1
+        self.next(self.hold)
+
+    @step
+    def hold(self):
+        if os.path.exists("hold.flag"):
+            print("holding", flush=True)
+            while os.path.exists("hold.flag"):
+                time.sleep(0.05)
+        self.y = self.x + 1
+        self.next(self.end)
+
+    @step
+    def end(self):
+        if self.fail:
+            raise ValueError("asked to fail")
+        print("y is", self.y)
+
+
+if __name__ == "__main__":
+    HoldFlow()
+"""

@@ -19,43 +19,10 @@ from typing import Any
 import pytest
 from conftest import metaflow_env, run_flowspin, run_metaflow, write_flow
 from flowspin.runs.launches import group_alive
+from runs_support import HOLD_FLOW
 
 pytestmark = pytest.mark.metaflow
 
-HOLD_FLOW = """
-import os
-import time
-
-from metaflow import FlowSpec, Parameter, step
-
-
-class HoldFlow(FlowSpec):
-    fail = Parameter("fail", default=False, type=bool)
-
-    @step
-    def start(self):
-        self.x = 1
-        self.next(self.hold)
-
-    @step
-    def hold(self):
-        if os.path.exists("hold.flag"):
-            print("holding", flush=True)
-            while os.path.exists("hold.flag"):
-                time.sleep(0.05)
-        self.y = self.x + 1
-        self.next(self.end)
-
-    @step
-    def end(self):
-        if self.fail:
-            raise ValueError("asked to fail")
-        print("y is", self.y)
-
-
-if __name__ == "__main__":
-    HoldFlow()
-"""
 
 DEADLINE = 120.0  # an upper bound for a hung run, not a wait
 

@@ -1,7 +1,9 @@
 // Drives "Run Flow" in a running code-server with chromium (playwright-core), as a user: open
 // the flow, Ctrl+Alt+R, answer the Parameter prompts, watch the run finish in the status bar
 // and the per-step lenses; run again (the prompt remembers the last values) with a value that
-// makes a step fail, and find the failure in the Problems view at the failing line.
+// makes a step fail, and find the failure in the Problems view at the failing line. Then
+// "Flowspin: Cancel Run…" on a flow whose run a terminal started and lost (its launcher was
+// killed): the pick offers that run as running, and picking it cancels it.
 // Usage: node drive_runs.mjs CONFIG.json. One JSON line per finished check; exit 1 on failure.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -68,6 +70,23 @@ async function main() {
       return rows.includes('ZeroDivisionError') && rows.includes(`Ln ${config.failLine}`) ? rows : '';
     });
     report('run-failed', { status: failed, remembered, problem, lens: failedLens });
+
+    await openFile(page, 'held_flow.py');
+    await page.keyboard.press('F1');
+    await waitFor('the command palette', () => page.locator('.quick-input-widget input').isVisible());
+    await page.keyboard.type('Flowspin: Cancel Run');
+    await waitFor('the Cancel Run command', async () => (await text(page, '.quick-input-list')).includes('Cancel Run'));
+    await page.keyboard.press('Enter');
+    const offered = await waitFor('the held run in the pick, running', async () => {
+      const t = await text(page, '.quick-input-list');
+      return t.includes(config.heldRunId) && t.includes('running') ? t : '';
+    });
+    await page.keyboard.press('Enter');
+    const toast = await waitFor('the cancel in a notification', async () => {
+      const t = await text(page, '.notifications-toasts');
+      return t.includes(`Cancelled run ${config.heldRunId}`) ? t : '';
+    });
+    report('run-cancelled', { offered, toast });
   } catch (e) {
     mkdirSync(config.artifacts, { recursive: true });
     const shot = join(config.artifacts, 'runs-failure.png');
