@@ -45,6 +45,10 @@ export interface CommandResult {
   [key: string]: unknown;
 }
 
+// The walkthrough in package.json (contributes.walkthroughs); VS Code names it by extension id.
+const EXTENSION_ID = 'flowspin.flowspin';
+const WALKTHROUGH_ID = 'flowspin.gettingStarted';
+
 const TRACE: Record<TraceLevel, Trace> = { off: Trace.Off, messages: Trace.Messages, verbose: Trace.Verbose };
 
 export class Server implements vscode.Disposable {
@@ -288,38 +292,32 @@ export class Server implements vscode.Disposable {
     const install = 'Install flowspin';
     void vscode.window
       .showWarningMessage(
-        `flowspin is not installed in ${python.command}. Install it there (or from a checkout: pip install -e <repo>), then run "Flowspin: Restart Server".`,
+        `flowspin is not installed in ${python.command}. Install it there (${shellQuote(python.command)} -m pip install <flowspin wheel>, or -e <checkout>), then run "Flowspin: Restart Server".`,
         install,
         'Show Logs',
       )
       .then((choice) => {
         if (choice === install) {
-          this.installFlowspin(python.command);
+          this.showInstall();
         } else if (choice === 'Show Logs') {
           this.out.show(true);
         }
       });
   }
 
-  private installFlowspin(python: string): void {
-    const terminal = vscode.window.createTerminal({ name: 'flowspin install' });
-    terminal.show();
-    terminal.sendText(`${shellQuote(python)} -m pip install flowspin`);
-    log.info(`Installing flowspin into ${python} in a terminal.`);
-    const listener = vscode.window.onDidCloseTerminal((closed) => {
-      if (closed === terminal) {
-        listener.dispose();
-        void this.restart();
-      }
-    });
-    void vscode.window
-      .showInformationMessage('When the install has finished, restart the flowspin server.', 'Restart Server')
-      .then((choice) => {
-        if (choice) {
-          listener.dispose();
-          void this.restart();
-        }
-      });
+  /**
+   * The walkthrough's install page: how to install from a wheel or a checkout, the extras, and a
+   * Restart Server button. (A terminal running `pip install flowspin` failed: flowspin is not on
+   * a package index, and only the user knows where their wheel or checkout is.)
+   */
+  private showInstall(): void {
+    const category = `${EXTENSION_ID}#${WALKTHROUGH_ID}`;
+    log.info('Opening the walkthrough page "Install the flowspin Python package".');
+    void vscode.commands.executeCommand(
+      'workbench.action.openWalkthrough',
+      { category, step: `${category}#install` },
+      false,
+    );
   }
 
   dispose(): void {

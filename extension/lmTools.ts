@@ -37,7 +37,7 @@ function workspaceFolder(): vscode.WorkspaceFolder | undefined {
 function bridgeFailure(python: string, stderr: string, code: number | null): string {
   if (/No module named '?flowspin/.test(stderr)) {
     return (
-      `flowspin is not installed in ${python}. Next: install it there (\`${python} -m pip install flowspin\`) ` +
+      `flowspin is not installed in ${python}. Next: install it there (\`${python} -m pip install <flowspin wheel>\`, or \`-e <flowspin checkout>\`) ` +
       'or point the flowspin.python setting at an interpreter that has it, then call the tool again.'
     );
   }

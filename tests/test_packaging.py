@@ -370,6 +370,13 @@ def test_the_manifest_has_what_the_marketplace_shows() -> None:
                 assert event.split(":", 1)[1] in commands, event
         for target in re.findall(r"\(command:(flowspin\.[A-Za-z]+)", step["description"]):
             assert target in commands, target
+    # The "Install flowspin" button of the missing-flowspin warning opens the install step by
+    # the ids VS Code gives it: <publisher>.<name>#<walkthrough id>#<step id>.
+    client = (REPO / "extension/client.ts").read_text()
+    extension_id = f"{MANIFEST['publisher']}.{MANIFEST['name']}"
+    assert f"const EXTENSION_ID = '{extension_id}';" in client
+    assert f"const WALKTHROUGH_ID = '{walkthrough['id']}';" in client
+    assert "step: `${category}#install`" in client
 
 
 @pytest.mark.skipif(not VSCE.exists(), reason="node packages not installed (make setup-node)")
