@@ -181,3 +181,22 @@ def test_runs_flowspin_did_not_start(workdir: Path) -> None:
     cancel = run_flowspin(workdir, "run", "flow.py", "--cancel", failed_id)
     assert cancel.returncode == 1
     assert f"run {failed_id} of HoldFlow was not started by flowspin here" in cancel.stderr
+
+
+def test_status_rules_and_service_heartbeats() -> None:
+    """The decision table of `status_of` and the heartbeat age rule, on their own (the
+    metadata service's heartbeats cannot be produced here: only its age is checked)."""
+    from flowspin.runs.history import _fresh
+    from flowspin.runs.launches import status_of
+
+    gone = {"pgid": None, "finished": None, "cancel_requested_at": None}
+    assert status_of(None, True, False) == "ok"
+    assert status_of(None, False, True) == "failed"
+    assert status_of(None, False, False) == "unfinished"
+    assert status_of(gone, False, False) == "orphaned"
+    assert status_of({**gone, "cancel_requested_at": 1.0}, False, True) == "cancelled"
+    assert status_of({**gone, "finished": {"status": "failed"}}, False, False) == "failed"
+    assert status_of(gone, False, True) == "failed"
+    now = time.time()
+    assert _fresh(now - 5) and _fresh((now - 5) * 1000)  # seconds or milliseconds
+    assert not _fresh(now - 600) and not _fresh(None) and not _fresh("x")

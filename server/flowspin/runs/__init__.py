@@ -10,6 +10,8 @@ Public surface:
 - `LineParser`: Metaflow console lines -> events
 - `list_runs(flow_file, python=, env=, limit=) -> list[RunInfo]`, `latest_successful_run`
 - `FlowFileError`, `RunListError`
+- `flowspin.runs.launches`: launch records of the runs flowspin started (pid, log, cancel,
+  end), liveness of their process groups, `cancel_launch` from any process
 """
 
 from flowspin.runs.flowinfo import FlowFileError, FlowTarget, load_target
