@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from lsprotocol import types
 
-from flowspin.analysis.queries import foreach_source, next_candidates
+from flowspin.analysis.queries import available_artifacts, foreach_source, next_candidates
 from flowspin.lsp.documents import DocSnapshot, Document, no_check
 from flowspin.lsp.hover import KIND, parameter_line
 
@@ -66,13 +66,11 @@ def completions(
     position: types.Position,
     check: Callable[[], None] = no_check,
 ) -> types.CompletionList:
-    """The items at `position`; linear in the flow's size (the step is looked up in the
-    parse's index, the upstream artifacts come from one walk of the ancestors)."""
-    view = ls.state.models.view(doc, cursor_line=position.line, check=check)
+    """The items at `position`; linear in the flow's size (the step comes from the parse's
+    index or from re-parsing just the edited step, the upstream artifacts from one walk of
+    the ancestors)."""
     empty = types.CompletionList(is_incomplete=False, items=[])
-    if view is None:
-        return empty
-    located = view.index.step_at(position.line + 1)
+    located = ls.state.models.completion_site(doc, position.line, check)
     if located is None:
         return empty
     flow, step = located
@@ -80,7 +78,7 @@ def completions(
     items: list[types.CompletionItem] = []
     if context.in_string:
         # foreach="..." / condition="...": the artifact's name, as a string.
-        for name, source in view.index.available_artifacts(flow, step.name).items():
+        for name, source in available_artifacts(flow, step.name).items():
             if source.parameter is None:
                 items.append(
                     types.CompletionItem(
@@ -99,7 +97,7 @@ def completions(
                 )
             )
     elif context.after_self:
-        for name, source in view.index.available_artifacts(flow, step.name).items():
+        for name, source in available_artifacts(flow, step.name).items():
             if source.parameter is not None:
                 detail = parameter_line(source.parameter)
                 kind = types.CompletionItemKind.Constant

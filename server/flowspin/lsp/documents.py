@@ -24,9 +24,18 @@ from typing import TYPE_CHECKING, Protocol
 from lsprotocol import types
 from pygls.uris import to_fs_path
 
-from flowspin.analysis import Diagnostic, FlowModel, Span, check_model, parse_source
+from flowspin.analysis import (
+    Diagnostic,
+    Flow,
+    FlowModel,
+    Span,
+    Step,
+    check_model,
+    parse_source,
+)
 from flowspin.analysis.index import ModelIndex
 from flowspin.lsp.bases import fresh
+from flowspin.lsp.splice import splice_step
 
 if TYPE_CHECKING:
     from flowspin.lsp.server import FlowspinServer
@@ -122,6 +131,8 @@ class ModelStore:
     # How the analysis reads other project files a flow builds on (bases, mixins): set by the
     # server to prefer open documents' unsaved text (`bases.ProjectReader`); None: the disk.
     read: Callable[[str], str | None] | None = None
+    # The text of `last_good[uri]`, which completion compares the current text with.
+    last_good_source: dict[str, str] = field(default_factory=dict)
 
     def analyse(self, doc: Document, check: Callable[[], None] = no_check) -> Analysis:
         """The analysis of the document's current text (cached until the text changes).
@@ -144,6 +155,7 @@ class ModelStore:
             self.current[doc.uri] = analysis
             if model.syntax_error is None:
                 self.last_good[doc.uri] = model
+                self.last_good_source[doc.uri] = source
         return analysis
 
     def navigation_model(
@@ -197,10 +209,38 @@ class ModelStore:
             self.views[doc.uri] = (source, model, built)
         return built
 
+    def completion_site(
+        self, doc: Document, cursor_line: int, check: Callable[[], None] = no_check
+    ) -> tuple[Flow, Step] | None:
+        """The flow and step completion works in at `cursor_line` (0-based).
+
+        Right after a keystroke the text is usually new (and broken): then, when the edit
+        stays inside one step, only that step is parsed again (`splice.py`) instead of the
+        whole file twice; otherwise, or when the text is parsed already, the navigation
+        model's step at the line."""
+        source = doc.source
+        if not looks_like_flow(source):
+            return None
+        with self.lock:
+            cached = self.current.get(doc.uri)
+            good = self.last_good.get(doc.uri)
+            good_source = self.last_good_source.get(doc.uri)
+        parsed = (
+            cached is not None and cached.source == source and cached.model.syntax_error is None
+        )
+        if not parsed and good is not None and good_source is not None and fresh(good, self.read):
+            check()
+            site = splice_step(good, good_source.splitlines(True), doc.lines, cursor_line)
+            if site is not None:
+                return site
+        view = self.view(doc, cursor_line, check)
+        return view.index.step_at(cursor_line + 1) if view else None
+
     def forget(self, uri: str) -> None:
         with self.lock:
             self.current.pop(uri, None)
             self.last_good.pop(uri, None)
+            self.last_good_source.pop(uri, None)
             self.repaired.pop(uri, None)
             self.views.pop(uri, None)
 
