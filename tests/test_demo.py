@@ -30,6 +30,9 @@ def test_demo_checks_runs_and_spins_the_example(tmp_path: Path) -> None:
     assert out.count("status=ok") == 3, out
     assert "best alpha" in out  # the end step's stdout streamed live
     assert "second spin (warm worker)" in out and "timings" in out
+    # One duration per spin (the worker's), and the cold worker's start once, apart.
+    assert len(re.findall(r"^status=ok .* spin took [\d.]+ ms$", out, re.M)) == 3, out
+    assert out.count("to start the worker and import the flow") == 1, out
 
 
 def card_text(card: Path) -> str:

@@ -249,6 +249,11 @@ def test_the_installed_wheel_is_a_working_lean_flowspin(lean_venv: Path, tmp_pat
     assert facts["flowspin"].startswith(str(lean_venv)), facts  # the wheel, not the checkout
     assert facts["example"].startswith(str(lean_venv)) and Path(facts["example"]).is_file()
     assert sorted(facts["missing"]) == ["ipykernel", "mcp", "nbconvert", "nbformat", "papermill"]
+    # Without the mcp extra, `flowspin mcp` says how to add it to this very interpreter.
+    mcp = subprocess.run(
+        [flowspin, "mcp"], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60
+    )
+    assert mcp.returncode == 2 and f"{py} -m pip install 'mcp>=2,<3'" in mcp.stderr, mcp
     check = subprocess.run(
         [sys.executable, "-m", "pip", "--python", py, "check"],
         capture_output=True,
