@@ -273,3 +273,52 @@ def test_a_foreach_over_a_value_that_is_no_sequence() -> None:
 def test_metaflow_run_fails_on_a_foreach_over_no_sequence(workdir: Path) -> None:
     run_fails_with(workdir, FOREACH.format(value="5"), "ForeachValueFlow", "is not iterable")
     run_fails_with(workdir, FOREACH.format(value="[]"), "ForeachValueFlow", "zero splits")
+
+
+UPSTREAM = """
+from metaflow import FlowSpec, step
+
+
+class UpstreamValueFlow(FlowSpec):
+    @step
+    def start(self):
+        self.items = 0
+        self.next(self.prepare)
+
+    @step
+    def prepare(self):
+        self.next(self.body, foreach="items")
+
+    @step
+    def body(self):
+        self.next(self.join)
+
+    @step
+    def join(self, inputs):
+        self.next(self.end)
+
+    @step
+    def end(self):
+        pass
+"""
+
+
+def test_a_foreach_over_a_value_set_upstream() -> None:
+    (diag,) = check_source(UPSTREAM.lstrip())[1]
+    assert (diag.rule, diag.step, diag.span.line, diag.related) == (
+        "invalid-foreach-value",
+        "start",
+        7,
+        ["prepare"],
+    )
+    assert "(set in 'start')" in diag.message
+    # Set again on the way (by a step that may set anything): not provable, no finding.
+    again = UPSTREAM.replace(
+        "    def prepare(self):\n", "    def prepare(self):\n        setattr(self, 'items', [1])\n"
+    )
+    assert found(again) == []
+
+
+@pytest.mark.metaflow
+def test_metaflow_run_fails_on_a_foreach_over_a_value_set_upstream(workdir: Path) -> None:
+    run_fails_with(workdir, UPSTREAM, "UpstreamValueFlow", "is not iterable")

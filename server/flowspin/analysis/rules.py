@@ -1102,8 +1102,13 @@ def invalid_foreach_value(ctx: _Ctx) -> Iterator[Diagnostic]:
         tail = step.tail_transition
         if tail is None or tail.kind != "foreach" or not tail.foreach_is_literal:
             continue
-        writes = [w for w in step.writes if w.name == tail.foreach]
-        if not writes or step.dynamic_writes:
+        var = tail.foreach
+        writer: Step | None = step
+        writes = [w for w in step.writes if w.name == var]
+        if not writes and not step.dynamic_writes and not ctx.partial:
+            writer = _only_upstream_writer(ctx, step.name, var)
+            writes = [w for w in writer.writes if w.name == var] if writer else []
+        if not writes or writer is None or writer.dynamic_writes:
             continue
         last = max(writes, key=lambda w: (w.span.line, w.span.col))
         if last.literal is None or not last.certain:
@@ -1120,14 +1125,39 @@ def invalid_foreach_value(ctx: _Ctx) -> Iterator[Diagnostic]:
             )
         else:
             continue
+        where = "" if writer is step else f" (set in '{writer.name}')"
         yield ctx.diag(
             "invalid-foreach-value",
-            f"foreach='{tail.foreach}' in step '{step.name}': self.{tail.foreach} {problem}, "
-            f"and the run fails at this self.next(). Assign a non-empty list, e.g. "
-            f"self.{tail.foreach} = [1, 2, 3].",
+            f"foreach='{var}' in step '{step.name}': self.{var}{where} {problem}, and the "
+            f"run fails at that self.next(). Assign a non-empty list, e.g. "
+            f"self.{var} = [1, 2, 3].",
             last.span,
-            step.name,
+            writer.name,
+            [] if writer is step else [step.name],
         )
+
+
+def _only_upstream_writer(ctx: _Ctx, name: str, var: str) -> Step | None:
+    """The step whose value of `var` reaches `name` when there is only one way it can: up
+    a chain of single parents, none of them a join that does not set it (joins start
+    without their inputs' artifacts) nor a step setting artifacts by computed names."""
+    if var in ctx.flow.helper_writes or name not in ctx.facts.reachable:
+        return None
+    seen = {name}
+    current = name
+    while True:
+        parents = ctx.facts.nodes[current].in_funcs
+        if len(parents) != 1 or parents[0] in seen:
+            return None
+        current = parents[0]
+        seen.add(current)
+        step = ctx.steps[current]
+        if step.dynamic_writes:
+            return None
+        if any(w.name == var for w in step.writes):
+            return step
+        if ctx.mf_type(current) == "join":
+            return None
 
 
 # --- running -----------------------------------------------------------------------------
