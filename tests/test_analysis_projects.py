@@ -257,3 +257,18 @@ def test_a_flow_decorator_on_a_base_in_another_file_counts(tmp_path: Path) -> No
     model = parse_file(tmp_path / "flow.py")
     assert model.flows[0].decorators == ["ConfigMutator"]
     assert check_model(model) == []
+
+
+def test_a_base_mid_edit_in_the_editor_falls_back_to_the_saved_file(tmp_path: Path) -> None:
+    write(tmp_path, {"base.py": BASE, "flow.py": child("from base import BaseFlow")})
+    half_typed = BASE.replace("def end(self):", "def end(self")
+
+    def read(path: str) -> str | None:
+        return half_typed if path.endswith("base.py") else Path(path).read_text()
+
+    from flowspin.analysis import parse_source
+
+    model = parse_source((tmp_path / "flow.py").read_text(), str(tmp_path / "flow.py"), read)
+    (flow,) = model.flows
+    assert not flow.unresolved_bases and set(flow.steps) == {"start", "train", "end"}
+    assert model.dependencies[str(tmp_path / "base.py")] == half_typed  # stale once fixed

@@ -162,7 +162,15 @@ class Resolver:
             if text is None:
                 return None
             self.files[path] = text
-        return _parse_cached(path, text)
+        module = _parse_cached(path, text)
+        if module is None and self.read is not read_disk:
+            # A base being edited in another tab, mid-keystroke: the saved file stands in
+            # until the text parses again (`files` keeps the editor's text, so an edit that
+            # fixes it makes this model stale).
+            saved = read_disk(path)
+            if saved is not None and saved != text:
+                module = _parse_cached(path, saved)
+        return module
 
     def resolve(
         self, module: Module, expr: ast.expr, depth: int = 0
