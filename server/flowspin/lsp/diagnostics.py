@@ -8,7 +8,10 @@ a stale result is never published.
 
 The parse and lint run on the file's worker thread (`work.py`), not on the event loop, so a
 big flow's check holds up neither requests nor other files' checks; a newer edit abandons the
-check of the older text at its next stage.
+check of the older text at its next stage. On a big document (`BIG_TEXT`) even the first
+check of an edit waits the debounce: requests that come with the keystroke (completion after
+`self.`) then reach the file's worker before the check's parse, which holds it (and Python's
+GIL) for hundreds of milliseconds, while they need a few.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DEBOUNCE_SECONDS = 0.025
+BIG_TEXT = 100_000  # characters (some 400 steps): a check takes longer than the debounce
 SOURCE = "flowspin"
 
 _SEVERITY = {
@@ -99,7 +103,8 @@ class DiagnosticsScheduler:
             return  # a save of the text being checked: that check stands
         if pending:
             previous.cancel()
-        delay = self.debounce if pending else 0.0
+        big = len(self.server.workspace.get_text_document(uri).source) > BIG_TEXT
+        delay = self.debounce if pending or big else 0.0
         task = asyncio.get_running_loop().create_task(self._later(uri, delay))
         self._tasks[uri] = (task, version)
 
