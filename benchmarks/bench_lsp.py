@@ -427,20 +427,20 @@ def print_big(results: list[dict[str, Any]], timeout: float) -> None:
         f"{BIG_BUDGET_STEPS} steps: completion <= {COMPLETION_BUDGET_MS:.0f} ms, lenses <= "
         f"{LENSES_BUDGET_MS:.0f} ms, on the checked document)"
     )
-    header = f"{'':<34}" + "".join(f"{r['steps']:>13} st" for r in results)
+    header = f"{'':<34}" + "".join(f"{r['steps']:>15} st" for r in results)
     print(header)
     for row in rows:
-        print(f"{row:<34}" + "".join(f"{_cell(r.get(row), timeout):>16}" for r in results))
+        print(f"{row:<34}" + "".join(f"{_cell(r.get(row), timeout):>18}" for r in results))
     counts = [
         f"{r.get('artifact items', '-')}/{r.get('step items', '-')}/{r.get('lens count', '-')}"
         for r in results
     ]
-    print(f"{'items: self. / self.next( / lenses':<34}" + "".join(c.rjust(16) for c in counts))
+    print(f"{'items: self. / self.next( / lenses':<34}" + "".join(c.rjust(18) for c in counts))
     print(
         f"{'answered first (small hover?)':<34}"
         + "".join(
             f"{sum(1 for o in r.get('answered first', []) if o == 'small hover')}"
-            f"/{len(r.get('answered first', []))}".rjust(16)
+            f"/{len(r.get('answered first', []))}".rjust(18)
             for r in results
         )
     )
