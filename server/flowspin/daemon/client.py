@@ -14,6 +14,7 @@ import sys
 import time
 
 from flowspin.daemon.paths import lock_path, log_path, socket_path
+from flowspin.spin.identity import caller_identity
 from flowspin.spin.protocol import recv_sock, send_sock
 
 TYPE_CHECKING = False
@@ -147,6 +148,7 @@ def spin(
 ) -> dict[str, Any]:
     """The spin's result, as `SpinResult.to_dict()` gives it."""
     msg = {"type": "spin", "flow_file": flow_file, "step": step, "options": options}
+    msg["env"] = caller_identity()  # the spin sees what `metaflow spin` would see here
     return _spin_reply(workspace, msg, on_log)["result"]
 
 
@@ -156,6 +158,7 @@ def spin_json(
     """(status, the result as JSON text): the daemon encodes it, so the shell's warm spin
     prints it without importing json."""
     msg = {"type": "spin", "flow_file": flow_file, "step": step, "options": options}
+    msg["env"] = caller_identity()  # our Metaflow user and METAFLOW_* config: a small dict
     frame = _spin_reply(workspace, {**msg, "reply": "json"}, None)
     if "json" not in frame:  # a daemon started by an older flowspin answers with the dict
         import json

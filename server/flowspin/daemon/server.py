@@ -151,7 +151,9 @@ class SocketServer:
             self.service.cancel(msg.get("flow_file"))
             send_sock(conn, {"type": "ok"})
         elif kind == "preload":
-            ok = self.service.preload(msg["flow_file"], msg["step"], msg.get("options"), wait=False)
+            ok = self.service.preload(
+                msg["flow_file"], msg["step"], msg.get("options"), wait=False, env=msg.get("env")
+            )
             send_sock(conn, {"type": "ok", "ok": ok})
         else:
             send_sock(conn, {"type": "error", "message": f"unknown request {kind!r}"})
@@ -173,7 +175,10 @@ class SocketServer:
             target=_watch_hangup, args=(conn, gone, self.service, flow_file), daemon=True
         )
         watcher.start()
-        result = self.service.spin(flow_file, msg["step"], msg.get("options"), on_log=on_log)
+        # The caller's Metaflow user and METAFLOW_* configuration, not the daemon's.
+        result = self.service.spin(
+            flow_file, msg["step"], msg.get("options"), on_log=on_log, env=msg.get("env")
+        )
         gone.set()
         if msg.get("reply") == "json":
             # The shell's `spin --json` prints this text as it is, without importing json.

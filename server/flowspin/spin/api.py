@@ -8,6 +8,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from flowspin.spin.identity import caller_identity
 from flowspin.spin.options import SpinOptions
 from flowspin.spin.result import SpinResult
 from flowspin.spin.service import LogCallback, SpinService
@@ -42,7 +43,9 @@ def spin(
     """
     path = Path(flow_file).resolve()
     opts = SpinOptions.coerce(options, **kwargs)
-    return _service(path).spin(path, step, opts, on_log=on_log)
+    # This process's user and Metaflow configuration now (a notebook may set METAFLOW_USER
+    # after the first spin): each identity gets its own warm worker.
+    return _service(path).spin(path, step, opts, on_log=on_log, env=caller_identity())
 
 
 def shutdown() -> None:

@@ -93,7 +93,9 @@ class SpinResult:
             tail = f"changed: {', '.join(changed) or 'nothing'}"
         else:
             err = self.error or {}
-            where = f" at {err.get('file')}:{err.get('line')}" if err.get("file") else ""
+            # Line 0 means "the file as a whole" (a setup error): `flow.py:0` reads as a bug.
+            where = f" at {err.get('file')}" if err.get("file") else ""
+            where += f":{err.get('line')}" if err.get("file") and err.get("line") else ""
             head = f"✗ {self.step} {self.status}: {err.get('type')}: {err.get('message')}{where}"
             tail = f"{self.duration_ms:.0f} ms"
         return f"{head} | state: {source} | {tail} | mode {self.mode} | spin {self.spin_id}"
