@@ -158,8 +158,8 @@ def _spin_warm(args: argparse.Namespace | SimpleNamespace, options: dict[str, An
     from flowspin.store.root import find_root
 
     flow_file = os.path.realpath(args.file)
-    if not os.path.exists(flow_file):
-        return None
+    if not os.path.isfile(flow_file) or not flow_file.endswith(".py"):
+        return None  # missing, a device, a FIFO, a folder...: `run` says so, no daemon starts
     try:
         status, text = client.spin_json(find_root(flow_file), flow_file, args.step, options)
     except KeyboardInterrupt:
@@ -197,6 +197,10 @@ def run(args: argparse.Namespace) -> int:
             f"flow file {flow_path} does not exist; check the path",
             file=str(flow_path),
         )
+    elif problem := _flow_file_problem(flow_path):
+        result = SpinResult.failure(
+            str(flow_path), args.step, "InvalidFlowFile", problem, file=str(flow_path)
+        )
     elif args.no_daemon:
         from flowspin.spin.service import SpinService
 
@@ -224,6 +228,15 @@ def run(args: argparse.Namespace) -> int:
         log.close()
         print_human(result)
     return 0 if result.status == "ok" else 1
+
+
+def _flow_file_problem(path: Any) -> str | None:
+    """Why `path` cannot be a flow file (a device, a FIFO, a folder, not .py), told before a
+    daemon or worker is started for it: `/dev/zero` would have them read until memory ran out,
+    and a daemon would be started in `/dev`."""
+    from flowspin.spin.service import flow_file_problem
+
+    return flow_file_problem(path)
 
 
 def print_human(result: Any) -> None:
