@@ -15,8 +15,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="status / stop / start the workspace's warm spin daemon",
         description="The per-workspace daemon keeps spin workers warm between shell spins. "
         "`start` starts it (spins do that on demand), `status` lists its workers, `stop` "
-        "returns once it has let go of the workspace. It keeps the environment of the call "
-        "that started it: stop it to pick up a changed environment.",
+        "returns once it has let go of the workspace. Each spin brings its caller's Metaflow "
+        "user and METAFLOW_* settings (a worker per identity); for other variables it keeps "
+        "the environment of the call that started it: stop it to pick up such a change.",
     )
     p.add_argument("action", choices=["status", "stop", "start"])
     p.add_argument(
