@@ -101,6 +101,7 @@ def test_import_crash_is_reported_then_refused_not_restarted_forever(workdir):
             message = r.error["message"]
             assert "importing crashy.py" in message and "exit code 3" in message, message
             assert "crashy: giving up at import" in message, message  # the worker log's tail
+            assert "crashy: giving up at import" in r.error["traceback"]  # all of it, for the CLI
         r = svc.spin(flow, "start", {"persist": False})
         assert r.error and r.error["type"] == "WorkerCrashLoop", r.error
         assert "died 3 times" in r.error["message"]

@@ -64,7 +64,11 @@ class WorkerCrashed(RuntimeError):
 
 class WorkerCrashLoop(RuntimeError):
     """The flow's worker died too often lately: none is started until the file changes or
-    the window has passed."""
+    the window has passed. `log_tail`: what the last one wrote before dying."""
+
+    def __init__(self, message: str, log_tail: str = "") -> None:
+        super().__init__(message)
+        self.log_tail = log_tail
 
 
 class InvalidFlowFile(ValueError):
@@ -431,7 +435,8 @@ class SpinService:
             f"the flowspin worker for {path.name} died {len(deaths)} times in the last "
             f"{DEATH_WINDOW_S:.0f} s, so it is not started again until {path.name} changes "
             f"(or in {wait_s} s); {cause}. Last death: {last.reason}."
-            + _tail_text(last.tail, self._log_of(key))
+            + _last_line(last.tail, self._log_of(key)),
+            _tail_block(last.tail, self._log_of(key)),
         )
 
     def _log_of(self, key: WorkerKey) -> Path:
@@ -545,7 +550,12 @@ class SpinService:
                     handle = self._worker(path, fp, worker_env)
                 except WorkerCrashLoop as exc:
                     return SpinResult.failure(
-                        str(path), step, "WorkerCrashLoop", str(exc), file=str(path)
+                        str(path),
+                        step,
+                        "WorkerCrashLoop",
+                        str(exc),
+                        file=str(path),
+                        traceback=exc.log_tail,
                     )
                 try:
                     reply = handle.request(msg, on_log=on_log)
@@ -569,7 +579,8 @@ class SpinService:
                 "was not run again",
             )
         death = self._record_death(handle)
-        tail = _tail_text(death.tail, handle.log_path)
+        tail = _last_line(death.tail, handle.log_path)
+        block = _tail_block(death.tail, handle.log_path)
         if death.starting:
             return SpinResult.failure(
                 str(path),
@@ -579,6 +590,7 @@ class SpinService:
                 "before the step could run: the flow file or a module it imports ends the "
                 "process at import time (os._exit, a fatal signal, running out of memory)." + tail,
                 file=str(path),
+                traceback=block,
             )
         return SpinResult.failure(
             str(path),
@@ -587,6 +599,7 @@ class SpinService:
             f"the flowspin worker died during this spin ({death.reason}); the step was not "
             "run again (a spin runs user code at most once), so whatever it did before the "
             "worker died happened once. The worker restarts with its last state." + tail,
+            traceback=block,
         )
 
     def _explain_missing_run(self, result: SpinResult, path: Path, env: dict[str, str]) -> None:
@@ -789,7 +802,13 @@ class SpinService:
         self.shutdown()
 
 
-def _tail_text(tail: str, log: Path) -> str:
+def _last_line(tail: str, log: Path) -> str:
+    """For the one-line message: the log's last line (often the exception that ended it)."""
     if not tail:
-        return f" (nothing in {log})"
-    return f" Last lines of {log}:\n{tail}"
+        return f" {log} has nothing from it."
+    return f' {log} ends with "{tail.splitlines()[-1].strip()}".'
+
+
+def _tail_block(tail: str, log: Path) -> str:
+    """For `error.traceback`: the worker log's last lines, shown in full by the CLI."""
+    return f"last lines of {log}:\n{tail}\n" if tail else ""
