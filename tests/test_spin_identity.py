@@ -132,3 +132,17 @@ def test_service_keys_workers_by_identity(daves_run, tmp_path):
         # Only identity variables are taken from a request: this one is dave's worker again.
         r = svc.spin(flow, "count", {"persist": False}, env={**dave, "PYTHONPATH": str(tmp_path)})
         assert r.ok and svc.worker_pid(flow, env=dave) == dave_pid
+
+
+def test_a_few_identities_stay_warm_per_flow_file(daves_run):
+    """Each identity's worker holds a parent state in memory: past three per flow file, the
+    least recently used idle one is stopped (and comes back, cold, when its caller returns)."""
+    workdir, flow = daves_run
+    as_user = {u: {**metaflow_env(workdir), "METAFLOW_USER": u} for u in ("ann", "bob", "cy")}
+    with make_service(workdir) as svc:
+        assert svc.spin(flow, "count", {"persist": False}).error  # tester: no run of theirs
+        for env in as_user.values():
+            assert svc.spin(flow, "count", {"persist": False}, env=env).error
+        alive = {w["user"] for w in svc.status().values() if w["alive"]}
+        assert alive == {"ann", "bob", "cy"}, svc.status()
+        assert svc.worker_pid(flow) is None
