@@ -116,6 +116,7 @@ class DiagnosticsScheduler:
     async def _analysed(self, uri: str) -> bool:
         """Parse and lint the document's current text on its worker thread; False when a
         newer version arrived meanwhile (its own check publishes)."""
+        await self.server.work.quiet(uri)  # requests that came with the edit go first
         doc = snapshot(self.server, uri)
         if doc.language_id in (None, "python") and looks_like_flow(doc.source):
             models = self.server.state.models

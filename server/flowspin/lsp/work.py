@@ -75,6 +75,9 @@ class FileWork:
         # jobs compare their snapshot's version with it.
         self._versions: dict[str, int | None] = {}
         self._lock = threading.Lock()
+        # Requests being answered per document, and who waits for that to drop to zero.
+        self._answering: dict[str, int] = {}
+        self._idle: dict[str, asyncio.Event] = {}
 
     def note_version(self, uri: str, version: int | None) -> None:
         """A new version of the document arrived (call on the loop, before scheduling)."""
@@ -143,10 +146,30 @@ class FileWork:
         ask again). `drop_stale=False` answers for the snapshot's version anyway: for
         flowspin's own requests, whose callers do not retry (`flowspin/stepAt`)."""
         doc = snapshot(self.server, uri)
+        self._answering[uri] = self._answering.get(uri, 0) + 1
         try:
             result = await self.run(doc, lambda check: feature(doc, check), drop_stale)
         except Stale:
             raise JsonRpcContentModified(f"{uri} changed; ask again") from None
+        finally:
+            self._answering[uri] -= 1
+            if not self._answering[uri]:
+                del self._answering[uri]
+                idle = self._idle.pop(uri, None)
+                if idle is not None:
+                    idle.set()
         if drop_stale and not self.is_current(doc):
             raise JsonRpcContentModified(f"{uri} changed; ask again")
         return result
+
+    async def quiet(self, uri: str) -> None:
+        """Wait until no request about `uri` is being answered and the last answer is sent.
+
+        The check of an edit waits for this before it parses: a parse holds the GIL for the
+        whole of `ast.parse` (half a second on a 10,000-step flow), and an answer computed
+        before it would otherwise wait that long to be serialized and sent by the loop."""
+        while self._answering.get(uri):
+            await self._idle.setdefault(uri, asyncio.Event()).wait()
+        # The answer is sent by the request task's done callback, which the loop runs before
+        # this task's next step.
+        await asyncio.sleep(0)
