@@ -18,14 +18,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
 
-from flowspin.analysis import queries
 from flowspin.lsp import commands, progress
-from flowspin.lsp.documents import flow_file_of, looks_like_flow
+from flowspin.lsp.documents import DocSnapshot, flow_file_of, looks_like_flow
 from flowspin.lsp.failures import exception_diagnostic
 from flowspin.lsp.spin_host import setting
 
@@ -265,16 +265,35 @@ async def restart_worker(ls: FlowspinServer, target: commands.Target) -> command
 
 
 def on_cursor(ls: FlowspinServer, uri: str, line: int) -> None:
-    """Preload the parent state of the step at `line` in the background (deduplicated)."""
+    """Preload the parent state of the step at `line` in the background (deduplicated).
+
+    The step is looked up on the file's worker thread (`work.py`), like every request: the
+    cursor rests while the user types, when the text is new and its parse (seconds on a
+    10,000-step flow) would otherwise run on the event loop."""
     doc = ls.workspace.get_text_document(uri)
     if not looks_like_flow(doc.source) or not doc.path:
         return
-    model = ls.state.models.navigation_model(doc)
-    located = queries.step_at(model, line + 1, doc.lines) if model else None
-    if located is None:
-        return
-    step = located[1].name
-    flow_file = Path(doc.path).resolve()
+    path = doc.path
+
+    def locate(snap: DocSnapshot, check: Callable[[], None]) -> str | None:
+        view = ls.state.models.view(snap, check=check)
+        located = view.index.step_at(line + 1) if view else None
+        return located[1].name if located else None
+
+    async def locate_then_preload() -> None:
+        try:
+            step = await ls.work.request(uri, locate, drop_stale=False)
+        except Exception:
+            log.exception("preload at %s:%s failed", uri, line)
+            return
+        if step is not None:
+            _preload(ls, uri, line, path, step)
+
+    asyncio.get_running_loop().create_task(locate_then_preload())
+
+
+def _preload(ls: FlowspinServer, uri: str, line: int, path: str, step: str) -> None:
+    flow_file = Path(path).resolve()
     tracker: SpinTracker = ls.spins
     with tracker.lock:
         tracker.cursor[flow_file] = (uri, line)
