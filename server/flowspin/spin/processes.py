@@ -148,7 +148,8 @@ def child_run(
 def report_and_write(report: dict[str, Any], pending: Any, res_w: int) -> None:
     """Send the report, hang up the output, then write what the report left pending."""
     if pending:
-        report["persist"] = {"artifacts": pending.names, "bytes": pending.nbytes}
+        shown = [n for n in pending.names if not n.startswith("_")]  # not Metaflow's own
+        report["persist"] = {"artifacts": shown, "bytes": pending.nbytes}
     sys.stdout.flush()
     sys.stderr.flush()
     try:
