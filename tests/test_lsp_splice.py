@@ -97,3 +97,46 @@ def test_completion_site_uses_the_parse_once_the_text_is_checked() -> None:
     assert general[1] is store.current[URI].model.flows[0].steps["train"]
     assert fast[1] is not general[1]
     assert _answer(fast) == _answer(general)
+
+
+def _lens_shape(view) -> list:
+    """What code lenses read of a view: each own step's name, lens line, cards, def line, and
+    the flow's start step."""
+    return [
+        (
+            flow.name,
+            flow.start_step,
+            [
+                (s.name, view.index.first_line(flow, s), bool(s.cards), s.span.line)
+                for s in view.index.of(flow).own
+            ],
+        )
+        for flow in view.model.flows
+    ]
+
+
+# Edits that keep every line where it is: typing within a line, or a line typed over.
+def _same_length_edits(text: str):
+    lines = text.splitlines(True)
+    for at, line in enumerate(lines):
+        body = line.rstrip("\n")
+        variants = [body + "x", body[:-1], "        x = self.", "    @card", "    def", ""]
+        variants += ["        self.next(self.end)", "    n = 1", "x"]
+        for variant in variants:
+            yield lines[:at] + [variant + "\n"] + lines[at + 1 :]
+
+
+@pytest.mark.parametrize(
+    "text", [TRAIN_FLOW, BRANCHES, big_flow(12)], ids=["train", "branches", "big"]
+)
+def test_lenses_before_the_parse_are_the_lenses_after_it(text: str) -> None:
+    early = 0
+    for new_lines in _same_length_edits(text):
+        doc = DocSnapshot(URI, 2, "".join(new_lines), None, "python")
+        stores = [ModelStore(), ModelStore()]  # the same history: the text, then the edit
+        for store in stores:
+            store.analyse(DocSnapshot(URI, 1, text, None, "python"))
+        fast = stores[0].lens_view(doc)
+        early += stores[0].current[URI].source != doc.source  # answered before any parse
+        assert _lens_shape(fast) == _lens_shape(stores[1].view(doc)), "".join(new_lines)
+    assert early > len(text.splitlines())  # typing inside bodies answers early

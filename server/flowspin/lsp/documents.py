@@ -35,7 +35,7 @@ from flowspin.analysis import (
 )
 from flowspin.analysis.index import ModelIndex
 from flowspin.lsp.bases import fresh
-from flowspin.lsp.splice import splice_step
+from flowspin.lsp.splice import same_lenses, splice_step
 
 if TYPE_CHECKING:
     from flowspin.lsp.server import FlowspinServer
@@ -235,6 +235,29 @@ class ModelStore:
                 return site
         view = self.view(doc, cursor_line, check)
         return view.index.step_at(cursor_line + 1) if view else None
+
+    def lens_view(self, doc: Document, check: Callable[[], None] = no_check) -> View | None:
+        """The view code lenses are computed from: the last parsed text's while the current
+        one is not parsed yet and the edit since cannot change the lenses (`same_lenses`:
+        typing within a line of a step's body), else `view`. An editor asks for lenses after
+        every edit; this answers them without waiting for the parse."""
+        source = doc.source
+        with self.lock:
+            cached = self.current.get(doc.uri)
+            good = self.last_good.get(doc.uri)
+            good_source = self.last_good_source.get(doc.uri)
+            known = self.views.get(doc.uri)
+        parsed = (
+            cached is not None and cached.source == source and cached.model.syntax_error is None
+        )
+        if not parsed and good is not None and good_source is not None and fresh(good, self.read):
+            check()
+            old_lines = good_source.splitlines(True)
+            if looks_like_flow(source) and same_lenses(good, old_lines, doc.lines):
+                if known is not None and known[1] is good and known[0] == good_source:
+                    return known[2]
+                return View(good, ModelIndex(good, old_lines), old_lines)
+        return self.view(doc, check=check)
 
     def forget(self, uri: str) -> None:
         with self.lock:

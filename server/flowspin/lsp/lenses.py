@@ -35,7 +35,7 @@ def code_lenses(
 ) -> list[types.CodeLens]:
     """Lenses of every step, from the parse's index: linear in the number of steps (each
     step's first line is looked up, not recomputed from a fresh split of the document)."""
-    view = ls.state.models.view(doc, check=check)
+    view = ls.state.models.lens_view(doc, check=check)
     if view is None:
         return []
     uri = doc.uri

@@ -30,12 +30,13 @@ def splice_step(
     model: FlowModel,
     old_lines: Sequence[str],
     new_lines: Sequence[str],
-    cursor_line: int,
+    cursor_line: int | None,
 ) -> tuple[Flow, Step] | None:
     """(flow, step) at `cursor_line` (0-based) of `new_lines`, from `model` (the parse of
     `old_lines`) with the one edited step parsed again; None when the edit is not confined to
     one step of the file's own, or the region does not parse even with the cursor's line or
-    the error's line read as `pass` (the general path then decides)."""
+    the error's line read as `pass` (the general path then decides). Without a cursor: the
+    edited step, wherever the cursor is."""
     if model.syntax_error is not None or not model.flows:
         return None
     n_old, n_new = len(old_lines), len(new_lines)
@@ -74,9 +75,9 @@ def splice_step(
 
 
 def _reparse(
-    flow: Flow, old: Step, new_lines: Sequence[str], start: int, end: int, cursor_line: int
+    flow: Flow, old: Step, new_lines: Sequence[str], start: int, end: int, cursor: int | None
 ) -> tuple[Flow, Step] | None:
-    if start < 3 or end < start or not start <= cursor_line + 1 <= end:
+    if start < 3 or end < start or (cursor is not None and not start <= cursor + 1 <= end):
         return None  # no room for the header lines, or the cursor is not in the region
     region = list(new_lines[start - 1 : end])
     if region and not region[-1].endswith(("\n", "\r")):
@@ -84,7 +85,8 @@ def _reparse(
     text = _HEADER + "\n" * (start - 3) + _CLASS + "".join(region)
     parsed = parse_source(text, _PATH)
     if parsed.syntax_error is not None:
-        parsed = _repaired(text, [parsed.syntax_error.span.line - 1, cursor_line])
+        blank = [parsed.syntax_error.span.line - 1] + ([cursor] if cursor is not None else [])
+        parsed = _repaired(text, blank)
         if parsed is None:
             return None
     if len(parsed.flows) != 1:
@@ -93,7 +95,7 @@ def _reparse(
     if list(mini.steps) != [old.name] or mini.parameters or mini.members or mini.duplicates:
         return None  # the region now holds something else than the one step
     step = mini.steps[old.name]
-    if not first_line(step, new_lines) <= cursor_line + 1 <= step.span.end_line:
+    if cursor is not None and not first_line(step, new_lines) <= cursor + 1 <= step.span.end_line:
         return None
     # The step's place in the graph comes from the other steps' transitions: unchanged.
     step.in_steps = list(old.in_steps)
@@ -111,3 +113,27 @@ def _repaired(text: str, lines_to_blank: list[int]) -> FlowModel | None:
     from flowspin.lsp.documents import repair
 
     return repair(text, lines_to_blank, _PATH)
+
+
+def same_lenses(model: FlowModel, old_lines: Sequence[str], new_lines: Sequence[str]) -> bool:
+    """Whether the code lenses of `new_lines` are those of `model` (the parse of
+    `old_lines`): the edit kept every line where it was and stayed inside one step's body,
+    whose name, decorators and first line it left alone (typing within a line). Lenses depend
+    on nothing else, so they can be answered before the new text is parsed."""
+    if len(old_lines) != len(new_lines):
+        return False
+    changed = [i for i, (a, b) in enumerate(zip(old_lines, new_lines, strict=True)) if a != b]
+    if any(line.lstrip().startswith("@") for i in changed for line in (old_lines[i], new_lines[i])):
+        return False  # a decorator line: it may belong to the next step's lens line
+    site = splice_step(model, old_lines, new_lines, None)
+    if site is None:
+        return False
+    spliced, step = site
+    old = next((f.steps.get(step.name) for f in model.flows if f.name == spliced.name), None)
+    return (
+        old is not None
+        and step.decorators == old.decorators
+        and step.span.line == old.span.line
+        and first_line(step, new_lines) == first_line(old, old_lines)
+        and (step.is_start_marker, step.is_end_marker) == (old.is_start_marker, old.is_end_marker)
+    )
