@@ -26,6 +26,7 @@ SUBCOMMANDS = [
     "run",
     "runs",
     "daemon",
+    "cache",
     "lsp",
     "mcp",
     "agents_md",

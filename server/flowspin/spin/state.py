@@ -58,6 +58,13 @@ class StateCache:
         self._items: OrderedDict[str, LoadedParent] = OrderedDict()
         self._lock = threading.RLock()
 
+    @property
+    def artifacts(self) -> Any:
+        """The local cache of blobs read from remote datastores (shared by all workers)."""
+        from flowspin.store.mfload import shared_cache
+
+        return shared_cache()
+
     def keys(self) -> list[str]:
         """The loaded parent states ("metaflow:<pathspec>", "spin:<spin id>")."""
         with self._lock:
@@ -140,45 +147,48 @@ class StateCache:
                 _finish(p)
 
     def _load_metaflow(self, spec: ParentSpec, lazy: bool = False) -> LoadedParent:
+        from flowspin.store.remote import DatastoreUnreachable, fail_fast
+
         try:
             return self._load_metaflow_direct(spec, lazy=lazy)
+        except DatastoreUnreachable as exc:
+            # Not the Client either: it would retry the same endpoint for minutes.
+            raise SpinSetupError("DatastoreUnreachable", str(exc)) from None
         except Exception:
-            return self._load_metaflow_client(spec)
+            with fail_fast():
+                return self._load_metaflow_client(spec)
 
     def _load_metaflow_direct(self, spec: ParentSpec, lazy: bool = False) -> LoadedParent:
         """All artifacts of a task in one datastore read, as `metaflow spin` does.
 
         The task is located through the Client API (its `ds-type`/`ds-root` metadata), so any
         datastore Metaflow supports works; unlike `DataArtifact.data` this skips the Client's
-        on-disk blob cache, which would write every parent blob a second time.
+        on-disk blob cache, which would write every parent blob a second time. A remote
+        datastore's blobs (and the task's data.json) go through flowspin's artifact cache
+        instead, so a restarted worker reads them with no network; what is not cached is
+        downloaded in one batch (Metaflow's S3 reads it in parallel), after a probe of the
+        endpoint that fails in seconds when it is down (store/remote.py).
         """
-        from metaflow import Task
-        from metaflow.datastore import FlowDataStore
-        from metaflow.plugins import DATASTORES
+        from flowspin.store.mfload import open_task
 
-        task = Task(spec.ident, _namespace_check=False)
-        meta = task.metadata_dict
-        impl = [d for d in DATASTORES if d.TYPE == meta["ds-type"]][0]
-        flow_name, run_id, step_name, task_id = spec.ident.split("/")
-        fds = FlowDataStore(flow_name, environment=None, storage_impl=impl, ds_root=meta["ds-root"])
-        attempt = int(meta.get("attempt", task.current_attempt or 0))
-        tds = fds.get_task_datastore(run_id, step_name, task_id, attempt=attempt, mode="r")
-        names = [n for n, _ in tds.items()]
+        opened = open_task(spec.ident, self.artifacts)
+        tds, load = opened.tds, opened.load
+        names = opened.names()
         keys, refs = {}, {}
         for name in names:
             sha = tds._objects[name]
             keys[name] = ("mf", sha)
             refs[name] = {"kind": "metaflow", "pathspec": spec.ident, "name": name, "sha": sha}
         if lazy:
-            values: Any = LazyValues(names, lambda n: next(tds.load_artifacts([n]))[1], tds._info)
+            values: Any = LazyValues(names, lambda n: load([n])[0][1], tds._info)
             # Small artifacts load now (one read); only big ones wait until touched or promoted.
             small = [
                 n for n in names if int((tds._info.get(n) or {}).get("size") or 0) <= LAZY_MIN_BYTES
             ]
-            for name, obj in tds.load_artifacts(small):
+            for name, obj in load(small):
                 values[name] = obj
         else:
-            values = dict(tds.load_artifacts(names))
+            values = dict(load(names))
         return _finish(LoadedParent(spec.ident, "metaflow", spec.step, values, keys, refs))
 
     def _load_metaflow_client(self, spec: ParentSpec) -> LoadedParent:
@@ -200,6 +210,7 @@ class StateCache:
 
     def _load_spin(self, spec: ParentSpec) -> LoadedParent:
         from flowspin.store.reader import resolve_ref
+        from flowspin.store.remote import DatastoreUnreachable
 
         rec = None
         for path in self.store.spins.glob(f"*/{spec.step}/{spec.ident}.msgpack"):
@@ -228,6 +239,8 @@ class StateCache:
                     keys[name] = ("fs", ref["sha"])
                 values[name] = value
                 refs[name] = ref
+        except DatastoreUnreachable as exc:
+            raise SpinSetupError("DatastoreUnreachable", str(exc)) from None
         except (LookupError, ValueError, TypeError, AttributeError) as exc:
             # A damaged blob is removed on detection, so spinning the step again rewrites it.
             raise SpinSetupError(

@@ -20,10 +20,33 @@ def resolve_ref(store: Store, ref: dict[str, Any]) -> Any:
     if kind == "blob":
         return store.get_value(ref["sha"])
     if kind == "metaflow":
+        return _metaflow_value(ref["pathspec"], ref["name"])
+    raise KeyError(f"unknown artifact reference {ref!r}")
+
+
+_opened: dict[str, Any] = {}  # pathspec -> mfload.OpenTask (a few; a spin's parents)
+
+
+def _metaflow_value(pathspec: str, name: str) -> Any:
+    """A task artifact read through the datastore layer with flowspin's artifact cache (so a
+    run in S3 reads back with no network once cached, and fails fast when it is not); the
+    Client, as before, for what that cannot read. DatastoreUnreachable propagates."""
+    from flowspin.store.mfload import open_task
+    from flowspin.store.remote import DatastoreUnreachable
+
+    try:
+        opened = _opened.get(pathspec)
+        if opened is None:
+            if len(_opened) >= 16:
+                _opened.pop(next(iter(_opened)))
+            opened = _opened[pathspec] = open_task(pathspec)
+        return opened.load([name])[0][1]
+    except DatastoreUnreachable:
+        raise
+    except Exception:
         from metaflow import Task
 
-        return Task(ref["pathspec"], _namespace_check=False)[ref["name"]].data
-    raise KeyError(f"unknown artifact reference {ref!r}")
+        return Task(pathspec, _namespace_check=False)[name].data
 
 
 class LazyArtifacts(Mapping[str, Any]):

@@ -1,0 +1,77 @@
+"""Opening a Metaflow task's datastore for reading, through flowspin's artifact cache.
+
+Shared by the spin worker (spin/state.py) and whatever reads a spin's inherited artifacts back
+(store/reader.py: `flowspin show`, `load_spin`, chained spins): the task is located with the
+Client API (its `ds-type`/`ds-root` metadata, so S3, GCS and Azure datastores work as Metaflow
+reads them), and a remote datastore's blobs and data.json go through the local artifact cache
+(store/artifact_cache.py), with a probe of the endpoint before anything not cached is
+downloaded (store/remote.py), so an unreachable endpoint fails in seconds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+_shared: Any = None
+
+
+def shared_cache() -> Any:
+    """One ArtifactCache per process (it counts its bytes once)."""
+    global _shared
+    if _shared is None:
+        from flowspin.store.artifact_cache import ArtifactCache
+
+        _shared = ArtifactCache()
+    return _shared
+
+
+@dataclass
+class OpenTask:
+    pathspec: str
+    tds: Any  # metaflow TaskDataStore, mode "r"
+    ds_type: str
+    ds_root: str
+    cache: Any  # ArtifactCache, None for a local datastore
+
+    def names(self) -> list[str]:
+        return [n for n, _ in self.tds.items()]
+
+    def load(self, wanted: list[str]) -> list[tuple[str, Any]]:
+        """(name, value) of `wanted`, in one batch (Metaflow's S3 reads it in parallel)."""
+        from flowspin.store.remote import fail_fast, probe
+
+        if self.cache is not None and any(not self.cache.has(self.tds._objects[n]) for n in wanted):
+            probe(self.ds_type, self.ds_root, f"an artifact of {self.pathspec}")
+        with fail_fast():
+            return list(self.tds.load_artifacts(wanted))
+
+
+def open_task(pathspec: str, cache: Any = None) -> OpenTask:
+    """The task's datastore; raises remote.DatastoreUnreachable when its data.json is neither
+    cached nor reachable."""
+    from metaflow import Task
+    from metaflow.datastore import FlowDataStore
+    from metaflow.plugins import DATASTORES
+
+    from flowspin.store.remote import fail_fast, probe
+
+    task = Task(pathspec, _namespace_check=False)
+    meta = task.metadata_dict
+    ds_type, ds_root = meta["ds-type"], meta["ds-root"]
+    impl = [d for d in DATASTORES if d.TYPE == ds_type][0]
+    flow_name, run_id, step_name, task_id = pathspec.split("/")
+    fds = FlowDataStore(flow_name, environment=None, storage_impl=impl, ds_root=ds_root)
+    attempt = int(meta.get("attempt", task.current_attempt or 0))
+    if ds_type == "local":
+        cache = None
+    else:
+        cache = cache if cache is not None else shared_cache()
+        fds.ca_store.set_blob_cache(cache)
+        tasks = cache.metadata_cache(ds_type, ds_root, flow_name)
+        fds.set_metadata_cache(tasks)
+        if not tasks.has(run_id, step_name, task_id, attempt):
+            probe(ds_type, ds_root, f"task {pathspec}")
+    with fail_fast():
+        tds = fds.get_task_datastore(run_id, step_name, task_id, attempt=attempt, mode="r")
+    return OpenTask(pathspec, tds, ds_type, ds_root, cache)

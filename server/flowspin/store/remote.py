@@ -1,0 +1,103 @@
+"""Failing fast when a remote Metaflow datastore cannot be reached.
+
+Metaflow's S3 client retries with exponential backoff (S3_TRANSIENT_RETRY_COUNT 20,
+S3_RETRY_COUNT 7, boto's own 10 attempts): right for a long run on a flaky network, but a spin
+against an endpoint that is down hung silently for 300 s and more. A spin is interactive, so
+before it downloads anything it is not holding locally, flowspin opens one TCP connection to the
+datastore's endpoint (a few seconds at most) and, when that fails, raises `DatastoreUnreachable`
+naming the endpoint and what to do. Loads themselves run with Metaflow's S3 retries lowered
+(`fail_fast()`), so an outage in the middle of a download also ends in seconds.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import time
+from collections.abc import Iterator
+from urllib.parse import urlparse
+
+PROBE_TIMEOUT_S = float(os.environ.get("FLOWSPIN_DATASTORE_PROBE_S", "3"))
+_OK_FOR_S = 30.0  # a successful probe is trusted this long (no probe per spin)
+_last_ok: dict[tuple[str, int], float] = {}
+
+
+class DatastoreUnreachable(Exception):
+    """The remote datastore did not answer; the message names the endpoint and the fix."""
+
+
+def endpoint(ds_type: str) -> tuple[str, str, int] | None:
+    """(url, host, port) of the datastore's endpoint as Metaflow is configured, None for local."""
+    from metaflow import metaflow_config as cfg
+
+    if ds_type == "s3":
+        url = cfg.S3_ENDPOINT_URL or (
+            f"https://s3.{os.environ.get('AWS_DEFAULT_REGION') or 'us-east-1'}.amazonaws.com"
+        )
+    elif ds_type == "gs":
+        url = "https://storage.googleapis.com"
+    elif ds_type == "azure":
+        url = getattr(cfg, "AZURE_STORAGE_BLOB_SERVICE_ENDPOINT", None) or ""
+        if not url:
+            return None
+    else:
+        return None
+    parsed = urlparse(url if "://" in url else f"https://{url}")
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    return url, parsed.hostname or "", port
+
+
+def probe(ds_type: str, ds_root: str, what: str) -> None:
+    """Raise DatastoreUnreachable when the endpoint of `ds_type` takes no connection within
+    PROBE_TIMEOUT_S (`what`: what could not be loaded, for the message)."""
+    found = endpoint(ds_type)
+    if found is None:
+        return
+    url, host, port = found
+    now = time.monotonic()
+    if now - _last_ok.get((host, port), -1e9) < _OK_FOR_S:
+        return
+    try:
+        with socket.create_connection((host, port), timeout=PROBE_TIMEOUT_S):
+            pass
+    except OSError as exc:
+        reason = "timed out" if isinstance(exc, TimeoutError) else (exc.strerror or str(exc))
+        setting = {
+            "s3": "METAFLOW_S3_ENDPOINT_URL",
+            "azure": "METAFLOW_AZURE_STORAGE_BLOB_SERVICE_ENDPOINT",
+        }.get(ds_type, "your network")
+        raise DatastoreUnreachable(
+            f"the {ds_type.upper()} datastore {ds_root} is unreachable at {url} ({reason}); "
+            f"{what} is not in flowspin's local artifact cache. Check the network, VPN or "
+            f"{setting}, then spin again; `flowspin cache info` shows what is cached"
+        ) from None
+    _last_ok[(host, port)] = now
+
+
+@contextlib.contextmanager
+def fail_fast() -> Iterator[None]:
+    """Metaflow's S3 retries lowered to one retry for the loads inside (this process's S3
+    client, and the s3op processes it starts, which read METAFLOW_S3_* from the environment);
+    restored after, so a step that uses S3 itself keeps Metaflow's defaults."""
+    try:
+        from metaflow.plugins.datatools.s3 import s3 as s3mod
+    except Exception:  # no boto3: no S3 datastore either
+        yield
+        return
+    names = ("S3_RETRY_COUNT", "S3_TRANSIENT_RETRY_COUNT")
+    saved = {n: getattr(s3mod, n, None) for n in names}
+    env_saved = {n: os.environ.get(f"METAFLOW_{n}") for n in names}
+    for n in names:
+        setattr(s3mod, n, 1)
+        os.environ[f"METAFLOW_{n}"] = "1"
+    try:
+        yield
+    finally:
+        for n in names:
+            if saved[n] is not None:
+                setattr(s3mod, n, saved[n])
+            if env_saved[n] is None:
+                os.environ.pop(f"METAFLOW_{n}", None)
+            else:
+                os.environ[f"METAFLOW_{n}"] = env_saved[n]
