@@ -29,6 +29,10 @@ WARM_DEFAULTS: dict[str, object] = {
     "no_persist": False,
     "timeout": None,
     "mode": None,
+    # Debug Step is never the hot loop: `--debug-port` goes through argparse and `run`, which
+    # streams the "listening on" line to stderr (`parse_warm` does not know the two options).
+    "debug_port": None,
+    "debug_timeout": None,
     "no_daemon": False,
     "json": False,
 }
@@ -78,6 +82,19 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--timeout", type=float, metavar="S", help="stop the step after S seconds")
     p.add_argument(
         "--mode", choices=["fork", "subprocess"], help="force how the step process is made"
+    )
+    p.add_argument(
+        "--debug-port",
+        type=int,
+        metavar="PORT",
+        help="run the step under debugpy on 127.0.0.1:PORT (0: a free port, printed on stderr "
+        "as 'flowspin-debug: listening on HOST:PORT'); the step starts once a debugger attached",
+    )
+    p.add_argument(
+        "--debug-timeout",
+        type=float,
+        metavar="S",
+        help="with --debug-port: seconds to wait for the debugger (default 60), then DebugTimeout",
     )
     p.add_argument("--no-daemon", action="store_true", help="one-shot: no warm daemon")
     p.add_argument("--json", action="store_true", help="print exactly one JSON object (the result)")
@@ -148,6 +165,8 @@ def _options(args: argparse.Namespace | SimpleNamespace) -> dict[str, Any]:
         "persist": not args.no_persist,
         "timeout": args.timeout,
         "mode": args.mode,
+        "debug_port": args.debug_port,
+        "debug_timeout": args.debug_timeout,
     }
 
 
@@ -178,7 +197,9 @@ def run(args: argparse.Namespace) -> int:
         return 2
     log = None if args.json else HumanLog()
     on_log = log.write if log else None
-    if args.json and not args.no_daemon:
+    if args.json and args.debug_port is not None:
+        on_log = _announce_debugger  # stdout stays one JSON object; the port goes to stderr
+    if args.json and not args.no_daemon and args.debug_port is None:
         code = _spin_warm(args, options)
         if code is not None:
             return code
@@ -228,6 +249,17 @@ def run(args: argparse.Namespace) -> int:
         log.close()
         print_human(result)
     return 0 if result.status == "ok" else 1
+
+
+def _announce_debugger(stream: str, text: str) -> None:
+    """`--json --debug-port`: the child's "flowspin-debug: listening on HOST:PORT" line, on
+    stderr as it comes, so an editor or script can attach while the spin waits for it."""
+    if stream != "stderr":
+        return
+    for line in text.splitlines(keepends=True):
+        if line.startswith("flowspin-debug: "):
+            sys.stderr.write(line)
+            sys.stderr.flush()
 
 
 def _flow_file_problem(path: Any) -> str | None:

@@ -323,10 +323,27 @@ def _run(job, parents, cls, graph, node, report, notices, timings, t0, fail, pen
             os.environ.update({str(k): str(v) for k, v in env_vars.items()})
     timings["build_ms"] = (time.perf_counter() - t0) * 1e3
 
+    if job.get("debug"):
+        # Debug Step: listen and wait for the client's breakpoints, right before the step.
+        from flowspin.spin.debugstep import DebugTimeout, DebugUnavailable, listen_and_wait
+
+        try:
+            report["debug"] = listen_and_wait(job["debug"]["port"], job["debug"]["timeout"])
+        except (DebugTimeout, DebugUnavailable) as exc:
+            report["debug"] = getattr(exc, "info", {})
+            return fail(type(exc).__name__, str(exc), flow_file, getattr(node, "func_lineno", 0))
+        timings["debug_attach_ms"] = report["debug"]["attached_ms"]
+
     t_step = time.perf_counter()
     error = None
     try:
-        MetaflowTask._exec_step_function(shim, step_func, step_func, input_obj)
+        if job.get("debug"):
+            from flowspin.spin.debugstep import artifacts_listed
+
+            with artifacts_listed(cls):
+                MetaflowTask._exec_step_function(shim, step_func, step_func, input_obj)
+        else:
+            MetaflowTask._exec_step_function(shim, step_func, step_func, input_obj)
     except BaseException as exc:  # SystemExit and KeyboardInterrupt (cancel) included
         error = exc
         print(step_traceback(exc, flow_file, workspace), end="", file=sys.stderr)

@@ -18,6 +18,10 @@ class SpinOptions:
     persist: bool = True  # write changed artifacts and a record to .flowspin/
     timeout: float | None = None  # seconds; SIGINT then SIGKILL after the grace period
     mode: str | None = None  # "fork" | "subprocess"; default: fork where safe
+    # Debug Step: the child runs the step under debugpy listening on 127.0.0.1:PORT (0: a free
+    # port, reported) and starts it only once a client attached and sent configurationDone.
+    debug_port: int | None = None
+    debug_timeout: float = 60.0  # seconds to wait for that client (then DebugTimeout)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -31,7 +35,13 @@ class SpinOptions:
         if not isinstance(data, dict):
             raise ValueError(f"spin options must be a mapping, got {type(data).__name__}")
         known = {f.name for f in fields(cls)}
-        return cls(**{k: _check(k, v) for k, v in data.items() if k in known})
+        opts = cls(**{k: _check(k, v) for k, v in data.items() if k in known})
+        if opts.debug_port is not None and opts.all_splits:
+            # One debugger port serves one process: every split would need one of its own.
+            raise ValueError(
+                "spin option 'debug_port' debugs one split; give 'split', not 'all_splits'"
+            )
+        return opts
 
     @classmethod
     def coerce(cls, options: SpinOptions | dict[str, Any] | None, **kwargs: Any) -> SpinOptions:
@@ -82,9 +92,15 @@ def _check(name: str, value: Any) -> Any:
         if isinstance(value, dict) and all(isinstance(k, str) for k in value):
             return {k: str(v) for k, v in value.items()}
         raise bad("a mapping of parameter names to values")
-    if name == "timeout":
+    if name == "debug_port":
         if value is None:
             return None
+        if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 65535:
+            return value
+        raise bad("a TCP port number (0 picks a free one)")
+    if name in ("timeout", "debug_timeout"):
+        if value is None:
+            return None if name == "timeout" else 60.0
         try:
             seconds = float(value) if not isinstance(value, bool) else None
         except (TypeError, ValueError):

@@ -33,6 +33,8 @@ class SpinResult:
     # Changed artifacts' bytes: {"state": "writing"|"done"|"failed"|"off", "artifacts", "bytes"}.
     # "writing": the result came first and the bytes follow; readers of the spin wait for them.
     persist: dict[str, Any] = field(default_factory=dict)
+    # Debug Step (`debug_port`): {"host", "port", "listen_ms", "attached_ms"}; empty otherwise.
+    debug: dict[str, Any] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:

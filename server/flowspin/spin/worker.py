@@ -409,7 +409,11 @@ class Worker:
         try:
             self.warm()
             deco_timeout = self.step_timeout(step)
-            if deco_timeout and (timeout is None or deco_timeout < timeout):
+            if deco_timeout and opts.debug_port is not None:
+                # Paused at a breakpoint is not hung: only --debug-timeout (for the attach)
+                # and an explicit --timeout apply while a debugger drives the step.
+                a.notices.append(f"@timeout ({deco_timeout:g} s) not applied while debugging")
+            elif deco_timeout and (timeout is None or deco_timeout < timeout):
                 timeout = deco_timeout
                 a.notices.append(f"@timeout applied: {deco_timeout:g} s")
             a.mode, reason = self._mode(opts)
@@ -435,6 +439,9 @@ class Worker:
                 else None,
                 "persist": opts.persist,
                 "module_snapshot": self.module_snapshot,
+                "debug": None
+                if opts.debug_port is None
+                else {"port": opts.debug_port, "timeout": opts.debug_timeout},
                 # Metaflow's own rule (METAFLOW_USER or the profile's, SUDO_USER, USERNAME,
                 # USER; never root), so `current.username` and the namespace match the run's.
                 "user": __import__("metaflow.util").util.get_username()
@@ -703,6 +710,8 @@ class Worker:
             return
         if len(results) == 1:
             final = results[0]
+            if a.opts.debug_port is not None:  # where the debugger listened, how long it took
+                final["debug"] = (done[0].report or {}).get("debug") or {}
         else:
             final = dict(results[0])
             bad = [r for r in results if r["status"] != "ok"]

@@ -1,0 +1,138 @@
+"""Debug Step: run a spin's step under debugpy, inside the spin child only.
+
+Why in the child: debugpy traces every frame and keeps threads and sockets of its own; in the
+worker it would slow every later spin and outlive the session. A child is forked per spin and
+exits after it, so the debugger goes with it and the warm state is never traced.
+
+The child listens with pydevd speaking the protocol itself (debugpy's
+`in_process_debug_adapter`): no adapter process to start (about half the time to the first
+breakpoint) and none left behind when the child exits. `FLOWSPIN_DEBUG_ADAPTER=process` uses
+debugpy's separate adapter instead (a detached process of its own session, so not one of the
+step's stray processes). It tells the caller the address on stderr with a line editors
+can match (`DEBUG_LINE`), which the worker streams live, and waits for a Debug Adapter
+Protocol client. `debugpy.wait_for_client()` returns once that client has sent its
+breakpoints and `configurationDone` (pydevd's `block_until_configuration_done`), so the step
+starts with every breakpoint in place. No client within the timeout: `DebugTimeout`.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+HOST = "127.0.0.1"  # never another interface: an attached client runs code as us
+DEBUG_LINE = "flowspin-debug: listening on {host}:{port}"
+DEBUG_PREFIX = "flowspin-debug: listening on "
+ENV_ADAPTER = "FLOWSPIN_DEBUG_ADAPTER"  # "in-process" (default) or "process"
+
+
+class DebugTimeout(Exception):
+    """No debugger attached in time; the step did not run. `info`: where it listened."""
+
+    def __init__(self, message: str, info: dict[str, Any]) -> None:
+        super().__init__(message)
+        self.info = info
+
+
+class DebugUnavailable(Exception):
+    """debugpy is missing from the flow's environment, or could not listen."""
+
+
+def parse_debug_line(text: str) -> tuple[str, int] | None:
+    """(host, port) from a line the child printed, or None: what an editor or test matches."""
+    for line in text.splitlines():
+        if line.startswith(DEBUG_PREFIX):
+            host, _, port = line[len(DEBUG_PREFIX) :].strip().rpartition(":")
+            if host and port.isdigit():
+                return host, int(port)
+    return None
+
+
+def listen_and_wait(port: int, timeout: float) -> dict[str, Any]:
+    """Listen on HOST:port, announce it, and block until a client is configured.
+
+    Returns what the result reports under `debug`: host, port and how long the attach took.
+    """
+    t0 = time.perf_counter()
+    # pydevd warns on stderr that Python's frozen stdlib modules may miss breakpoints; those
+    # are not where a step's breakpoints are, and the warning would land in every result.
+    os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
+    try:
+        import debugpy
+    except ImportError:
+        raise DebugUnavailable(
+            f"debugpy is not installed in {sys.executable}'s environment; "
+            "install it there (pip install debugpy) to debug a step"
+        ) from None
+    # A subprocess the step starts is not debugged: it would try to attach to this session.
+    debugpy.configure(subProcess=False)
+    try:
+        in_process = os.environ.get(ENV_ADAPTER, "in-process") != "process"
+        host, bound = debugpy.listen((HOST, port), in_process_debug_adapter=in_process)
+    except Exception as exc:  # port in use, no adapter: say so instead of a traceback
+        raise DebugUnavailable(f"debugpy could not listen on {HOST}:{port}: {exc}") from None
+    print(DEBUG_LINE.format(host=host, port=bound), file=sys.stderr, flush=True)
+    info: dict[str, Any] = {
+        "host": host,
+        "port": bound,
+        "listen_ms": (time.perf_counter() - t0) * 1e3,
+    }
+    # Waited for on a thread, so the main thread (the step's) stays interruptible by a cancel
+    # and the timeout needs no cooperation from debugpy.
+    configured = threading.Event()
+
+    def wait() -> None:
+        try:
+            debugpy.wait_for_client()
+        finally:
+            configured.set()
+
+    threading.Thread(target=wait, name="flowspin-debug-attach", daemon=True).start()
+    if not configured.wait(timeout):
+        try:
+            debugpy.wait_for_client.cancel()
+        except RuntimeError:
+            pass
+    if not debugpy.is_client_connected():
+        raise DebugTimeout(
+            f"no debugger attached to {host}:{bound} within {timeout:g} s; the step did not "
+            "run (the worker stays warm). Attach a debugpy client (VS Code: Flowspin: Debug "
+            "Step, or a 'debugpy' attach configuration) sooner, or raise --debug-timeout",
+            info,
+        )
+    info["attached_ms"] = (time.perf_counter() - t0) * 1e3
+    return info
+
+
+@contextmanager
+def artifacts_listed(cls: type) -> Iterator[None]:
+    """While the debugger drives the step, `dir(self)` also names the parent's artifacts.
+
+    A FlowSpec serves artifacts through `__getattr__` and caches one only once the step reads
+    it, so a debugger (which lists `dir(obj)`) would show just those already read. Listed
+    here, each is fetched when `self` is expanded, lazy ones loaded then. Taken away before
+    the artifacts are collected: `collect` walks `dir(flow)` and must not load the unread ones.
+    """
+    had = "__dir__" in cls.__dict__
+    old = cls.__dict__.get("__dir__")
+
+    def __dir__(self: Any) -> list[str]:
+        names = set(object.__dir__(self))
+        store = self.__dict__.get("_datastore")
+        if store is not None:
+            names.update(n for n in store if isinstance(n, str) and not n.startswith("_"))
+        return sorted(names)
+
+    cls.__dir__ = __dir__  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        if had:
+            cls.__dir__ = old  # type: ignore[method-assign]
+        else:
+            del cls.__dir__

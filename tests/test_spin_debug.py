@@ -1,0 +1,317 @@
+"""Debug Step: breakpoints inside a warm spin, driven by a real DAP client against debugpy.
+
+The spin forks from the real warm worker; its child listens with debugpy; this test attaches
+as an editor would (initialize, attach, setBreakpoints, configurationDone), stops in the flow
+file and in a workspace helper module, reads `self` and an artifact, continues, and checks the
+spin's normal result and that the worker stays warm for the next plain spin.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from conftest import metaflow_env, run_flowspin, run_metaflow, wait_until, write_flow
+from dap_client import DapClient
+from spin_helpers import make_service
+
+pytest.importorskip("debugpy")
+
+from flowspin.spin.debugstep import parse_debug_line  # noqa: E402
+
+HELPER = """
+def scale(values, factor):
+    out = [v * factor for v in values]
+    return out
+"""
+
+FLOW = """
+from metaflow import FlowSpec, step, timeout
+import helper
+
+
+class DebugFlow(FlowSpec):
+    @step
+    def start(self):
+        self.values = [1, 2, 3]
+        self.label = "base"
+        self.next(self.work)
+
+    @timeout(seconds=5)
+    @step
+    def work(self):
+        factor = len(self.label)
+        self.scaled = helper.scale(self.values, factor)
+        self.total = sum(self.scaled)
+        self.next(self.end)
+
+    @step
+    def end(self):
+        pass
+
+
+if __name__ == "__main__":
+    DebugFlow()
+"""
+
+
+def line_of(path: Path, text: str) -> int:
+    return next(i for i, ln in enumerate(path.read_text().splitlines(), 1) if text in ln)
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("debug")
+    (workdir / "helper.py").write_text(HELPER.lstrip())
+    flow = write_flow(workdir, FLOW)
+    run_metaflow(flow, "run")
+    svc = make_service(workdir)
+    first = svc.spin(flow, "work", {"persist": False})  # the worker is warm from here on
+    assert first.ok, first.error
+    yield workdir, flow, svc
+    svc.shutdown()
+    run_flowspin(workdir, "daemon", "stop", "--workspace", str(workdir))  # the CLI tests' one
+
+
+class Spin:
+    """A spin running in a thread, with its streamed stderr (where the port is announced)."""
+
+    def __init__(self, svc, flow, options) -> None:
+        self.stderr: list[str] = []
+        self.result = None
+        self.started = time.perf_counter()
+        self.thread = threading.Thread(target=self._run, args=(svc, flow, options), daemon=True)
+        self.thread.start()
+
+    def _run(self, svc, flow, options) -> None:
+        def on_log(stream: str, text: str) -> None:
+            if stream == "stderr":
+                self.stderr.append(text)
+
+        self.result = svc.spin(flow, "work", options, on_log=on_log)
+
+    def address(self) -> tuple[str, int]:
+        wait_until(
+            lambda: parse_debug_line("".join(self.stderr)) or self.result is not None,
+            60,
+            "the child to announce its debug port",
+        )
+        found = parse_debug_line("".join(self.stderr))
+        assert found is not None, (self.result, self.stderr)
+        return found
+
+    def finish(self):
+        self.thread.join(60)
+        assert not self.thread.is_alive(), "the spin did not finish"
+        return self.result
+
+
+def variables(dap: DapClient, ref: int) -> dict[str, dict]:
+    return {v["name"]: v for v in dap.request("variables", variablesReference=ref)["variables"]}
+
+
+def adapters() -> set[int]:
+    """debugpy adapter processes (`FLOWSPIN_DEBUG_ADAPTER=process` starts one per session)."""
+    found = set()
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as fh:
+                cmdline = fh.read()
+            if b"debugpy" in cmdline and b"--for-server" in cmdline:
+                found.add(int(pid))
+        except OSError:
+            pass
+    return found
+
+
+@pytest.mark.parametrize("adapter", ["in-process", "process"])
+def test_breakpoints_in_flow_and_helper_then_normal_result(env, adapter):
+    workdir, flow, svc = env
+    before = adapters()
+    if adapter == "process":  # debugpy's own adapter process, in a worker of its own
+        svc = make_service(workdir, FLOWSPIN_DEBUG_ADAPTER="process")
+        assert svc.spin(flow, "work", {"persist": False}).ok
+    worker = svc.worker_pid(flow)
+    flow_line = line_of(flow, "self.scaled = helper.scale")
+    helper_file = workdir / "helper.py"
+    helper_line = line_of(helper_file, "return out")
+
+    spin = Spin(svc, flow, {"debug_port": 0, "persist": False})
+    host, port = spin.address()
+    assert host == "127.0.0.1" and port > 0
+
+    dap = DapClient(host, port)
+    try:
+        dap.request(
+            "initialize",
+            adapterID="debugpy",
+            clientID="flowspin-test",
+            linesStartAt1=True,
+            columnsStartAt1=True,
+            pathFormat="path",
+        )
+        attach = dap.send("attach", justMyCode=True, redirectOutput=False)
+        dap.event("initialized")
+        for path, line in ((flow, flow_line), (helper_file, helper_line)):
+            bps = dap.request(
+                "setBreakpoints", source={"path": str(path)}, breakpoints=[{"line": line}]
+            )["breakpoints"]
+            assert bps[0]["verified"], bps
+        dap.request("setExceptionBreakpoints", filters=[])
+        dap.request("configurationDone")
+        dap.response(attach)
+
+        # Paused in the step, in the flow file, before the helper call.
+        stopped = dap.event("stopped")
+        paused_ms = (time.perf_counter() - spin.started) * 1e3
+        assert stopped["reason"] == "breakpoint"
+        thread = stopped["threadId"]
+        frame = dap.request("stackTrace", threadId=thread)["stackFrames"][0]
+        assert Path(frame["source"]["path"]).resolve() == flow.resolve()
+        assert frame["line"] == flow_line
+        scopes = dap.request("scopes", frameId=frame["id"])["scopes"]
+        local = variables(dap, scopes[0]["variablesReference"])
+        assert local["factor"]["value"] == "4"
+        self_var = variables(dap, local["self"]["variablesReference"])
+        assert self_var["values"]["value"] == "[1, 2, 3]"  # the parent's artifact, via self
+        assert self_var["label"]["value"] == "'base'"
+        answer = dap.request("evaluate", expression="self.values[1] + 40", frameId=frame["id"])
+        assert answer["result"] == "42"
+
+        dap.request("continue", threadId=thread)
+        stopped = dap.event("stopped")
+        frame = dap.request("stackTrace", threadId=stopped["threadId"])["stackFrames"][0]
+        assert Path(frame["source"]["path"]).resolve() == helper_file.resolve()
+        assert frame["line"] == helper_line
+        local = variables(
+            dap, dap.request("scopes", frameId=frame["id"])["scopes"][0]["variablesReference"]
+        )
+        assert local["out"]["value"] == "[4, 8, 12]"
+        dap.request("continue", threadId=stopped["threadId"])
+
+        result = spin.finish()
+    finally:
+        dap.close()
+    print(f"request -> paused at the first breakpoint: {paused_ms:.0f} ms; {result.debug}")
+    assert result.ok, result.error
+    assert result.artifacts["total"]["repr"] == "24" and result.artifacts["total"]["changed"]
+    assert result.debug["port"] == port and result.debug["attached_ms"] > 0
+    assert any("@timeout" in n and "debugging" in n for n in result.notices), result.notices
+    assert svc.worker_pid(flow) == worker
+
+    plain = svc.spin(flow, "work", {"persist": False})
+    assert plain.ok, plain.error
+    assert plain.artifacts["total"]["repr"] == "24"
+    assert plain.debug == {}
+    assert svc.worker_pid(flow) == worker
+    if adapter == "process":
+        svc.shutdown()
+    # Nothing of the session outlives it (the separate adapter exits once both sides left).
+    wait_until(lambda: not adapters() - before, 30, "the debug adapter to exit")
+
+
+def test_no_client_gives_debug_timeout_and_the_worker_stays_warm(env):
+    workdir, flow, svc = env
+    worker = svc.worker_pid(flow)
+    spin = Spin(svc, flow, {"debug_port": 0, "debug_timeout": 1.5, "persist": False})
+    host, port = spin.address()
+    result = spin.finish()
+    assert result.status == "error"
+    assert result.error["type"] == "DebugTimeout", result.error
+    assert f"{host}:{port}" in result.error["message"] and "1.5 s" in result.error["message"]
+    assert "total" not in result.artifacts or not result.artifacts["total"]["changed"]
+    assert svc.worker_pid(flow) == worker
+    plain = svc.spin(flow, "work", {"persist": False})
+    assert plain.ok and plain.artifacts["total"]["repr"] == "24", plain.error
+    assert svc.worker_pid(flow) == worker
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"debug_port": -1},
+        {"debug_port": 70000},
+        {"debug_port": "5678"},
+        {"debug_port": True},
+        {"debug_port": 0, "debug_timeout": 0},
+        {"debug_port": 0, "all_splits": True},
+    ],
+)
+def test_debug_options_are_validated(options):
+    from flowspin.spin.options import SpinOptions
+
+    with pytest.raises(ValueError, match="debug_"):
+        SpinOptions.from_dict(options)
+
+
+def test_cli_human_mode_streams_the_port_and_finishes_after_the_debugger(env):
+    """`flowspin spin FILE STEP --debug-port 0` through the workspace daemon: the port on
+    stderr while it waits, a breakpoint hit, the usual summary once the debugger continues."""
+    workdir, flow, _ = env
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "flowspin", "spin", str(flow), "work", "--debug-port", "0"],
+        cwd=workdir,
+        env=metaflow_env(workdir),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        seen = []
+        for line in proc.stderr:  # blocks on the stream itself: the line comes before the step
+            seen.append(line)
+            address = parse_debug_line(line)
+            if address:
+                break
+        assert address, seen
+        dap = DapClient(*address)
+        try:
+            dap.request("initialize", adapterID="debugpy", pathFormat="path")
+            attach = dap.send("attach", justMyCode=False)
+            dap.event("initialized")
+            line = line_of(flow, "self.total = sum")
+            dap.request("setBreakpoints", source={"path": str(flow)}, breakpoints=[{"line": line}])
+            dap.request("configurationDone")
+            dap.response(attach)
+            stopped = dap.event("stopped")
+            frame = dap.request("stackTrace", threadId=stopped["threadId"])["stackFrames"][0]
+            assert frame["line"] == line
+            dap.request("continue", threadId=stopped["threadId"])
+            out, err = proc.communicate(timeout=120)
+        finally:
+            dap.close()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, err
+    assert "✓ work ok" in out and "changed: " in out, out
+
+
+def test_cli_json_reports_the_port_and_the_debug_timeout(env):
+    workdir, flow, _ = env
+    proc = run_flowspin(
+        workdir,
+        *("spin", str(flow), "work", "--json", "--no-persist"),
+        *("--debug-port", "0", "--debug-timeout", "1"),
+        timeout=120,
+    )
+    assert proc.returncode == 1, proc.stderr
+    address = parse_debug_line(proc.stderr)
+    assert address is not None, proc.stderr
+    result = json.loads(proc.stdout)  # stdout is exactly the one JSON object
+    assert result["error"]["type"] == "DebugTimeout"
+    assert result["debug"]["port"] == address[1]
+
+
+def test_warm_reader_leaves_debug_options_to_argparse():
+    from flowspin.commands.spin import parse_warm
+
+    assert parse_warm(["flow.py", "work", "--json", "--debug-port", "0"]) is None
+    assert parse_warm(["flow.py", "work", "--json", "--debug-timeout", "5"]) is None
