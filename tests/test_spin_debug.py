@@ -41,6 +41,7 @@ class DebugFlow(FlowSpec):
     def start(self):
         self.values = [1, 2, 3]
         self.label = "base"
+        self.blob = "x" * 2_000_000  # stored above 1 MB: lazy on a cold spin
         self.next(self.work)
 
     @timeout(seconds=5)
@@ -315,3 +316,58 @@ def test_warm_reader_leaves_debug_options_to_argparse():
 
     assert parse_warm(["flow.py", "work", "--json", "--debug-port", "0"]) is None
     assert parse_warm(["flow.py", "work", "--json", "--debug-timeout", "5"]) is None
+
+
+def test_cold_spin_lazy_artifacts_load_when_self_is_inspected(env):
+    """On a worker's first (cold) spin, an artifact above 1 MB the step never reads is not
+    loaded; expanding `self` in the debugger lists it and loads it then."""
+    workdir, flow, _ = env
+    plain_cold = make_service(workdir)
+    try:
+        plain = plain_cold.spin(flow, "work", {"persist": False})
+    finally:
+        plain_cold.shutdown()
+    assert plain.artifacts["blob"]["repr"].startswith("<not loaded"), plain.artifacts["blob"]
+    cold = make_service(workdir)  # a worker of its own: nothing loaded yet
+    try:
+        spin = Spin(cold, flow, {"debug_port": 0, "persist": False})
+        dap = DapClient(*spin.address())
+        try:
+            dap.request("initialize", adapterID="debugpy", pathFormat="path")
+            attach = dap.send("attach", justMyCode=True)
+            dap.event("initialized")
+            line = line_of(flow, "factor = len(self.label)")
+            dap.request("setBreakpoints", source={"path": str(flow)}, breakpoints=[{"line": line}])
+            dap.request("configurationDone")
+            dap.response(attach)
+            stopped = dap.event("stopped")
+            frame = dap.request("stackTrace", threadId=stopped["threadId"])["stackFrames"][0]
+            scopes = dap.request("scopes", frameId=frame["id"])["scopes"]
+            self_ref = variables(dap, scopes[0]["variablesReference"])["self"]
+            attrs = variables(dap, self_ref["variablesReference"])
+            assert attrs["blob"]["type"] == "str" and attrs["blob"]["value"].startswith("'xxxx")
+            assert attrs["values"]["value"] == "[1, 2, 3]"
+            dap.request("continue", threadId=stopped["threadId"])
+            result = spin.finish()
+        finally:
+            dap.close()
+        assert result.ok, result.error
+        blob = result.artifacts["blob"]
+        assert blob["repr"].startswith("'xxxx") and not blob["changed"]  # loaded, not changed
+        assert result.artifacts["total"]["repr"] == "24"
+    finally:
+        cold.shutdown()
+
+
+def test_cancel_while_waiting_for_the_debugger(env):
+    """Cancelling a spin that waits for its debugger ends it as `cancelled`; worker warm."""
+    workdir, flow, svc = env
+    worker = svc.worker_pid(flow)
+    spin = Spin(svc, flow, {"debug_port": 0, "persist": False})
+    spin.address()  # it waits for a client now
+    svc.cancel(flow)
+    result = spin.finish()
+    assert result.status == "cancelled", result.error
+    assert svc.worker_pid(flow) == worker
+    plain = svc.spin(flow, "work", {"persist": False})
+    assert plain.ok and plain.artifacts["total"]["repr"] == "24", plain.error
