@@ -8,7 +8,6 @@ network outage would.
 from __future__ import annotations
 
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -192,6 +191,12 @@ def test_a_new_worker_spins_from_the_cache_with_s3_down(cloud):
     assert result.artifacts["total"]["repr"] == "3"
     result = svc.spin(cloud["flow"], "end", {"reset": True, "persist": False})
     assert result.status == "ok", result.error  # the join's task and the 3 MB blob: cached
+    # An inherited artifact of a kept spin reads back from the cache too.
+    shown = run_flowspin(
+        cloud["workdir"], "show", "flow.py", "join", "xs", "--json", env=cloud["env"]
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout)["repr"] == "[1, 2, 3]"
 
 
 @pytest.mark.timeout(120)
@@ -208,4 +213,19 @@ def test_an_uncached_task_with_s3_down_fails_fast_and_says_why(cloud):
     message = result.error["message"]
     assert cloud["env"]["METAFLOW_S3_ENDPOINT_URL"] in message
     assert "flowspin cache info" in message and "METAFLOW_S3_ENDPOINT_URL" in message
-    assert os.environ.get("FLOWSPIN_ARTIFACT_CACHE_DIR") is None  # the test's env stayed its own
+    shown = run_flowspin(cloud["workdir"], "show", "flow.py", "join", "xs", env=cloud["env"])
+    assert shown.returncode == 1 and "DatastoreUnreachable" in shown.stderr
+
+
+@pytest.mark.timeout(120)
+def test_choosing_the_base_run_with_s3_down_fails_fast_too(cloud):
+    """With Metaflow's own client cache empty too (another machine, a cleared /tmp), picking
+    the base run reads `_success` of each parent from S3 before any parent loads."""
+    assert not accepts(cloud["moto"].port)
+    env = dict(cloud["env"], METAFLOW_CLIENT_CACHE_PATH=str(cloud["workdir"] / "fresh-cache"))
+    svc = make_service(cloud["workdir"], **env)
+    cloud["services"].append(svc)
+    result = svc.spin(cloud["flow"], "join", {"reset": True, "persist": False})
+    assert result.status == "error"
+    assert result.error["type"] == "DatastoreUnreachable"
+    assert env["METAFLOW_S3_ENDPOINT_URL"] in result.error["message"]

@@ -57,6 +57,11 @@ class StateCache:
         self.store = store
         self._items: OrderedDict[str, LoadedParent] = OrderedDict()
         self._lock = threading.RLock()
+        # Planning reads the base run through Metaflow's Client before any parent loads here:
+        # an unreachable datastore must fail those reads in seconds too (store/remote.py).
+        from flowspin.store.remote import guard_reads
+
+        guard_reads()
 
     @property
     def artifacts(self) -> Any:

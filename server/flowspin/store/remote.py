@@ -69,8 +69,8 @@ def probe(ds_type: str, ds_root: str, what: str) -> None:
         }.get(ds_type, "your network")
         raise DatastoreUnreachable(
             f"the {ds_type.upper()} datastore {ds_root} is unreachable at {url} ({reason}); "
-            f"{what} is not in flowspin's local artifact cache. Check the network, VPN or "
-            f"{setting}, then spin again; `flowspin cache info` shows what is cached"
+            f"{what} is not cached locally. Check the network, VPN or {setting}, then spin "
+            f"again (`flowspin cache info` shows what flowspin has cached)"
         ) from None
     _last_ok[(host, port)] = now
 
@@ -101,3 +101,50 @@ def fail_fast() -> Iterator[None]:
                 os.environ.pop(f"METAFLOW_{n}", None)
             else:
                 os.environ[f"METAFLOW_{n}"] = env_saved[n]
+
+
+_READS = ("load_bytes", "is_file", "info_file", "size_file", "list_content")
+_guarded = False
+
+
+def guard_reads() -> None:
+    """Make every read of a remote datastore in this process probe its endpoint first.
+
+    For the spin worker: choosing the base run reads small artifacts (`_success`, ...) through
+    Metaflow's Client, which retries an unreachable endpoint for minutes before the spin even
+    gets to its parents; guarded, that read raises DatastoreUnreachable within
+    PROBE_TIMEOUT_S. Reads served from a cache never call these methods (an empty batch is
+    let through), and a successful probe is trusted for 30 s, so a reachable datastore pays
+    one TCP connection per half minute. Idempotent.
+    """
+    global _guarded
+    if _guarded:
+        return
+    _guarded = True
+    try:
+        from metaflow.plugins import DATASTORES
+    except Exception:
+        return
+    for cls in DATASTORES:
+        if getattr(cls, "TYPE", "local") == "local":
+            continue
+        for name in _READS:
+            orig = cls.__dict__.get(name)
+            if orig is None or getattr(orig, "_flowspin_guarded", False):
+                continue
+            setattr(cls, name, _guard(orig, name))
+
+
+def _guard(orig, name: str):
+    import functools
+
+    @functools.wraps(orig)
+    def guarded(self, *args, **kwargs):
+        first = args[0] if args else None
+        empty = name == "load_bytes" and isinstance(first, (list, tuple)) and not first
+        if not empty:
+            probe(self.TYPE, str(self.datastore_root), "data of the run")
+        return orig(self, *args, **kwargs)
+
+    guarded._flowspin_guarded = True  # type: ignore[attr-defined]
+    return guarded
