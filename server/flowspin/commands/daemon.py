@@ -15,7 +15,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="status / stop / start the workspace's warm spin daemon",
         description="The per-workspace daemon keeps spin workers warm between shell spins. "
         "`start` starts it (spins do that on demand), `status` lists its workers, `stop` "
-        "returns once it has let go of the workspace. Each spin brings its caller's Metaflow "
+        "closes it to new spins at once, lets running spins finish (up to "
+        "FLOWSPIN_DAEMON_DRAIN_S, 30 s, then they end as cancelled) and returns once it has "
+        "let go of the workspace. Each spin brings its caller's Metaflow "
         "user and METAFLOW_* settings (a worker per identity); for other variables it keeps "
         "the environment of the call that started it: stop it to pick up such a change.",
     )
@@ -46,9 +48,19 @@ def run(args: argparse.Namespace) -> int:
             print(f"no flowspin daemon runs for {workspace}")
         return 0 if args.action == "stop" else 1
     reply = frames[-1] if frames else {}
-    if args.action == "stop" and not client.wait_released(workspace):
-        pid = reply.get("pid")
-        print(f"flowspin daemon stop: pid {pid} is still shutting down", file=sys.stderr)
+    if args.action == "stop":
+        running = reply.get("running") or 0
+        drain = float(reply.get("drain_s") or 30)
+        if running and not args.json:
+            print(
+                f"flowspin daemon stop: waiting for {running} running spin(s) to finish "
+                f"(at most {drain:g} s, then they are cancelled)",
+                file=sys.stderr,
+            )
+        # The drain, then the cancelled spins' end and the workers' shutdown.
+        if not client.wait_released(workspace, timeout=drain + 30):
+            pid = reply.get("pid")
+            print(f"flowspin daemon stop: pid {pid} is still shutting down", file=sys.stderr)
     if args.json:
         print(json.dumps({"running": args.action == "status", **reply}))
     elif args.action == "stop":

@@ -15,7 +15,7 @@ import time
 
 from flowspin.daemon.paths import lock_path, log_path, socket_path
 from flowspin.spin.identity import caller_identity
-from flowspin.spin.protocol import recv_sock, send_sock
+from flowspin.spin.protocol import ProtocolError, recv_sock, send_sock
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -103,7 +103,9 @@ def start_daemon(workspace: Path | str, idle_timeout: float | None = None) -> No
         )
 
 
-def ensure(workspace: Path | str, wait_s: float = 60.0) -> _socket.socket:
+def ensure(workspace: Path | str, wait_s: float = 90.0) -> _socket.socket:
+    """A connection to the workspace's daemon, started if none runs. `wait_s` covers a
+    stopping daemon's drain (its running spins get 30 s to finish before the new one starts)."""
     sock = connect(workspace)
     if sock is not None:
         return sock
@@ -122,7 +124,8 @@ def ensure(workspace: Path | str, wait_s: float = 60.0) -> _socket.socket:
 def request(
     workspace: Path | str, msg: dict[str, Any], start: bool = False
 ) -> Iterator[dict[str, Any]]:
-    """Send one request; yield every frame the daemon answers with."""
+    """Send one request; yield every frame the daemon answers with (`accepted` and `log`
+    frames, then the reply)."""
     sock = ensure(workspace) if start else connect(workspace)
     if sock is None:
         raise DaemonUnavailable("no flowspin daemon runs for this workspace")
@@ -133,7 +136,7 @@ def request(
             if frame is None:
                 return
             yield frame
-            if frame["type"] != "log":
+            if frame["type"] not in ("log", "accepted"):
                 return
     finally:
         sock.close()
@@ -170,23 +173,53 @@ def spin_json(
 def _spin_reply(
     workspace: Path | str, msg: dict[str, Any], on_log: Callable[[str, str], None] | None
 ) -> dict[str, Any]:
-    for _attempt in range(2):  # a daemon that was just stopping may hang up once
-        logged = False
-        for frame in request(workspace, msg, start=True):
-            if frame["type"] == "log":
-                logged = True
-                if on_log is not None:
-                    on_log(frame["stream"], frame["data"])
-            elif frame["type"] == "result":
-                return frame
-            elif frame["type"] == "error":
-                raise DaemonUnavailable(
-                    f"the flowspin daemon answered: {frame.get('message') or 'an error'}"
-                )
-        if logged:
-            break
+    """The spin's `result` frame. A request the daemon never took (it was stopping as we
+    connected) is sent once more; once it said `accepted` (or streamed output) the step may
+    have run, so a daemon that goes away then (stopped, killed) gives a `cancelled` result
+    saying so, and the step is never run again on our own: user code runs at most once."""
+    for _attempt in range(2):
+        taken = False
+        try:
+            for frame in request(workspace, msg, start=True):
+                kind = frame["type"]
+                if kind == "accepted":
+                    taken = True
+                elif kind == "log":
+                    taken = True
+                    if on_log is not None:
+                        on_log(frame["stream"], frame["data"])
+                elif kind == "result":
+                    return frame
+                elif kind == "error":
+                    raise DaemonUnavailable(
+                        f"the flowspin daemon answered: {frame.get('message') or 'an error'}"
+                    )
+        except (OSError, ProtocolError):
+            if not taken:
+                time.sleep(0.05)
+                continue
+        if taken:
+            return _gone_result(workspace, msg)
         time.sleep(0.05)
     raise DaemonUnavailable(f"the flowspin daemon closed the connection; see {log_path(workspace)}")
+
+
+def _gone_result(workspace: Path | str, msg: dict[str, Any]) -> dict[str, Any]:
+    """The `result` frame of a spin whose daemon went away after taking it."""
+    from flowspin.spin.result import SpinResult
+
+    result = SpinResult.failure(
+        str(msg.get("flow_file", "")),
+        str(msg.get("step", "")),
+        "DaemonGone",
+        "the flowspin daemon went away during this spin (stopped, killed or crashed) before "
+        "it answered; the step was not run again (a spin runs user code at most once), so "
+        f"whatever it did before then happened once. See {log_path(workspace)}",
+        status="cancelled",
+    )
+    if msg.get("reply") == "json":
+        return {"type": "result", "status": result.status, "json": result.to_json()}
+    return {"type": "result", "result": result.to_dict()}
 
 
 def wait_released(workspace: Path | str, timeout: float = 15.0) -> bool:
