@@ -126,6 +126,15 @@ def test_stop_lets_a_running_spin_finish_and_never_runs_it_again(held):
     sock = workdir / ".flowspin" / "daemon.sock"
     wait_until(lambda: not sock.exists(), what="the daemon to close to new spins")
     assert stop.poll() is None and not gone(pid)  # draining: the step still runs
+    # A spin asked for now waits for the drain and runs in a fresh daemon.
+    later = subprocess.Popen(
+        [sys.executable, "-m", "flowspin", "spin", "flow.py", "start", "--json", "--no-persist"],
+        cwd=workdir,
+        env=metaflow_env(workdir),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     (workdir / "release.flag").touch()
     out, err = spin.communicate(timeout=120)
     result = json.loads(out)
@@ -135,6 +144,9 @@ def test_stop_lets_a_running_spin_finish_and_never_runs_it_again(held):
     assert stop.returncode == 0 and "waiting for 1 running spin" in stop_err
     wait_until(lambda: gone(pid), what="the stopped daemon to exit")
     assert ran(workdir) == 1  # ran once, finished, never re-sent
+    later_out, later_err = later.communicate(timeout=120)
+    assert json.loads(later_out)["status"] == "ok", later_out + later_err
+    assert daemon_pid(workdir) != pid
 
 
 def test_a_spin_still_running_after_the_drain_ends_cancelled(held):
