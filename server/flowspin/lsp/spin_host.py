@@ -23,7 +23,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-TAKEOVER_S = 10.0
+# A stopped daemon lets its running spins finish first (FLOWSPIN_DAEMON_DRAIN_S, 30 s, then
+# a cancel and its grace): wait that out rather than give up on serving the shell.
+TAKEOVER_S = 60.0
 
 
 def setting(settings: dict[str, Any], dotted: str, default: Any = None) -> Any:
