@@ -371,3 +371,20 @@ def test_cancel_while_waiting_for_the_debugger(env):
     assert svc.worker_pid(flow) == worker
     plain = svc.spin(flow, "work", {"persist": False})
     assert plain.ok and plain.artifacts["total"]["repr"] == "24", plain.error
+
+
+def test_a_taken_port_is_a_clear_error_not_a_hang(env):
+    workdir, flow, svc = env
+    import socket
+
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    try:
+        port = taken.getsockname()[1]
+        result = svc.spin(flow, "work", {"debug_port": port, "persist": False})
+    finally:
+        taken.close()
+    assert result.error["type"] == "DebugUnavailable", result.error
+    assert f"127.0.0.1:{port}" in result.error["message"] and "in use" in result.error["message"]
+    assert svc.spin(flow, "work", {"persist": False}).ok

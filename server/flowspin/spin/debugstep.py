@@ -71,10 +71,12 @@ def listen_and_wait(port: int, timeout: float) -> dict[str, Any]:
         ) from None
     # A subprocess the step starts is not debugged: it would try to attach to this session.
     debugpy.configure(subProcess=False)
-    try:
-        in_process = os.environ.get(ENV_ADAPTER, "in-process") != "process"
+    if port:
+        _check_free(port)
+    in_process = os.environ.get(ENV_ADAPTER, "in-process") != "process"
+    try:  # on this (the step's) thread: debugpy traces the thread that calls it
         host, bound = debugpy.listen((HOST, port), in_process_debug_adapter=in_process)
-    except Exception as exc:  # port in use, no adapter: say so instead of a traceback
+    except Exception as exc:  # no adapter, no socket: say so instead of a traceback
         raise DebugUnavailable(f"debugpy could not listen on {HOST}:{port}: {exc}") from None
     print(DEBUG_LINE.format(host=host, port=bound), file=sys.stderr, flush=True)
     info: dict[str, Any] = {
@@ -107,6 +109,24 @@ def listen_and_wait(port: int, timeout: float) -> dict[str, Any]:
         )
     info["attached_ms"] = (time.perf_counter() - t0) * 1e3
     return info
+
+
+def _check_free(port: int) -> None:
+    """A port already taken fails here, clearly: pydevd's in-process listener would log the
+    error on a thread of its own and `debugpy.listen` never return (a debug spin has no other
+    time limit)."""
+    import socket
+
+    probe = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        probe.bind((HOST, port))
+    except OSError as exc:
+        raise DebugUnavailable(
+            f"cannot debug on {HOST}:{port}: {exc.strerror or exc}; pass another --debug-port, "
+            "or 0 for a free one"
+        ) from None
+    finally:
+        probe.close()
 
 
 @contextmanager
