@@ -173,7 +173,7 @@ def test_show_card_and_runs_of_an_s3_run(cloud):
     listed = json.loads(runs.stdout)
     items = listed if isinstance(listed, list) else listed.get("runs", [])
     assert [r["status"] for r in items] == ["ok"]
-    run_id = items[0]["run_id"]
+    run_id = cloud["run_id"] = items[0]["run_id"]
     card = run_flowspin(workdir, "card", "flow.py", "join", "--run", run_id, "--json", env=env)
     assert card.returncode == 0, card.stderr
     found = json.loads(card.stdout)["cards"][0]
@@ -197,6 +197,19 @@ def test_a_new_worker_spins_from_the_cache_with_s3_down(cloud):
     )
     assert shown.returncode == 0, shown.stderr
     assert json.loads(shown.stdout)["repr"] == "[1, 2, 3]"
+    # The run's card: the copy kept when it was first shown.
+    card = run_flowspin(
+        cloud["workdir"],
+        "card",
+        "flow.py",
+        "join",
+        "--run",
+        cloud["run_id"],
+        "--json",
+        env=cloud["env"],
+    )
+    assert card.returncode == 0, card.stderr
+    assert "local copy" in json.loads(card.stdout)["label"]
 
 
 @pytest.mark.timeout(120)
@@ -229,3 +242,5 @@ def test_choosing_the_base_run_with_s3_down_fails_fast_too(cloud):
     assert result.status == "error"
     assert result.error["type"] == "DatastoreUnreachable"
     assert env["METAFLOW_S3_ENDPOINT_URL"] in result.error["message"]
+    runs = run_flowspin(cloud["workdir"], "runs", "flow.py", env=env)
+    assert runs.returncode != 0 and "unreachable" in runs.stderr

@@ -120,17 +120,69 @@ def run_cards(
             f"no run of the flow in {flow_file.name} yet (no .metaflow folder); run the flow "
             f"first (`python {flow_file.name} run`)"
         )
-    from metaflow import Flow, Run, namespace
-    from metaflow.cards import get_cards
-    from metaflow.exception import MetaflowNotFound
-    from metaflow.plugins.cards.exception import CardNotPresentException
+    from metaflow import namespace
 
     from flowspin.analysis import parse_file
+    from flowspin.store.remote import DatastoreUnreachable, guard_reads
 
+    guard_reads()  # a card in S3 whose endpoint is down: an error in seconds, not minutes
     namespace(None)
     names = [f.name for f in parse_file(flow_file).flows]
     if not names:
         raise CardLookupError(f"{flow_file} defines no FlowSpec class")
+    try:
+        return _run_cards(flow_file, step, names, run_id, with_data)
+    except DatastoreUnreachable as exc:
+        copied = _copied_run_cards(flow_file, names, step, run_id)
+        if copied is not None:
+            return copied
+        raise CardLookupError(str(exc)) from None
+
+
+def _copied_run_cards(
+    flow_file: Path, names: list[str], step: str, run_id: str | None
+) -> FoundCards | None:
+    """With the remote datastore unreachable: the copies `_card_entry` kept of a remote run's
+    cards (`<run>-<task>-<card file>` under .flowspin/cards/<Flow>/<step>/runs/), newest
+    task first."""
+    from flowspin.store import workspace_root
+
+    root = workspace_root(flow_file)
+    for name in names:
+        folder = files.step_dir(root, name, step) / "runs"
+        found: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        for path in sorted(folder.glob(f"{run_id or '*'}-*-*.html")):
+            run, task, card_file = path.name.split("-", 2)
+            pieces = card_file[: -len(".html")].split("-")
+            card = {
+                "type": pieces[0],
+                "id": pieces[1] if len(pieces) == 3 else None,
+                "path": str(path),
+                "task": f"{name}/{run}/{step}/{task}",
+            }
+            found.setdefault((run, task), []).append(card)
+        if found:
+            key = max(found, key=lambda k: (int(k[0]) if k[0].isdigit() else 0, k[1]))
+            cards = sorted(found[key], key=_card_order)
+            return FoundCards(
+                "run",
+                f"run {key[0]}, task {key[1]} (a local copy: the datastore is unreachable)",
+                cards,
+                created=_newest_mtime(cards),
+                run_id=key[0],
+                task_id=key[1],
+            )
+    return None
+
+
+def _run_cards(
+    flow_file: Path, step: str, names: list[str], run_id: str | None, with_data: bool
+) -> FoundCards:
+    from metaflow import Flow, Run
+    from metaflow.cards import get_cards
+    from metaflow.exception import MetaflowNotFound
+    from metaflow.plugins.cards.exception import CardNotPresentException
+
     runs: list[Any] = []
     for name in names:
         try:

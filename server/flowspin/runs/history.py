@@ -29,6 +29,11 @@ from flowspin.runs.launches import launcher_alive, read_launches, status_of
 
 _SCRIPT = r"""
 import json, sys
+try:  # a run in S3 whose endpoint is down: fail in seconds, not minutes (store/remote.py)
+    from flowspin.store.remote import guard_reads
+    guard_reads()
+except ImportError:  # the flow's interpreter has no flowspin: Metaflow's own retries apply
+    pass
 from metaflow import Flow
 from metaflow.exception import MetaflowNotFound
 args = json.loads(sys.argv[1])

@@ -20,7 +20,9 @@ from urllib.parse import urlparse
 
 PROBE_TIMEOUT_S = float(os.environ.get("FLOWSPIN_DATASTORE_PROBE_S", "3"))
 _OK_FOR_S = 30.0  # a successful probe is trusted this long (no probe per spin)
+_FAIL_FOR_S = 5.0  # ... and a failed one this long (a retry after that probes again)
 _last_ok: dict[tuple[str, int], float] = {}
+_last_fail: dict[tuple[str, int], tuple[float, str]] = {}
 
 
 class DatastoreUnreachable(Exception):
@@ -58,6 +60,10 @@ def probe(ds_type: str, ds_root: str, what: str) -> None:
     now = time.monotonic()
     if now - _last_ok.get((host, port), -1e9) < _OK_FOR_S:
         return
+    failed = _last_fail.get((host, port))
+    if failed is not None and now - failed[0] < _FAIL_FOR_S:
+        # A batch of reads (one per run listed, per card) fails at once, not one probe each.
+        raise DatastoreUnreachable(failed[1]) from None
     try:
         with socket.create_connection((host, port), timeout=PROBE_TIMEOUT_S):
             pass
@@ -67,11 +73,14 @@ def probe(ds_type: str, ds_root: str, what: str) -> None:
             "s3": "METAFLOW_S3_ENDPOINT_URL",
             "azure": "METAFLOW_AZURE_STORAGE_BLOB_SERVICE_ENDPOINT",
         }.get(ds_type, "your network")
-        raise DatastoreUnreachable(
+        message = (
             f"the {ds_type.upper()} datastore {ds_root} is unreachable at {url} ({reason}); "
             f"{what} is not cached locally. Check the network, VPN or {setting}, then spin "
             f"again (`flowspin cache info` shows what flowspin has cached)"
-        ) from None
+        )
+        _last_fail[(host, port)] = (time.monotonic(), message)
+        raise DatastoreUnreachable(message) from None
+    _last_fail.pop((host, port), None)
     _last_ok[(host, port)] = now
 
 
@@ -87,20 +96,24 @@ def fail_fast() -> Iterator[None]:
         return
     names = ("S3_RETRY_COUNT", "S3_TRANSIENT_RETRY_COUNT")
     saved = {n: getattr(s3mod, n, None) for n in names}
-    env_saved = {n: os.environ.get(f"METAFLOW_{n}") for n in names}
+    env = {f"METAFLOW_{n}": "1" for n in names}
+    if "METAFLOW_S3_CLIENT_RETRY_CONFIG" not in os.environ:  # a user's own choice stays
+        env["METAFLOW_S3_CLIENT_RETRY_CONFIG"] = '{"max_attempts": 3, "mode": "standard"}'
+    env_saved = {k: os.environ.get(k) for k in env}
     for n in names:
         setattr(s3mod, n, 1)
-        os.environ[f"METAFLOW_{n}"] = "1"
+    os.environ.update(env)
     try:
         yield
     finally:
         for n in names:
             if saved[n] is not None:
                 setattr(s3mod, n, saved[n])
-            if env_saved[n] is None:
-                os.environ.pop(f"METAFLOW_{n}", None)
+        for k, v in env_saved.items():
+            if v is None:
+                os.environ.pop(k, None)
             else:
-                os.environ[f"METAFLOW_{n}"] = env_saved[n]
+                os.environ[k] = v
 
 
 _READS = ("load_bytes", "is_file", "info_file", "size_file", "list_content")
