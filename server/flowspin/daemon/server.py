@@ -267,6 +267,7 @@ class SocketServer:
             raise BadRequest(
                 f"unknown request {kind!r:.100}; expected one of {', '.join(sorted(REQUESTS))}"
             )
+        conn.settimeout(self.read_timeout)  # for the replies: not what the deadline left
         return msg
 
     def _dispatch(self, conn: socket.socket, msg: dict[str, Any]) -> None:
