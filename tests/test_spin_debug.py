@@ -388,3 +388,39 @@ def test_a_taken_port_is_a_clear_error_not_a_hang(env):
     assert result.error["type"] == "DebugUnavailable", result.error
     assert f"127.0.0.1:{port}" in result.error["message"] and "in use" in result.error["message"]
     assert svc.spin(flow, "work", {"persist": False}).ok
+
+
+def test_cancel_while_paused_at_a_breakpoint(env):
+    """Paused is not hung, but a cancel still stops it (SIGINT, then SIGKILL): the spin ends
+    `cancelled`, the worker stays warm and the next plain spin is correct."""
+    workdir, flow, svc = env
+    worker = svc.worker_pid(flow)
+    spin = Spin(svc, flow, {"debug_port": 0, "persist": False})
+    dap = DapClient(*spin.address())
+    try:
+        dap.request("initialize", adapterID="debugpy", pathFormat="path")
+        attach = dap.send("attach", justMyCode=True)
+        dap.event("initialized")
+        line = line_of(flow, "self.total = sum")
+        dap.request("setBreakpoints", source={"path": str(flow)}, breakpoints=[{"line": line}])
+        dap.request("configurationDone")
+        dap.response(attach)
+        dap.event("stopped")
+        svc.cancel(flow)
+        result = spin.finish()
+    finally:
+        dap.close()
+    assert result.status == "cancelled", result.error
+    assert svc.worker_pid(flow) == worker
+    plain = svc.spin(flow, "work", {"persist": False})
+    assert plain.ok and plain.artifacts["total"]["repr"] == "24", plain.error
+
+
+def test_subprocess_mode_debugs_too(env):
+    """Where forking is unsafe the spin's fresh process listens the same way."""
+    workdir, flow, svc = env
+    spin = Spin(svc, flow, {"debug_port": 0, "debug_timeout": 1, "mode": "subprocess"})
+    host, port = spin.address()
+    result = spin.finish()
+    assert result.mode == "subprocess"
+    assert result.error["type"] == "DebugTimeout" and result.debug["port"] == port, result.error
