@@ -1,7 +1,9 @@
 """Completion of step names inside `self.next(` and of `self.<artifact>` inside a step.
 
 The cursor context (inside `self.next(`? right after `self.`?) is read from the text, because
-the half-typed line does not parse; what to offer comes from the model.
+the half-typed line does not parse; what to offer comes from the model. An artifact's
+`detail` is its value in one line (`int = 42`, `DataFrame [100 x 3], 2.4 kB`) from the latest
+spin or run of the step that holds it, as the hover shows it (`flowspin.agents.values`).
 """
 
 from __future__ import annotations
@@ -15,9 +17,10 @@ from lsprotocol import types
 
 from flowspin.analysis.queries import available_artifacts, foreach_source, next_candidates
 from flowspin.lsp.documents import DocSnapshot, Document, no_check
-from flowspin.lsp.hover import KIND, parameter_line
+from flowspin.lsp.hover import KIND, parameter_line, value_finder
 
 if TYPE_CHECKING:
+    from flowspin.agents.values import ValueFinder
     from flowspin.lsp.server import FlowspinServer
 
 _AFTER_SELF = re.compile(r"(?<![\w.])self\.(\w*)$")
@@ -97,6 +100,7 @@ def completions(
                 )
             )
     elif context.after_self:
+        finder = value_finder(doc, flow)
         for name, source in available_artifacts(flow, step.name).items():
             if source.parameter is not None:
                 detail = parameter_line(source.parameter)
@@ -107,6 +111,8 @@ def completions(
             else:
                 detail = "artifact assigned in this step"
                 kind = types.CompletionItemKind.Field
+            if finder is not None and source.parameter is None:
+                detail = _value_detail(finder, step.name, name, source.writers) or detail
             items.append(
                 types.CompletionItem(label=name, kind=kind, detail=detail, sort_text=f"0{name}")
             )
@@ -122,6 +128,19 @@ def completions(
                     )
                 )
     return types.CompletionList(is_incomplete=False, items=items)
+
+
+def _value_detail(finder: ValueFinder, step: str, name: str, writers: list) -> str:
+    """The artifact's value in one line with where it came from, or "" when none holds it."""
+    from flowspin.agents.values import one_line
+
+    holders = [step] + [w for w, _ in writers if w != step]
+    found = finder.find(name, holders)
+    if found is None:
+        return ""
+    values, summary = found
+    where = "spin" if values.source.kind == "spin" else f"run {values.source.run_id}"
+    return f"{one_line(summary, 60)} ({where} of {values.source.step})"
 
 
 def register(server: FlowspinServer) -> None:

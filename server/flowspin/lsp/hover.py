@@ -1,10 +1,17 @@
 """Hover: what a step is (kind, parents, children, decorators) and where `self.<x>` comes
-from (upstream writers, Parameter/Config)."""
+from (upstream writers, Parameter/Config), with its value from the latest spin or run.
+
+The value comes from `flowspin.agents.values`: a spin record's stored summary (no unpickling),
+else the run task's recorded type and size, and the value itself only for small artifacts.
+Hover already runs on the file's worker thread, so a first run lookup (Metaflow's Client)
+delays only this answer, never the event loop."""
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
@@ -18,7 +25,10 @@ from flowspin.analysis.queries import (
 from flowspin.lsp.documents import DocSnapshot, no_check, to_model_position, to_range
 
 if TYPE_CHECKING:
+    from flowspin.agents.values import ValueFinder
     from flowspin.lsp.server import FlowspinServer
+
+log = logging.getLogger(__name__)
 
 KIND = {
     "start": "start step",
@@ -95,6 +105,61 @@ def artifact_markdown(flow: Flow, step: Step, name: str) -> str:
     return "\n".join(lines)
 
 
+def value_finder(doc: DocSnapshot, flow: Flow) -> ValueFinder | None:
+    """A finder of the flow's spun and run values, None for an unsaved document."""
+    from flowspin.agents.values import ValueFinder
+
+    path = getattr(doc, "path", None)
+    if not path or not os.path.isfile(path):
+        return None
+    try:
+        return ValueFinder(Path(path), flow.name)
+    except Exception as exc:  # a workspace whose store cannot be read: the hover stays static
+        log.debug("no values for %s: %s", path, exc)
+        return None
+
+
+def holders(flow: Flow, step: Step, name: str) -> list[str]:
+    """Where `self.<name>` is read from: the step itself, then its upstream writers."""
+    source = artifact_source(flow, step.name, name)
+    out = [step.name]
+    for writer, _ in source.writers:
+        if writer not in out:
+            out.append(writer)
+    return out
+
+
+def value_markdown(finder: ValueFinder, flow: Flow, step: Step, name: str) -> str:
+    """The value section of an artifact's hover, or "" when no spin or run holds it."""
+    from flowspin.agents.values import human_size, one_line
+
+    found = finder.find(name, holders(flow, step, name))
+    if found is None:
+        return ""
+    values, summary = found
+    source = values.source
+    lines = ["", f"**value** from {source.label()}: `{one_line(summary, 100)}`"]
+    facts = [f"type `{summary.get('type')}`"]
+    if summary.get("shape"):
+        facts.append("shape " + " x ".join(str(n) for n in summary["shape"]))
+    elif summary.get("len") is not None:
+        facts.append(f"length {summary['len']}")
+    if summary.get("size"):
+        facts.append(human_size(summary["size"]) + (" stored" if source.kind == "run" else ""))
+    lines.append("- " + ", ".join(facts))
+    if summary.get("repr") and len(str(summary["repr"])) > 60:
+        lines += ["", "```", str(summary["repr"]), "```"]
+    elif not summary.get("repr") and source.kind == "run":
+        lines.append("- too big to read here: type and size only")
+    if source.kind == "spin" and summary.get("changed") is not None:
+        base = f"base run {source.run_id}" if source.run_id else "its parent state"
+        if summary["changed"]:
+            lines.append(f"- changed by this spin (against {base})")
+        else:
+            lines.append(f"- as in {base} (this spin did not change it)")
+    return "\n".join(lines)
+
+
 def hover(
     ls: FlowspinServer,
     doc: DocSnapshot,
@@ -125,10 +190,13 @@ def hover(
     access = artifact_access_at(step, line, col)
     if access is None:
         return None
+    text = artifact_markdown(flow, step, access.name)
+    finder = value_finder(doc, flow)
+    if finder is not None:
+        check()
+        text += value_markdown(finder, flow, step, access.name)
     return types.Hover(
-        contents=types.MarkupContent(
-            kind=types.MarkupKind.Markdown, value=artifact_markdown(flow, step, access.name)
-        ),
+        contents=types.MarkupContent(kind=types.MarkupKind.Markdown, value=text),
         range=to_range(access.span, lines),
     )
 
