@@ -9,7 +9,7 @@ import json
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "cache",
-        help="info / clear the local cache of artifacts read from S3, GCS or Azure runs",
+        help="info / clear the local cache of artifacts of cloud runs",
         description="Parent artifacts a spin reads from a remote Metaflow datastore are kept "
         "on disk, content-addressed by Metaflow's artifact keys, so a restarted worker loads "
         "them with no network. Least recently used blobs go first past "
