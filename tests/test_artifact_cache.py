@@ -1,0 +1,57 @@
+"""The local cache of artifacts read from remote datastores: content-addressed by Metaflow's
+keys, verified on read, least recently used blobs removed past the size cap."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+
+from flowspin.store.artifact_cache import ArtifactCache
+
+
+def key(blob: bytes) -> str:
+    return hashlib.sha1(blob).hexdigest()  # Metaflow's content address of a blob
+
+
+def test_blobs_round_trip_and_a_damaged_one_is_dropped(tmp_path):
+    cache = ArtifactCache(tmp_path, cap=1 << 20)
+    blob = b"pickled bytes"
+    assert cache.load_key(key(blob)) is None
+    cache.store_key(key(blob), blob)
+    assert cache.has(key(blob)) and cache.load_key(key(blob)) == blob
+    path = tmp_path / "blobs" / key(blob)[:2] / key(blob)
+    path.write_bytes(b"flipped bits")
+    assert cache.load_key(key(blob)) is None  # never served: downloaded again instead
+    assert not path.exists()
+
+
+def test_least_recently_used_blobs_go_first_past_the_cap(tmp_path):
+    cache = ArtifactCache(tmp_path, cap=3000)
+    blobs = [bytes([i]) * 1000 for i in range(3)]
+    for i, blob in enumerate(blobs):
+        cache.store_key(key(blob), blob)
+        path = tmp_path / "blobs" / key(blob)[:2] / key(blob)
+        os.utime(path, (1000 + i, 1000 + i))  # stored in this order
+    cache.load_key(key(blobs[0]))  # used again: now the most recent
+    newest = b"n" * 1000
+    cache.store_key(key(newest), newest)
+    assert not cache.has(key(blobs[1]))  # the least recently used one went
+    assert all(cache.has(key(b)) for b in (blobs[0], blobs[2], newest))
+    assert cache.info()["bytes"] == 3000
+    cache.store_key(key(b"x" * 5000), b"x" * 5000)  # bigger than the whole cap: not kept
+    assert not cache.has(key(b"x" * 5000))
+
+
+def test_task_metadata_and_clear(tmp_path):
+    cache = ArtifactCache(tmp_path, cap=1 << 20)
+    tasks = cache.metadata_cache("s3", "s3://bucket/prefix", "Flow")
+    assert tasks.load_metadata("1", "start", "1", 0) is None
+    tasks.store_metadata("1", "start", "1", 0, {"objects": {"x": "ab"}})
+    assert tasks.has("1", "start", "1", 0)
+    assert tasks.load_metadata("1", "start", "1", 0) == {"objects": {"x": "ab"}}
+    # Another datastore root with the same flow and ids is another task.
+    assert not cache.metadata_cache("s3", "s3://other", "Flow").has("1", "start", "1", 0)
+    cache.store_key(key(b"v"), b"v")
+    assert cache.info()["blobs"] == 1 and cache.info()["tasks"] == 1
+    assert cache.clear()["blobs"] == 1
+    assert cache.info()["blobs"] == 0 and cache.info()["tasks"] == 0
