@@ -17,6 +17,7 @@ import {
 import { log, logServerLine, TraceChannel } from './log';
 import { checkFlowspin, type Interpreter, resolveInterpreter, shellQuote } from './python';
 import { readSettings, SECTION, type TraceLevel } from './settings';
+import { versionMismatch } from './version';
 import type { StatusItem } from './status';
 
 /** `flowspin/stepAt`: which step holds this (0-based) line, decided by the server's model. */
@@ -262,6 +263,14 @@ export class Server implements vscode.Disposable {
       this.problem = '';
       await client.setTrace(TRACE[settings.trace]);
       log.info(`flowspin server started: ${python.command} -m flowspin lsp`);
+      const info = client.initializeResult?.serverInfo;
+      const ours = String(vscode.extensions.getExtension(EXTENSION_ID)?.packageJSON?.version ?? '');
+      const mismatch = ours ? versionMismatch(ours, info?.name, info?.version, python.command) : undefined;
+      if (mismatch && !this.warned.has(`version:${python.command}`)) {
+        this.warned.add(`version:${python.command}`);
+        log.warn(mismatch);
+        void vscode.window.showWarningMessage(`flowspin: ${mismatch}.`);
+      }
     } catch (e) {
       this.problem = `the flowspin server failed to start (${e instanceof Error ? e.message : String(e)})`;
       log.error(this.problem);

@@ -77,6 +77,16 @@ async def test_server_says_it_is_ready(client: LanguageClient) -> None:
     assert "flowspin" in status.message
 
 
+async def test_server_tells_its_version_for_the_extensions_handshake(
+    client: LanguageClient,
+) -> None:
+    """The extension compares this with its own version and says so on a mismatch."""
+    from flowspin import __version__
+
+    info = _session["init"].server_info
+    assert info.name == "flowspin" and info.version == __version__
+
+
 async def test_code_lenses_above_each_step(client: LanguageClient, train: Doc) -> None:
     lenses = await client.text_document_code_lens_async(
         types.CodeLensParams(text_document=train.ident())
