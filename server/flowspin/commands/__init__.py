@@ -22,6 +22,7 @@ SUBCOMMANDS = [
     "graph",
     "spin",
     "show",
+    "diff",
     "card",
     "run",
     "runs",
