@@ -22,6 +22,9 @@ class DiffFlow(FlowSpec):
 
     @step
     def train(self):
+        import pandas as pd
+
+        self.frame = pd.DataFrame({"a": [1, 2, 3], "b": ["x", "y", "z"]})
         self.score = self.base * 0.5
         self.old = "dropped later"
         self.notes = "line a\\nline b\\n"
@@ -39,6 +42,9 @@ if __name__ == "__main__":
 EDITED_TRAIN = """
     @step
     def train(self):
+        import pandas as pd
+
+        self.frame = pd.DataFrame({"a": [1, 5, 3, 4], "b": ["x", "y", "z", "w"], "c": 0.5})
         self.score = self.base * 0.75
         self.extra = [1, 2, 3]
         self.notes = "line a\\nline c\\n"
@@ -78,6 +84,7 @@ def test_diff_against_the_base_run(workdir: Path) -> None:
     assert {n: e["change"] for n, e in arts.items()} == {
         "base": "same",
         "extra": "added",
+        "frame": "changed",
         "name": "same",
         "notes": "changed",
         "old": "removed",
@@ -88,6 +95,16 @@ def test_diff_against_the_base_run(workdir: Path) -> None:
     assert arts["extra"]["after"]["type"] == "list" and arts["extra"]["before"] is None
     assert arts["old"]["before"]["type"] == "str" and arts["old"]["after"] is None
     assert "-line b\n+line c" in arts["notes"]["detail"]["unified_diff"]
+    frame = arts["frame"]
+    assert frame["before"]["shape"] == [3, 2] and frame["after"]["shape"] == [4, 3]
+    assert frame["detail"] == {
+        "rows": {"before": 3, "after": 4, "delta": 1},
+        "columns_added": ["c"],
+        "columns_removed": [],
+        "dtypes_changed": {},
+        "changed_cells": 1,
+        "cells_sample": [{"row": 1, "column": "a", "before": "2", "after": "5"}],
+    }
 
     proc = run_flowspin(workdir, "diff", "flow.py", "train")
     assert proc.returncode == 0, proc.stderr

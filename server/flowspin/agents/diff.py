@@ -255,8 +255,8 @@ def _frame_detail(old: Any, new: Any) -> dict[str, Any]:
                 {
                     "row": int(row),
                     "column": str(column),
-                    "before": repr(left.iat[row, col])[:80],
-                    "after": repr(right.iat[row, col])[:80],
+                    "before": _cell(left.iat[row, col]),
+                    "after": _cell(right.iat[row, col]),
                 }
             )
         detail["changed_cells"] = int(differs.to_numpy().sum())
@@ -264,6 +264,17 @@ def _frame_detail(old: Any, new: Any) -> dict[str, Any]:
         detail["cells_error"] = f"{type(exc).__name__}: {exc}"
     detail["cells_sample"] = cells
     return detail
+
+
+def _cell(value: Any) -> str:
+    """A cell's repr as Python shows the value (`2`, not `np.int64(2)`)."""
+    item = getattr(value, "item", None)
+    if callable(item):
+        try:
+            value = item()
+        except Exception:
+            pass
+    return repr(value)[:80]
 
 
 # --- text ------------------------------------------------------------------------------------
