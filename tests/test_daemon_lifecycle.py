@@ -162,6 +162,22 @@ def test_a_spin_still_running_after_the_drain_ends_cancelled(held):
     assert ran(workdir) == 1
 
 
+def test_sigterm_is_a_stop_the_running_spin_finishes(held):
+    workdir = held
+    spin = start_spin(workdir)
+    wait_until(lambda: ran(workdir) == 1, what="the step to start")
+    pid = daemon_pid(workdir)
+    os.kill(pid, signal.SIGTERM)
+    sock = workdir / ".flowspin" / "daemon.sock"
+    wait_until(lambda: not sock.exists(), what="the daemon to close to new spins")
+    assert not gone(pid)
+    (workdir / "release.flag").touch()
+    out, err = spin.communicate(timeout=120)
+    assert json.loads(out)["status"] == "ok", (out, err)
+    wait_until(lambda: gone(pid), what="the daemon to exit")
+    assert ran(workdir) == 1
+
+
 def test_a_daemon_killed_mid_spin_reports_the_spin_cancelled_without_rerunning_it(held):
     workdir = held
     spin = start_spin(workdir)

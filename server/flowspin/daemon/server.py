@@ -560,6 +560,10 @@ def main(argv: list[str] | None = None) -> int:
     server = SocketServer(workspace, service, idle_timeout=idle)
     server.bind()
     Path(pid_path(workspace)).write_text(str(os.getpid()))
+    import signal
+
+    # `kill PID` (a logout, a process manager) is a `daemon stop`: running spins drain.
+    signal.signal(signal.SIGTERM, lambda *_: server.stop("terminated (SIGTERM)"))
     try:
         server.serve_forever()
         server.drain()
