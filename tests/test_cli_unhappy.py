@@ -282,3 +282,64 @@ def test_a_run_without_a_user_name_says_what_to_set(
     assert proc.stderr.count("\n") == 1 and says in proc.stderr, proc.stderr
     assert "export METAFLOW_USER=" in proc.stderr
     assert sorted((workdir / ".metaflow" / "UnhappyFlow").iterdir()) == runs_before
+
+
+WAITING = """
+import os
+import time
+from metaflow import FlowSpec, step
+
+
+class WaitFlow(FlowSpec):
+    @step
+    def start(self):
+        self.x = 1
+        self.next(self.wait)
+
+    @step
+    def wait(self):
+        if os.environ.get("FLOWSPIN_TEST_MARKER"):
+            open(os.environ["FLOWSPIN_TEST_MARKER"], "w").close()
+            time.sleep(600)
+        self.next(self.end)
+
+    @step
+    def end(self):
+        pass
+
+
+if __name__ == "__main__":
+    WaitFlow()
+"""
+
+
+def test_ctrl_c_of_a_json_spin_prints_one_cancelled_object(workdir: Path) -> None:
+    import json
+    import signal
+
+    from conftest import wait_until
+
+    flow = write_flow(workdir, WAITING)
+    run_metaflow(flow, "run")
+    marker = workdir / "started"
+    env = {**metaflow_env(workdir), "FLOWSPIN_TEST_MARKER": str(marker)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "flowspin", "spin", "flow.py", "wait", "--json"],
+        cwd=workdir,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_until(marker.exists, 120, "the step to start")
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err
+    reply = json.loads(out)  # exactly one object
+    assert reply["status"] == "cancelled" and reply["error"]["type"] == "Cancelled"
+    again = run_flowspin(workdir, "spin", "flow.py", "start", "--json")
+    assert json.loads(again.stdout)["status"] == "ok"
+    run_flowspin(workdir, "daemon", "stop")

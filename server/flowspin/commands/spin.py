@@ -182,7 +182,7 @@ def _spin_warm(args: argparse.Namespace | SimpleNamespace, options: dict[str, An
     try:
         status, text = client.spin_json(find_root(flow_file), flow_file, args.step, options)
     except KeyboardInterrupt:
-        return 130
+        return _interrupted(flow_file, args.step, as_json=True)
     except client.DaemonUnavailable:
         return None
     sys.stdout.write(text + "\n")
@@ -235,7 +235,7 @@ def run(args: argparse.Namespace) -> int:
                 workspace_root(flow_path), str(flow_path), args.step, options, on_log=on_log
             )
         except KeyboardInterrupt:
-            return 130
+            return _interrupted(str(flow_path), args.step, as_json=args.json)
         except client.DaemonUnavailable as exc:
             result = SpinResult.failure(
                 str(flow_path), args.step, "DaemonUnavailable", f"{exc}; retry with --no-daemon"
@@ -249,6 +249,22 @@ def run(args: argparse.Namespace) -> int:
         log.close()
         print_human(result)
     return 0 if result.status == "ok" else 1
+
+
+def _interrupted(flow_file: str, step: str, as_json: bool) -> int:
+    """Ctrl-C: the daemon stops the spin when we hang up; --json still prints its one object."""
+    if as_json:
+        from flowspin.spin.result import SpinResult
+
+        result = SpinResult.failure(
+            flow_file,
+            step,
+            "Cancelled",
+            "interrupted (Ctrl-C): the spin was stopped, and the warm worker keeps its state",
+            status="cancelled",
+        )
+        sys.stdout.write(result.to_json() + "\n")
+    return 130
 
 
 def _announce_debugger(stream: str, text: str) -> None:
