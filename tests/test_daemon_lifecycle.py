@@ -314,6 +314,16 @@ def test_every_request_field_is_checked_and_answered(tmp_path):
         answer = recv_sock(sock)
         sock.close()
         assert answer["type"] == "error" and words in answer["message"], (msg, answer)
+    # `accepted` goes only to clients that ask for it (an older one took it for the reply).
+    for ack, kinds in ((False, ["result"]), (True, ["accepted", "result"])):
+        sock = raw(tmp_path)
+        send_sock(sock, {**spin, "flow_file": str(tmp_path / "missing.py"), "ack": ack})
+        frames = []
+        while (frame := recv_sock(sock)) is not None:
+            frames.append(frame)
+        sock.close()
+        assert [f["type"] for f in frames] == kinds, frames
+        assert frames[-1]["result"]["error"]["type"] == "FlowFileMissing"
     assert daemon_pid(tmp_path) == pid  # none of it hurt the daemon
     # The CLI's own bad option comes back as the one result `spin --json` promises.
     write_flow(tmp_path, "from metaflow import FlowSpec\n")

@@ -150,7 +150,7 @@ def spin(
     on_log: Callable[[str, str], None] | None = None,
 ) -> dict[str, Any]:
     """The spin's result, as `SpinResult.to_dict()` gives it."""
-    msg = {"type": "spin", "flow_file": flow_file, "step": step, "options": options}
+    msg = {"type": "spin", "flow_file": flow_file, "step": step, "options": options, "ack": True}
     msg["env"] = caller_identity()  # the spin sees what `metaflow spin` would see here
     return _spin_reply(workspace, msg, on_log)["result"]
 
@@ -160,7 +160,7 @@ def spin_json(
 ) -> tuple[str, str]:
     """(status, the result as JSON text): the daemon encodes it, so the shell's warm spin
     prints it without importing json."""
-    msg = {"type": "spin", "flow_file": flow_file, "step": step, "options": options}
+    msg = {"type": "spin", "flow_file": flow_file, "step": step, "options": options, "ack": True}
     msg["env"] = caller_identity()  # our Metaflow user and METAFLOW_* config: a small dict
     frame = _spin_reply(workspace, {**msg, "reply": "json"}, None)
     if "json" not in frame:  # a daemon started by an older flowspin answers with the dict

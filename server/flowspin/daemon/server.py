@@ -281,7 +281,10 @@ class SocketServer:
                 self.spinning += 1
             try:
                 # From here on the step may run: a client that loses us must not send it again.
-                send_sock(conn, {"type": "accepted"})
+                # Only to clients that asked: an older one took any frame but `log` for the
+                # reply, hung up (cancelling the spin) and sent the request again.
+                if msg.get("ack"):
+                    send_sock(conn, {"type": "accepted"})
                 try:
                     self._spin(conn, msg)
                 except OSError:
@@ -461,6 +464,8 @@ def _spin_problem(msg: dict[str, Any]) -> str | None:
         and all(isinstance(k, str) and isinstance(v, str) for k, v in env.items())
     ):
         return f"env must map variable names to strings, got {env!r:.200}"
+    if msg.get("ack") not in (None, True, False):
+        return f"ack must be true or false, got {msg.get('ack')!r:.100}"
     if msg.get("reply") not in (None, "json"):
         return f'reply must be "json" or absent, got {msg.get("reply")!r:.100}'
     return None
