@@ -6,7 +6,7 @@ from pathlib import Path
 
 from mcp_session import error_text, mcp_session
 
-TOOLS = {"check", "graph", "spin", "run", "list_runs", "show_artifact", "card"}
+TOOLS = {"check", "graph", "spin", "run", "list_runs", "show_artifact", "diff", "card"}
 
 
 async def test_every_tool_is_listed_with_a_schema_and_guidance(workdir: Path) -> None:
@@ -81,7 +81,7 @@ async def test_annotations_tell_the_truth(workdir: Path) -> None:
         assert listed[name].open_world_hint is True
     for name in ("check", "graph"):
         assert listed[name].read_only_hint is True and listed[name].open_world_hint is False
-    for name in ("list_runs", "show_artifact", "card"):
+    for name in ("list_runs", "show_artifact", "diff", "card"):
         assert listed[name].read_only_hint is True
 
 

@@ -250,6 +250,25 @@ async def test_show_artifact_card_and_list_runs(project: Path) -> None:
     assert no_runs["runs"] == [] and "call `run`" in no_runs["next"]
 
 
+async def test_diff_tool_compares_the_latest_spin_with_the_run(project: Path) -> None:
+    args = {"file": "flow.py", "step": "compute"}
+    async with mcp_session(project) as client:
+        await client.call_tool("spin", {**args, "params": {"scale": "5"}})
+        diff = payload(await client.call_tool("diff", args))
+        unknown = error_text(
+            await client.call_tool("diff", {**args, "against": "20200101-000000-000000-abcd"})
+        )
+
+    assert diff["step"] == "compute" and diff["file"] == "flow.py"
+    assert diff["before"]["kind"] == "run" and diff["after"]["kind"] == "spin"
+    arts = diff["artifacts"]
+    assert arts["total"]["change"] == "changed" and arts["total"]["detail"]["delta"] == 18
+    assert arts["frame"]["change"] == "changed" and arts["frame"]["detail"]["changed_cells"] == 3
+    assert arts["values"]["change"] == "same"
+    assert list(arts)[-1] in {n for n, e in arts.items() if e["change"] == "same"}
+    assert "no spin '20200101-000000-000000-abcd' of step 'compute'" in unknown
+
+
 async def test_run_data_found_from_a_workspace_above_the_flow_folder(project: Path) -> None:
     # No datastore root in the environment, and the server started one folder up: Metaflow's
     # own lookup (from the current folder) would miss `.metaflow/` beside the flow file.

@@ -543,3 +543,35 @@ def list_runs(workspace: Path, path: Path, *, limit: int = 10) -> dict[str, Any]
             "`run` again after fixing it."
         )
     return {"file": shown, "flows": names, "runs": runs, "next": hint}
+
+
+# --- diff ------------------------------------------------------------------------------------
+
+MAX_DIFF_ARTIFACTS = 60
+
+
+def diff(
+    workspace: Path, path: Path, step: str, *, against: str = "run", spin_id: str | None = None
+) -> dict[str, Any]:
+    """`flowspin diff --json`'s object, capped: changed, added and removed artifacts first,
+    at most MAX_DIFF_ARTIFACTS (the rest counted in `artifacts_left_out`)."""
+    from flowspin.agents.diff import DiffError, diff_step
+
+    _known_step(workspace, path, step)
+    check_spin_id(spin_id)
+    if against != "run":
+        check_spin_id(against)
+    try:
+        data = diff_step(path, step, against=against, spin_id=spin_id)
+    except DiffError as exc:
+        raise ToolProblem(
+            str(exc), next_step="call `spin` on the step (after `run` if the flow never ran)."
+        ) from None
+    order = {"changed": 0, "added": 1, "removed": 2, "same": 3}
+    names = sorted(data["artifacts"], key=lambda n: (order[data["artifacts"][n]["change"]], n))
+    kept = names[:MAX_DIFF_ARTIFACTS]
+    data["artifacts"] = {n: data["artifacts"][n] for n in kept}
+    if len(names) > len(kept):
+        data["artifacts_left_out"] = len(names) - len(kept)
+    data["file"] = display_path(workspace, path)
+    return data

@@ -96,6 +96,13 @@ array as shape and dtype; anything else as type and a short repr. Reads the step
 (or the spin given by `spin_id`); when the step was never spun, the latest Metaflow run's task.
 Use it after `spin` or `run` to check values without printing them in the step."""
 
+DIFF_DESCRIPTION = """\
+Compare the latest spin of a step with the same step's task in the spin's base run (default), or
+with another spin (`against`: a spin id): per artifact "changed", "added", "removed" or "same",
+with a summary of each side and a detail (a number's delta, a DataFrame's schema, row-count and
+changed cells, a unified diff of text and JSON-able values; values stored over 1 MB are compared
+by type and repr only). Use it after editing and spinning a step to see what the edit changed."""
+
 CARD_DESCRIPTION = """\
 Return the latest card of a step (from its latest spin, else the latest run): the HTML file's
 path and the card's visible text, cut to a few thousand characters. Use it after spinning a step
@@ -378,6 +385,24 @@ def build_server(workspace: Path) -> MCPServer:
 
         return _guarded("show_artifact", go)
 
+    def diff(
+        file: FileArg,
+        step: StepArg,
+        against: Annotated[
+            str,
+            Field(description="'run' (the spin's base run, default) or a spin id to compare with."),
+        ] = "run",
+        spin_id: Annotated[
+            str | None,
+            Field(description="The spin to compare; default the step's latest spin."),
+        ] = None,
+    ) -> CallToolResult:
+        def go() -> CallToolResult:
+            path = resolve_flow_file(workspace, file)
+            return _result(engines.diff(workspace, path, step, against=against, spin_id=spin_id))
+
+        return _guarded("diff", go)
+
     def card(file: FileArg, step: StepArg) -> CallToolResult:
         def go() -> CallToolResult:
             path = resolve_flow_file(workspace, file)
@@ -418,6 +443,8 @@ def build_server(workspace: Path) -> MCPServer:
                     description=LIST_RUNS_DESCRIPTION, annotations=reads_metaflow)
     server.add_tool(show_artifact, name="show_artifact", title="Show an artifact",
                     description=SHOW_ARTIFACT_DESCRIPTION, annotations=reads_metaflow)
+    server.add_tool(diff, name="diff", title="Diff a spin", description=DIFF_DESCRIPTION,
+                    annotations=reads_metaflow)
     server.add_tool(card, name="card", title="Step card", description=CARD_DESCRIPTION,
                     annotations=reads_metaflow)
     return server
