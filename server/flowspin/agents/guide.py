@@ -227,6 +227,11 @@ def build_section(root: Path) -> str:
         f"   flowspin show {file} {step}            # artifacts of the latest spin",
         f"   flowspin show {file} {step} ARTIFACT   # one artifact",
         *(
+            [f"   flowspin diff {file} {step}            # what the spin changed vs. the run"]
+            if has_command("diff")
+            else []
+        ),
+        *(
             [f"   flowspin card {file} {card_step}   # path of the step's latest card (@card)"]
             if has_command("card")
             else []
@@ -243,7 +248,7 @@ def build_section(root: Path) -> str:
         "### MCP server",
         "",
         "The same tools are available over MCP (stdio): `check`, `graph`, `spin`, `run`, "
-        "`list_runs`, `show_artifact`, `card`. Spins made through it share the warm daemon "
+        "`list_runs`, `show_artifact`, `diff`, `card`. Spins made through it share the warm daemon "
         "with the editor, so the card the person is looking at updates too. Client config:",
         "",
         "```json",
