@@ -27,6 +27,7 @@ from pygls.uris import from_fs_path
 from flowspin.analysis import Diagnostic
 from flowspin.lsp.bases import ProjectReader, dependents, newly_read
 from flowspin.lsp.documents import looks_like_flow, snapshot, to_range
+from flowspin.lsp.flowgraph import notify_changed
 from flowspin.lsp.work import Stale
 
 if TYPE_CHECKING:
@@ -132,6 +133,7 @@ class DiagnosticsScheduler:
             if not await self._analysed(uri):
                 return
             self.publish_now(uri)  # on the loop, with no await since the check: cached
+            notify_changed(self.server, uri)  # the flow panel asks for the new graph
         except Exception as exc:  # a bug in a rule must not silence later checks
             log.exception("checking %s failed", uri)
             self.failed.add(uri)

@@ -30,6 +30,7 @@ import asyncio
 import logging
 import sys
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +41,7 @@ from lsprotocol import types
 from flowspin.lsp import commands, progress
 from flowspin.lsp.documents import flow_file_of
 from flowspin.lsp.failures import exception_diagnostic
+from flowspin.lsp.flowgraph import notify_changed
 from flowspin.lsp.spin_host import setting, worker_env
 from flowspin.runs import FlowFileError, RunHandle, RunManager, StepProgress
 from flowspin.runs.flowinfo import parameter_prompts
@@ -80,6 +82,7 @@ class LastRun:
     run_id: str | None
     steps: dict[str, StepProgress]
     finished: bool
+    updated: float = field(default_factory=time.time)  # newer than a spin's: the panel shows it
 
 
 @dataclass
@@ -244,6 +247,7 @@ async def _drive(
         tracker.last[flow_file] = LastRun(None, handle.progress.steps(), finished=False)
     ls.diagnostics.republish(tracker.drop_errors(uri))
     ls.refresh_lenses()
+    notify_changed(ls, uri)
     _status(ls, active, "running", f"{active.flow}: starting the {verb}")
     ls.send_status("busy", f"{verb.capitalize()} of {active.flow}")
     active.token = await progress.begin(
@@ -321,6 +325,7 @@ def _translate(ls: FlowspinServer, active: ActiveRun, event: dict[str, Any]) -> 
     ls.refresh_lenses()
     if kind == "task_failed":
         _add_error(ls, active, event)
+    notify_changed(ls, active.uri)
     if finished:
         _status(ls, active, event["status"], outcome(event, _resume_hint))
         return

@@ -16,6 +16,7 @@ from flowspin.lsp import (
     commands,
     completion,
     diagnostics,
+    flowgraph,
     hover,
     lenses,
     logs,
@@ -77,6 +78,7 @@ def create_server() -> FlowspinServer:
         feature.register(server)
     cards.register(server)
     actions.register(server)
+    flowgraph.register(server)
 
     @server.feature(types.INITIALIZE)
     def on_initialize(ls: FlowspinServer, params: types.InitializeParams) -> None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,11 +28,12 @@ from lsprotocol import types
 from flowspin.lsp import commands, progress
 from flowspin.lsp.documents import DocSnapshot, flow_file_of, looks_like_flow
 from flowspin.lsp.failures import exception_diagnostic
+from flowspin.lsp.flowgraph import notify_changed
 from flowspin.lsp.spin_host import setting
+from flowspin.spin.result import SpinResult
 
 if TYPE_CHECKING:
     from flowspin.lsp.server import FlowspinServer
-    from flowspin.spin.result import SpinResult
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +54,10 @@ class SpinTracker:
         self.wanted: dict[Path, str] = {}  # flow file -> step to preload next
         self.preloaded: dict[Path, str] = {}  # flow file -> step last preloaded
         self.cursor: dict[Path, tuple[str, int]] = {}  # flow file -> (uri, line) last rested on
+        # (flow uri, step) -> spins of it in flight, and its latest result with its end time
+        # (what the flow panel shows, see `flowgraph`).
+        self.active_steps: dict[tuple[str, str], int] = {}
+        self.results: dict[tuple[str, str], tuple[float, SpinResult]] = {}
         self.lock = threading.Lock()
 
     def diagnostics_for(self, uri: str) -> list[types.Diagnostic]:
@@ -171,6 +177,8 @@ async def spin(ls: FlowspinServer, target: commands.Target) -> commands.Result:
 
     with tracker.lock:
         tracker.running[flow_file] = tracker.running.get(flow_file, 0) + 1
+        tracker.active_steps[(uri, step)] = tracker.active_steps.get((uri, step), 0) + 1
+    notify_changed(ls, uri)
     options = _options(ls, target.argument, flow_file)
     token = None
     try:
@@ -191,11 +199,15 @@ async def spin(ls: FlowspinServer, target: commands.Target) -> commands.Result:
         with tracker.lock:
             tracker.running[flow_file] -= 1
             busy = sum(tracker.running.values())
+            tracker.active_steps[(uri, step)] -= 1
+            if not tracker.active_steps[(uri, step)]:
+                del tracker.active_steps[(uri, step)]
         progress.end(ls, token)
         if not busy:
             ls.send_status("ready", f"spin of {step} finished")
     with tracker.lock:
         tracker.preloaded[flow_file] = step
+        tracker.results[(uri, step)] = (time.time(), result)
 
     ls.set_step_status(uri, step, lens_status(result))
     key = (uri, step)
@@ -227,6 +239,7 @@ async def spin(ls: FlowspinServer, target: commands.Target) -> commands.Result:
     if result.error:
         note["error"] = result.error
     ls.protocol.notify(SPIN_RESULT, note)
+    notify_changed(ls, uri)
     return {"ok": result.status == "ok", "message": summary, "result": data}
 
 

@@ -1,0 +1,216 @@
+"""The flow panel's data in a real language-server session over a real Metaflow flow:
+`flowspin/flowGraph` (steps, kinds, edges, statuses after a run from the editor and a spin),
+`flowspin/flowGraphChanged`, staleness (an edit makes the step and everything downstream
+stale, in the graph and the lenses; a spin clears it) and Spin Downstream."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+import pytest_lsp
+from conftest import write_flow
+from lsp_support import Doc, start_session, use_workspace_datastore, wait_until
+from lsprotocol import types
+from pytest_lsp import ClientServerConfig, LanguageClient
+
+RUN_TIMEOUT = 240.0  # an upper bound for a hung Metaflow run, not a wait
+
+FLOW = """
+from metaflow import FlowSpec, step
+
+
+class PanelFlow(FlowSpec):
+    @step
+    def start(self):
+        self.items = [1, 2, 3]
+        self.next(self.square, foreach="items")
+
+    @step
+    def square(self):
+        self.value = self.input * self.input
+        self.next(self.join)
+
+    @step
+    def join(self, inputs):
+        self.total = sum(i.value for i in inputs)
+        self.next(self.clean)
+
+    @step
+    def clean(self):
+        self.cleaned = self.total + 1
+        self.next(self.report)
+
+    @step
+    def report(self):
+        self.text = f"total {self.cleaned}"
+        self.next(self.end)
+
+    @step
+    def end(self):
+        print(self.text)
+
+
+if __name__ == "__main__":
+    PanelFlow()
+"""
+
+SERVER = ClientServerConfig(
+    server_command=[sys.executable, "-m", "flowspin", "lsp"],
+    server_env={**os.environ, "METAFLOW_USER": "tester", "USER": os.environ.get("USER", "tester")},
+)
+pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.metaflow]
+_session: dict[str, Any] = {"changed": [], "results": []}
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    workdir = tmp_path_factory.mktemp("lspgraph")
+    (workdir / ".git").mkdir()
+    write_flow(workdir, FLOW)
+    return workdir
+
+
+@pytest_lsp.fixture(config=SERVER, scope="module")
+async def client(lsp_client: LanguageClient, root: Path):
+    @lsp_client.feature("flowspin/flowGraphChanged")
+    def on_changed(ls: Any, params: Any) -> None:
+        _session["changed"].append(params.uri)
+
+    @lsp_client.feature("flowspin/spinResult")
+    def on_result(ls: Any, params: Any) -> None:
+        _session["results"].append(params)
+
+    for method in ("flowspin/runLog", "flowspin/runStatus", "flowspin/log"):
+        lsp_client.feature(method)(lambda ls, params: None)
+
+    @lsp_client.feature(types.WORKSPACE_CODE_LENS_REFRESH)
+    def on_refresh(ls: Any, params: Any) -> None:
+        return None
+
+    await start_session(lsp_client, root)
+    use_workspace_datastore(lsp_client, root)
+    yield
+    await lsp_client.shutdown_session()
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def flow(client: LanguageClient, root: Path) -> Doc:
+    doc = Doc(client, root / "flow.py", FLOW.lstrip())
+    await doc.wait_diagnostics(lambda d: True)
+    return doc
+
+
+async def graph(client: LanguageClient, doc: Doc) -> dict[str, Any]:
+    answer = await client.protocol.send_request_async("flowspin/flowGraph", {"uri": doc.uri})
+    return _plain(answer)
+
+
+def _plain(value: Any) -> Any:
+    """pygls hands back JSON objects as namedtuples (a keyword key such as an edge's "from"
+    renamed `_0`, its position): plain dicts and lists for the asserts."""
+    if hasattr(value, "_asdict"):
+        fields = value._asdict()
+        if "_0" in fields and "to" in fields:
+            fields = {("from" if k == "_0" else k): v for k, v in fields.items()}
+        return {k: _plain(v) for k, v in fields.items()}
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def statuses(answer: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {s["name"]: s["status"] for s in answer["flows"][0]["steps"]}
+
+
+async def command(client: LanguageClient, name: str, **argument: Any) -> Any:
+    return _plain(
+        await asyncio.wait_for(
+            client.workspace_execute_command_async(
+                types.ExecuteCommandParams(command=f"flowspin.server.{name}", arguments=[argument])
+            ),
+            RUN_TIMEOUT,
+        )
+    )
+
+
+async def test_the_graph_has_every_step_with_its_kind_and_edges(
+    client: LanguageClient, flow: Doc
+) -> None:
+    answer = await graph(client, flow)
+    assert answer["uri"] == flow.uri and answer["error"] is None
+    (panel,) = answer["flows"]
+    assert panel["name"] == "PanelFlow"
+    kinds = {s["name"]: s["kind"] for s in panel["steps"]}
+    assert kinds == {
+        "start": "foreach",
+        "square": "linear",
+        "join": "join",
+        "clean": "linear",
+        "report": "linear",
+        "end": "end",
+    }
+    lines = {s["name"]: s["line"] for s in panel["steps"]}
+    assert lines["join"] == flow.line_of("def join(") + 1
+    assert {(e["from"], e["to"]) for e in panel["edges"]} == {
+        ("start", "square"),
+        ("square", "join"),
+        ("join", "clean"),
+        ("clean", "report"),
+        ("report", "end"),
+    }
+    assert all(e["label"] is None and e["back"] is False for e in panel["edges"])
+    never = statuses(answer)["clean"]
+    assert never == {
+        "state": "never",
+        "source": None,
+        "duration_ms": None,
+        "error_line": None,
+        "tasks_done": None,
+        "tasks_total": None,
+        "num_splits": None,
+        "reason": None,
+    }
+
+
+async def test_a_run_from_the_editor_gives_every_step_its_status(
+    client: LanguageClient, flow: Doc
+) -> None:
+    answer = await command(client, "run", uri=flow.uri)
+    assert answer["ok"], answer
+    await wait_until(client, "flowspin/flowGraphChanged", lambda: flow.uri in _session["changed"])
+    now = statuses(await graph(client, flow))
+    assert {s["state"] for s in now.values()} == {"ok"}
+    assert {s["source"] for s in now.values()} == {"run"}
+    assert now["start"]["num_splits"] == 3
+    assert now["square"]["tasks_done"] == now["square"]["tasks_total"] == 3
+    assert now["join"]["duration_ms"] >= 0
+
+
+async def test_a_spin_is_the_newer_status(client: LanguageClient, flow: Doc) -> None:
+    _session["changed"].clear()
+    answer = await command(client, "spin", uri=flow.uri, step="clean")
+    assert answer["ok"], answer
+    assert flow.uri in _session["changed"]  # sent before the command's answer
+    now = statuses(await graph(client, flow))
+    assert now["clean"]["state"] == "ok" and now["clean"]["source"] == "spin"
+    assert now["clean"]["duration_ms"] == answer["result"]["duration_ms"]
+    assert now["report"]["source"] == "run"
+
+
+async def test_a_syntax_error_is_the_answers_error(client: LanguageClient, flow: Doc) -> None:
+    good = flow.text
+    flow.replace(good.replace("def report(self):", "def report(self)"))
+    answer = await graph(client, flow)
+    assert answer["flows"] == []
+    assert "syntax error at line" in answer["error"]
+    assert str(flow.line_of("def report(") + 1) in answer["error"]
+    flow.replace(good)
+    assert (await graph(client, flow))["error"] is None
