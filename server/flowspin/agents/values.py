@@ -20,6 +20,8 @@ import pickle
 import re
 import threading
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,7 +49,12 @@ _SAFE_MODULES = (
     "pytz",
     "dateutil",
 )
-_BLOCKED_BUILTINS = {"eval", "exec", "compile", "open", "__import__", "getattr", "input"}
+# Of `builtins`, the value types only (no callables such as eval, getattr or open).
+_SAFE_BUILTINS = {
+    "bool", "bytearray", "bytes", "complex", "dict", "float", "frozenset", "int", "list",
+    "object", "range", "set", "slice", "str", "tuple", "NoneType", "Ellipsis",
+}  # fmt: skip
+RUN_WAIT_S = 0.5  # how long a request waits for a run lookup (it goes on in the background)
 
 
 @dataclass
@@ -215,7 +222,7 @@ class _SafeUnpickler(pickle.Unpickler):
 
     def find_class(self, module: str, name: str) -> Any:
         root = module.split(".", 1)[0]
-        if root not in _SAFE_MODULES or (root == "builtins" and name in _BLOCKED_BUILTINS):
+        if root not in _SAFE_MODULES or (root == "builtins" and name not in _SAFE_BUILTINS):
             raise pickle.UnpicklingError(f"{module}.{name} is not read by the editor")
         return super().find_class(module, name)
 
@@ -313,10 +320,18 @@ def _read_task(
             size = int(meta.get("size") or 0)
             values[name] = {"type": _type_of_info(str(meta.get("type", ""))), "size": size}
             encoding = str(meta.get("encoding", "gzip+pickle-v2"))
-            if load and size <= LOAD_CAP and "pickle" in encoding and name in objects:
+            if not load:
+                continue
+            if size > LOAD_CAP:
+                values[name]["unread"] = f"over {human_size(LOAD_CAP)}"
+            elif "pickle" in encoding and name in objects:
                 small[name] = objects[name]
-        for name, value in _load_safely(opened, small).items():
-            values[name] = from_value(value, values[name]["size"])
+        loaded = _load_safely(opened, small)
+        for name in small:
+            if name in loaded:
+                values[name] = from_value(loaded[name], values[name]["size"])
+            else:
+                values[name]["unread"] = "its class is not one the editor may import"
         source = Source("run", step, run_id=run_id, task_id=task.id, pathspec=task.pathspec)
         return StepValues(source, values), True
     return None, True
@@ -370,6 +385,34 @@ def step_values(
         return None
 
 
+# (flow file, flow, step) -> (lookup, when it started)
+_pending: dict[tuple[str, str, str], tuple[Future[StepValues | None], float]] = {}
+_pool: ThreadPoolExecutor | None = None
+
+
+def _run_values_waiting(flow_file: Path, flow_name: str, step: str) -> StepValues | None:
+    """`run_values` on a background thread, waited for at most RUN_WAIT_S: a slow or hung
+    metadata service costs a request half a second, never the file's worker thread for
+    minutes; the lookup goes on, and a later request finds its answer (one lookup per step
+    at a time)."""
+    global _pool
+    key = (str(flow_file), flow_name, step)
+    with _lock:
+        future, started = _pending.get(key, (None, 0.0))
+        stale = future is not None and future.done() and time.monotonic() - started > RUNS_TTL_S
+        if future is None or stale:  # a done lookup answers for RUNS_TTL_S, like the run list
+            if _pool is None:
+                _pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="flowspin-values")
+            future = _pool.submit(run_values, flow_file, flow_name, step)
+            _pending[key] = (future, time.monotonic())
+    try:
+        return future.result(timeout=RUN_WAIT_S)
+    except FutureTimeout:
+        return None
+    except Exception:  # a datastore that cannot be read leaves the answer static
+        return None
+
+
 class ValueFinder:
     """Finds the step that holds an artifact, for one request: the steps with spins are listed
     once, each step's values read once, and runs asked about at most `max_runs` steps (on a
@@ -396,10 +439,7 @@ class ValueFinder:
             found = None
             if self.runs_left > 0:
                 self.runs_left -= 1
-                try:
-                    found = run_values(self.flow_file, self.flow_name, step)
-                except Exception:  # a datastore that cannot be read leaves the answer static
-                    found = None
+                found = _run_values_waiting(self.flow_file, self.flow_name, step)
             self._memo[key] = found
         return self._memo[key]
 

@@ -138,7 +138,8 @@ def value_markdown(finder: ValueFinder, flow: Flow, step: Step, name: str) -> st
         return ""
     values, summary = found
     source = values.source
-    lines = ["", f"**value** from {source.label()}: `{one_line(summary, 100)}`"]
+    # A blank line first: the value is a paragraph of its own, not part of the list above.
+    lines = ["", "", f"**value** from {source.label()}: `{one_line(summary, 100)}`"]
     facts = [f"type `{summary.get('type')}`"]
     if summary.get("shape"):
         facts.append("shape " + " x ".join(str(n) for n in summary["shape"]))
@@ -149,8 +150,8 @@ def value_markdown(finder: ValueFinder, flow: Flow, step: Step, name: str) -> st
     lines.append("- " + ", ".join(facts))
     if summary.get("repr") and len(str(summary["repr"])) > 60:
         lines += ["", "```", str(summary["repr"]), "```"]
-    elif not summary.get("repr") and source.kind == "run":
-        lines.append("- too big to read here: type and size only")
+    elif summary.get("unread"):
+        lines.append(f"- not read here ({summary['unread']}): type and size only")
     if source.kind == "spin" and summary.get("changed") is not None:
         base = f"base run {source.run_id}" if source.run_id else "its parent state"
         if summary["changed"]:
