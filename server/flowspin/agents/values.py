@@ -372,19 +372,6 @@ def load_value(flow_file: Path, pathspec: str, name: str, cap: int = LOAD_CAP) -
     return opened.load([name])[0][1]
 
 
-def step_values(
-    flow_file: Path, flow_name: str, step: str, *, load: bool = True
-) -> StepValues | None:
-    """The latest spin of `step`, else the newest run's task of it."""
-    spun = spin_values(flow_file, step)
-    if spun is not None:
-        return spun
-    try:
-        return run_values(flow_file, flow_name, step, load=load)
-    except Exception:  # a datastore that cannot be read leaves the hover static
-        return None
-
-
 # (flow file, flow, step) -> (lookup, when it started)
 _pending: dict[tuple[str, str, str], tuple[Future[StepValues | None], float]] = {}
 _pool: ThreadPoolExecutor | None = None
