@@ -346,16 +346,23 @@ def _load_safely(opened: Any, wanted: dict[str, str]) -> dict[str, Any]:
     for name, key in wanted.items():
         by_key.setdefault(key, []).append(name)
     out: dict[str, Any] = {}
+    from flowspin.store.remote import fail_fast, probe
+
     try:
-        for item in opened.tds._ca_store.load_blobs(list(by_key)):
-            key, blob = item[0], item[1]
-            for name in by_key.get(key, []):
-                try:
-                    out[name] = _SafeUnpickler(io.BytesIO(blob)).load()
-                except Exception:
-                    continue
+        # As OpenTask.load reads them: an unreachable remote datastore fails in seconds.
+        if opened.cache is not None and any(not opened.cache.has(k) for k in by_key):
+            probe(opened.ds_type, opened.ds_root, f"an artifact of {opened.pathspec}")
+        with fail_fast():
+            blobs = list(opened.tds._ca_store.load_blobs(list(by_key)))
     except Exception:
         return out
+    for item in blobs:
+        key, blob = item[0], item[1]
+        for name in by_key.get(key, []):
+            try:
+                out[name] = _SafeUnpickler(io.BytesIO(blob)).load()
+            except Exception:
+                continue
     return out
 
 
