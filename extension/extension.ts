@@ -3,6 +3,7 @@ import * as vscode from 'vscode';
 import { registerCardView } from './cardView';
 import { Server } from './client';
 import { registerCommands } from './commands';
+import { registerFlowPanel } from './flowPanel';
 import { registerLanguageModelTools } from './lmTools';
 import { log, logChannel } from './log';
 import { onPythonExtensionChange } from './python';
@@ -20,6 +21,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   const current = server;
   context.subscriptions.push(out, status, current, ...registerCommands(current));
   context.subscriptions.push(...registerCardView(context, current));
+  context.subscriptions.push(...registerFlowPanel(context, current));
   context.subscriptions.push(...registerLanguageModelTools());
   context.subscriptions.push(...registerSpinUi(current));
   context.subscriptions.push(...registerRunUi(current, context));
