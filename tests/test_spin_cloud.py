@@ -244,3 +244,28 @@ def test_choosing_the_base_run_with_s3_down_fails_fast_too(cloud):
     assert env["METAFLOW_S3_ENDPOINT_URL"] in result.error["message"]
     runs = run_flowspin(cloud["workdir"], "runs", "flow.py", env=env)
     assert runs.returncode != 0 and "unreachable" in runs.stderr
+
+
+@pytest.mark.timeout(120)
+def test_an_endpoint_that_never_answers_fails_fast_too(cloud, tmp_path):
+    """A stuck proxy: the connection is taken (the kernel's backlog), nothing ever answers.
+    Metaflow's retries and boto's 60 s read timeouts made this the longest hang of all."""
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(64)
+    try:
+        env = dict(
+            cloud["env"],
+            METAFLOW_S3_ENDPOINT_URL=f"http://127.0.0.1:{silent.getsockname()[1]}",
+            METAFLOW_CLIENT_CACHE_PATH=str(tmp_path / "client-cache"),
+            FLOWSPIN_ARTIFACT_CACHE_DIR=str(tmp_path / "artifact-cache"),
+        )
+        svc = make_service(cloud["workdir"], **env)
+        cloud["services"].append(svc)
+        result = svc.spin(cloud["flow"], "join", {"reset": True, "persist": False})
+        assert result.status == "error"
+        assert result.error["type"] == "DatastoreUnreachable"
+        assert "did not answer" in result.error["message"]
+        assert env["METAFLOW_S3_ENDPOINT_URL"] in result.error["message"]
+    finally:
+        silent.close()

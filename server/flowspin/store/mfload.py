@@ -39,12 +39,15 @@ class OpenTask:
 
     def load(self, wanted: list[str]) -> list[tuple[str, Any]]:
         """(name, value) of `wanted`, in one batch (Metaflow's S3 reads it in parallel)."""
-        from flowspin.store.remote import fail_fast, probe
+        from flowspin.store.remote import _unanswered, fail_fast, probe
 
         if self.cache is not None and any(not self.cache.has(self.tds._objects[n]) for n in wanted):
             probe(self.ds_type, self.ds_root, f"an artifact of {self.pathspec}")
         with fail_fast():
-            return list(self.tds.load_artifacts(wanted))
+            try:
+                return list(self.tds.load_artifacts(wanted))
+            except Exception as exc:
+                raise _unanswered(self.ds_type, self.ds_root, exc) from None
 
 
 def open_task(pathspec: str, cache: Any = None) -> OpenTask:

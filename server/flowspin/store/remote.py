@@ -12,6 +12,7 @@ naming the endpoint and what to do. Loads themselves run with Metaflow's S3 retr
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import socket
 import time
@@ -85,23 +86,36 @@ def probe(ds_type: str, ds_root: str, what: str) -> None:
 
 
 @contextlib.contextmanager
-def fail_fast() -> Iterator[None]:
-    """Metaflow's S3 retries lowered to one retry for the loads inside (this process's S3
+def fail_fast(retries: int = 1) -> Iterator[None]:
+    """Metaflow's S3 retries lowered to `retries` for the loads inside (this process's S3
     client, and the s3op processes it starts, which read METAFLOW_S3_* from the environment);
     restored after, so a step that uses S3 itself keeps Metaflow's defaults."""
     try:
         from metaflow.plugins.datatools.s3 import s3 as s3mod
+        from metaflow.plugins.datatools.s3 import s3util
     except Exception:  # no boto3: no S3 datastore either
         yield
         return
     names = ("S3_RETRY_COUNT", "S3_TRANSIENT_RETRY_COUNT")
     saved = {n: getattr(s3mod, n, None) for n in names}
-    env = {f"METAFLOW_{n}": "1" for n in names}
-    if "METAFLOW_S3_CLIENT_RETRY_CONFIG" not in os.environ:  # a user's own choice stays
-        env["METAFLOW_S3_CLIENT_RETRY_CONFIG"] = '{"max_attempts": 3, "mode": "standard"}'
+    env = {f"METAFLOW_{n}": str(retries) for n in names}
+    params = dict(getattr(s3util, "DATATOOLS_CLIENT_PARAMS", None) or {})
+    if "config" not in params and "METAFLOW_S3_CLIENT_RETRY_CONFIG" not in os.environ:
+        # An endpoint that takes the connection and never answers (a stuck proxy): boto's
+        # 60 s read timeout, 10 attempts, 21 times over, becomes 5 s per try. A user's own
+        # config stays.
+        params["config"] = {
+            "connect_timeout": PROBE_TIMEOUT_S,
+            "read_timeout": 5,
+            "retries": {"max_attempts": 1, "mode": "standard"},
+        }
+        env["METAFLOW_DATATOOLS_CLIENT_PARAMS"] = json.dumps(params)
     env_saved = {k: os.environ.get(k) for k in env}
+    saved_params = getattr(s3util, "DATATOOLS_CLIENT_PARAMS", None)
     for n in names:
-        setattr(s3mod, n, 1)
+        setattr(s3mod, n, retries)
+    if "METAFLOW_DATATOOLS_CLIENT_PARAMS" in env:
+        s3util.DATATOOLS_CLIENT_PARAMS = params
     os.environ.update(env)
     try:
         yield
@@ -109,6 +123,7 @@ def fail_fast() -> Iterator[None]:
         for n in names:
             if saved[n] is not None:
                 setattr(s3mod, n, saved[n])
+        s3util.DATATOOLS_CLIENT_PARAMS = saved_params
         for k, v in env_saved.items():
             if v is None:
                 os.environ.pop(k, None)
@@ -155,9 +170,40 @@ def _guard(orig, name: str):
     def guarded(self, *args, **kwargs):
         first = args[0] if args else None
         empty = name == "load_bytes" and isinstance(first, (list, tuple)) and not first
-        if not empty:
-            probe(self.TYPE, str(self.datastore_root), "data of the run")
-        return orig(self, *args, **kwargs)
+        if empty:
+            return orig(self, *args, **kwargs)
+        root = str(self.datastore_root)
+        probe(self.TYPE, root, "data of the run")
+        # Small reads (the Client's `_success`, ...): one try, within 5 s.
+        with fail_fast(retries=0):
+            try:
+                out = orig(self, *args, **kwargs)
+                if name == "load_bytes" and hasattr(out, "data"):
+                    # Metaflow downloads as the result is iterated: iterate here, with the
+                    # retries lowered; the files stay until the caller closes the result.
+                    out.data = iter(list(out.data))
+                return out
+            except Exception as exc:
+                raise _unanswered(self.TYPE, root, exc) from None
 
     guarded._flowspin_guarded = True  # type: ignore[attr-defined]
     return guarded
+
+
+def _unanswered(ds_type: str, ds_root: str, exc: Exception) -> Exception:
+    """Metaflow's generic "S3 operation failed" (its retries used up) or a timeout, after the
+    endpoint took the connection: a DatastoreUnreachable that says so, remembered like a failed
+    probe. Anything else (not found, access denied) is Metaflow's own error, unchanged."""
+    kind = type(exc).__name__
+    if kind != "MetaflowS3Exception" and "Timeout" not in kind:
+        return exc
+    found = endpoint(ds_type)
+    url, host, port = found if found is not None else ("?", "", 0)
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else kind
+    message = (
+        f"the {ds_type.upper()} datastore {ds_root} at {url} took the connection but did not "
+        f"answer ({first}); the data is not cached locally. Check the endpoint, proxy or VPN, "
+        f"then spin again (`flowspin cache info` shows what flowspin has cached)"
+    )
+    _last_fail[(host, port)] = (time.monotonic(), message)
+    return DatastoreUnreachable(message)
