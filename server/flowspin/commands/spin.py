@@ -35,6 +35,8 @@ WARM_DEFAULTS: dict[str, object] = {
     "debug_timeout": None,
     "no_daemon": False,
     "json": False,
+    # Spin Downstream is a chain of spins, not the hot loop: argparse and `run_downstream`.
+    "downstream": False,
 }
 WARM_SWITCHES = {"--json", "--reset", "--no-persist", "--all-splits"}
 WARM_VALUES = {
@@ -95,6 +97,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         type=float,
         metavar="S",
         help="with --debug-port: seconds to wait for the debugger (default 60), then DebugTimeout",
+    )
+    p.add_argument(
+        "--downstream",
+        action="store_true",
+        help="spin STEP, then every step below it in order, each on the output of the one "
+        "above (foreach bodies over all their splits); stops at the first failure. --json "
+        'prints one object {"status", "step", "results": [one result per step spun]}',
     )
     p.add_argument("--no-daemon", action="store_true", help="one-shot: no warm daemon")
     p.add_argument("--json", action="store_true", help="print exactly one JSON object (the result)")
@@ -199,6 +208,8 @@ def run(args: argparse.Namespace) -> int:
     on_log = log.write if log else None
     if args.json and args.debug_port is not None:
         on_log = _announce_debugger  # stdout stays one JSON object; the port goes to stderr
+    if getattr(args, "downstream", False):
+        return run_downstream(args, options)
     if args.json and not args.no_daemon and args.debug_port is None:
         code = _spin_warm(args, options)
         if code is not None:
@@ -249,6 +260,72 @@ def run(args: argparse.Namespace) -> int:
         log.close()
         print_human(result)
     return 0 if result.status == "ok" else 1
+
+
+def run_downstream(args: argparse.Namespace, options: dict[str, Any]) -> int:
+    """`--downstream`: `flowspin.spin.downstream.spin_downstream` through the daemon (or one
+    service with --no-daemon); human output per step as it ends, or one JSON object
+    `{"status": ok|error|cancelled, "step", "results": [...]}` (exit 0 only when all ok)."""
+    import json
+    from pathlib import Path
+
+    from flowspin.spin.downstream import spin_downstream
+    from flowspin.spin.result import SpinResult
+    from flowspin.store.layout import workspace_root
+
+    flow_path = Path(args.file).resolve()
+    problem = "no such file" if not flow_path.exists() else _flow_file_problem(flow_path)
+    if args.debug_port is not None:
+        problem = "--downstream spins several steps; --debug-port debugs one: drop one of them"
+    results: list[Any] = []
+    status = "error"
+    log = None if args.json else HumanLog()
+    on_log = log.write if log else None
+
+    def show(result: Any) -> None:
+        if log is not None:
+            log.close()
+            print_human(result)
+
+    def chain(spin: Any) -> None:
+        results.extend(spin_downstream(spin, str(flow_path), args.step, options, on_result=show))
+
+    try:
+        if problem:
+            raise ValueError(f"{flow_path}: {problem}")
+        if args.no_daemon:
+            from flowspin.spin.service import SpinService
+
+            with SpinService(workspace_root(flow_path)) as svc:
+                chain(lambda step, opts: svc.spin(flow_path, step, opts, on_log=on_log))
+        else:
+            from flowspin.daemon import client
+
+            root = workspace_root(flow_path)
+            chain(
+                lambda step, opts: SpinResult.from_dict(
+                    client.spin(root, str(flow_path), step, opts, on_log=on_log)
+                )
+            )
+        status = "ok" if results and all(r.status == "ok" for r in results) else "error"
+        if results and results[-1].status == "cancelled":
+            status = "cancelled"
+    except KeyboardInterrupt:
+        status = "cancelled"
+    except ValueError as exc:
+        results.append(SpinResult.failure(str(flow_path), args.step, "InvalidRequest", str(exc)))
+        show(results[-1])
+    except Exception as exc:  # the daemon is gone, ...: one result that says so
+        results.append(SpinResult.failure(str(flow_path), args.step, type(exc).__name__, str(exc)))
+        show(results[-1])
+    if args.json:
+        payload = {"status": status, "step": args.step, "results": [r.to_dict() for r in results]}
+        print(json.dumps(payload, default=str))
+    elif status != "ok":
+        print(f"spin downstream from {args.step}: stopped ({status})", file=sys.stderr)
+    if status == "cancelled":
+        return 130
+    return 0 if status == "ok" else 1
 
 
 def _interrupted(flow_file: str, step: str, as_json: bool) -> int:

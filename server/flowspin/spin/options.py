@@ -22,6 +22,9 @@ class SpinOptions:
     # port, reported) and starts it only once a client attached and sent configurationDone.
     debug_port: int | None = None
     debug_timeout: float = 60.0  # seconds to wait for that client (then DebugTimeout)
+    # {step: code identity} the base run ran, when the caller knows it (the editor: the text a
+    # run started from); default: the saved file's. Only feeds the result's `code`.
+    code_base: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -86,6 +89,14 @@ def _check(name: str, value: Any) -> Any:
         if isinstance(value, bool):
             return value
         raise bad("true or false")
+    if name == "code_base":
+        if value is None:
+            return {}
+        if isinstance(value, dict) and all(
+            isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+        ):
+            return dict(value)
+        raise bad("a mapping of step names to code identities")
     if name == "params":
         if value is None:
             return {}

@@ -65,6 +65,7 @@ class SpinRecords:
                 f"(SIGINT, then SIGKILL after {self.grace_s:g} s)",
             )
         arts = rep.get("artifacts") or {}
+        code, stale_notes = self.code(a, plan, rep.get("flow") or flow_name)
         result = {
             "status": status,
             "flow": rep.get("flow") or flow_name,
@@ -87,7 +88,7 @@ class SpinRecords:
             "duration_ms": (time.perf_counter() - a.started) * 1e3,
             "cards": rep.get("cards") or [],
             "error": error if status != "ok" else None,
-            "notices": a.notices + list(rep.get("notices") or []) + c.notices,
+            "notices": a.notices + list(rep.get("notices") or []) + c.notices + stale_notes,
             "timings": dict(
                 rep.get("timings") or {},
                 setup_ms=a.setup_ms,
@@ -96,6 +97,7 @@ class SpinRecords:
             ),
             "split_index": plan.split_index,
             "flow_file": self.flow_file,
+            "code": code,
         }
         if rep.get("memory"):
             result["timings"].update({f"child_{k}_mb": v for k, v in rep["memory"].items()})
@@ -104,6 +106,24 @@ class SpinRecords:
         elif c.report is not None:
             self.save(c, result, arts)
         return result
+
+    def code(self, a: Active, plan: Any, flow_name: str) -> tuple[dict[str, str], list[str]]:
+        """What the output was made from and notices about stale parents (`downstream`);
+        never the reason a spin fails."""
+        from flowspin.spin.downstream import spin_code
+
+        try:
+            return spin_code(
+                self.flow_file,
+                flow_name,
+                a.step,
+                list(plan.parents),
+                a.opts.params,
+                a.opts.code_base,
+                self.store,
+            )
+        except Exception:
+            return {}, []
 
     def save(self, c: Child, result: dict[str, Any], arts: dict[str, Any]) -> None:
         """Write the spin's record; while the child still writes changed artifacts, the record

@@ -35,6 +35,10 @@ class SpinResult:
     persist: dict[str, Any] = field(default_factory=dict)
     # Debug Step (`debug_port`): {"host", "port", "listen_ms", "attached_ms"}; empty otherwise.
     debug: dict[str, Any] = field(default_factory=dict)
+    # What the output was made from: {step: code identity} for the step and every step whose
+    # output fed it, "(parameters)" too (see `flowspin.analysis.staleness`); empty when the
+    # file did not parse. The editor compares it with the current text to show stale steps.
+    code: dict[str, str] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
