@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import run_flowspin, run_metaflow, wait_until, write_flow
+from conftest import metaflow_env, run_flowspin, run_metaflow, wait_until, write_flow
 from spin_helpers import make_service
 
 MOTO = Path(sys.executable).with_name("moto_server")
@@ -181,6 +181,53 @@ def test_show_card_and_runs_of_an_s3_run(cloud):
     # A remote card is copied once where a viewer can open it.
     path = Path(found["path"])
     assert path.is_relative_to(workdir / ".flowspin") and "<html" in path.read_text()
+
+
+PROGRESS = """
+import json
+from metaflow import Flow, namespace
+from flowspin.spin.plan import ParentSpec
+from flowspin.spin.state import StateCache
+from flowspin.store import mfload
+
+mfload.PROGRESS_MIN_BYTES = 1 << 20  # the test's parent is 3 MB
+namespace(None)
+task = Flow("CloudFlow").latest_run["start"].task
+lines = []
+cache = StateCache(1 << 30, None)
+cache.progress = lines.append
+full = cache.get(ParentSpec("metaflow", task.pathspec, "start"))
+lazy = StateCache(1 << 30, None)
+part = lazy.get(ParentSpec("metaflow", task.pathspec, "start"), lazy=True)
+before = part.values.is_loaded("blob")
+lazy.promote()
+print(json.dumps({
+    "lines": lines,
+    "full": len(full.values["blob"]),
+    "lazy_before": before,
+    "promoted": part.values.is_loaded("blob") and len(part.values["blob"]),
+}))
+"""
+
+
+def test_a_large_download_reports_progress(cloud, tmp_path):
+    env = dict(cloud["env"], FLOWSPIN_ARTIFACT_CACHE_DIR=str(tmp_path / "artifact-cache"))
+    proc = subprocess.run(
+        [sys.executable, "-c", PROGRESS],
+        cwd=cloud["workdir"],
+        env={**metaflow_env(cloud["workdir"]), **env},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["full"] == 3 << 20
+    assert out["lines"][0].startswith("flowspin: downloading CloudFlow/")
+    assert "s3://flowspin-test/prefix" in out["lines"][0]
+    assert out["lines"][-1].startswith("flowspin: downloaded 3 MB of CloudFlow/")
+    # A cold (lazy) load leaves the 3 MB blob; promoting loads it (one batch).
+    assert out["lazy_before"] is False and out["promoted"] == 3 << 20
 
 
 def test_a_new_worker_spins_from_the_cache_with_s3_down(cloud):

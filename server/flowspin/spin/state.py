@@ -7,9 +7,11 @@ budget; forked children see them copy-on-write.
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -57,6 +59,11 @@ class StateCache:
         self.store = store
         self._items: OrderedDict[str, LoadedParent] = OrderedDict()
         self._lock = threading.RLock()
+        # Called with a line of text while a large download from a remote datastore runs
+        # ("flowspin: downloading ... 64/128 MB"); the worker sends it as a log line of the
+        # request it loads for, which the human CLI prints (never inside --json).
+        self.progress: Callable[[str], None] | None = None
+        self._pid = os.getpid()  # a forked child's lazy loads report nothing (its own pipe)
         # Planning reads the base run through Metaflow's Client before any parent loads here:
         # an unreachable datastore must fail those reads in seconds too (store/remote.py).
         from flowspin.store.remote import guard_reads
@@ -177,8 +184,12 @@ class StateCache:
         from flowspin.store.mfload import open_task
 
         opened = open_task(spec.ident, self.artifacts)
-        tds, load = opened.tds, opened.load
+        tds = opened.tds
         names = opened.names()
+
+        def load(wanted: list[str]) -> list[tuple[str, Any]]:
+            return opened.load(wanted, progress=self._progress_of(spec.ident, opened.ds_root))
+
         keys, refs = {}, {}
         for name in names:
             sha = tds._objects[name]
@@ -186,6 +197,7 @@ class StateCache:
             refs[name] = {"kind": "metaflow", "pathspec": spec.ident, "name": name, "sha": sha}
         if lazy:
             values: Any = LazyValues(names, lambda n: load([n])[0][1], tds._info)
+            values.batch_loader = load  # promote(): every missing artifact in one batch
             # Small artifacts load now (one read); only big ones wait until touched or promoted.
             small = [
                 n for n in names if int((tds._info.get(n) or {}).get("size") or 0) <= LAZY_MIN_BYTES
@@ -195,6 +207,30 @@ class StateCache:
         else:
             values = dict(load(names))
         return _finish(LoadedParent(spec.ident, "metaflow", spec.step, values, keys, refs))
+
+    def _progress_of(self, pathspec: str, root: str) -> Callable[[int, int], None] | None:
+        """A `progress(done, total)` for one task's download that writes lines to
+        `self.progress` (None when nobody listens)."""
+        report = self.progress
+        if report is None or os.getpid() != self._pid:
+            return None
+        import time
+
+        start = time.monotonic()
+
+        def line(done: int, total: int) -> None:
+            mb = 1024 * 1024
+            if done >= total:
+                text = f"downloaded {total / mb:.0f} MB of {pathspec} in "
+                text += f"{time.monotonic() - start:.1f} s"
+            else:
+                text = f"downloading {pathspec} from {root}: {done / mb:.0f}/{total / mb:.0f} MB"
+            try:
+                report(f"flowspin: {text}\n")
+            except Exception:
+                pass  # a listener that went away does not stop the load
+
+        return line
 
     def _load_metaflow_client(self, spec: ParentSpec) -> LoadedParent:
         from metaflow import Task
@@ -270,6 +306,7 @@ class LazyValues(dict):
         self._loader = loader
         self.mf_info = mf_info
         self.too_big = False  # True: over the memory budget, never promoted
+        self.batch_loader: Any = None  # names -> [(name, value)], for load_all
         # Shared with the LoadedParent: whichever process loads a value fingerprints it.
         self.fingerprints: dict[str, Any] = {}
 
@@ -317,6 +354,15 @@ class LazyValues(dict):
         return all(dict.__contains__(self, n) for n in self.names)
 
     def load_all(self) -> None:
+        """Every artifact not loaded yet; in one batch when the datastore allows it (S3
+        downloads a batch in parallel), else one by one."""
+        missing = [n for n in self.names if not dict.__contains__(self, n)]
+        if self.batch_loader is not None and len(missing) > 1:
+            from flowspin.spin import fingerprint
+
+            for name, value in self.batch_loader(missing):
+                self.fingerprints[name] = fingerprint.take(value)
+                self[name] = value
         for name in self.names:
             self[name]
 

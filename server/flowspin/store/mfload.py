@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 _shared: Any = None
+PROGRESS_MIN_BYTES = 32 << 20  # a download at least this big reports progress
 
 
 def shared_cache() -> Any:
@@ -37,15 +38,46 @@ class OpenTask:
     def names(self) -> list[str]:
         return [n for n, _ in self.tds.items()]
 
-    def load(self, wanted: list[str]) -> list[tuple[str, Any]]:
-        """(name, value) of `wanted`, in one batch (Metaflow's S3 reads it in parallel)."""
-        from flowspin.store.remote import _unanswered, fail_fast, probe
+    def load(self, wanted: list[str], progress: Any = None) -> list[tuple[str, Any]]:
+        """(name, value) of `wanted`, in one batch (Metaflow's S3 reads it in parallel).
 
-        if self.cache is not None and any(not self.cache.has(self.tds._objects[n]) for n in wanted):
+        `progress(done_bytes, total_bytes)`: when what must be downloaded passes
+        PROGRESS_MIN_BYTES, it is read in a few batches (each still parallel) and `progress`
+        is called before the first and after each, so a large load is not a silent wait.
+        """
+        from flowspin.store.remote import probe
+
+        missing = []
+        if self.cache is not None:
+            missing = [n for n in wanted if not self.cache.has(self.tds._objects[n])]
+        if missing:
             probe(self.ds_type, self.ds_root, f"an artifact of {self.pathspec}")
+        sizes = {n: int((self.tds._info.get(n) or {}).get("size") or 0) for n in missing}
+        total = sum(sizes.values())
+        if progress is None or total < PROGRESS_MIN_BYTES:
+            return self._load(wanted)
+        out = self._load([n for n in wanted if n not in sizes])
+        step = max(PROGRESS_MIN_BYTES, total // 8)
+        done, batch, batch_bytes = 0, [], 0
+        progress(0, total)
+        for name in missing:
+            batch.append(name)
+            batch_bytes += sizes[name]
+            if batch_bytes >= step or name == missing[-1]:
+                out += self._load(batch)
+                done += batch_bytes
+                progress(done, total)
+                batch, batch_bytes = [], 0
+        return out
+
+    def _load(self, names: list[str]) -> list[tuple[str, Any]]:
+        from flowspin.store.remote import _unanswered, fail_fast
+
+        if not names:
+            return []
         with fail_fast():
             try:
-                return list(self.tds.load_artifacts(wanted))
+                return list(self.tds.load_artifacts(names))
             except Exception as exc:
                 raise _unanswered(self.ds_type, self.ds_root, exc) from None
 
