@@ -205,6 +205,93 @@ async def test_a_spin_is_the_newer_status(client: LanguageClient, flow: Doc) -> 
     assert now["report"]["source"] == "run"
 
 
+async def lens_titles(client: LanguageClient, doc: Doc) -> dict[str, str]:
+    """The Spin lens title of each step."""
+    lenses = await client.text_document_code_lens_async(
+        types.CodeLensParams(text_document=doc.ident())
+    )
+    titles = {}
+    for lens in lenses:
+        if lens.command and lens.command.command == "flowspin.spin":
+            arg = lens.command.arguments[0]
+            titles[arg["step"] if isinstance(arg, dict) else arg.step] = lens.command.title
+    return titles
+
+
+def save(doc: Doc, text: str) -> None:
+    """Edit the document and save it, as a user does before a spin (spins run the file)."""
+    doc.replace(text)
+    doc.path.write_text(text)
+
+
+async def test_an_edit_makes_the_step_and_everything_below_it_stale(
+    client: LanguageClient, flow: Doc
+) -> None:
+    _session["changed"].clear()
+    save(flow, flow.text.replace("self.total + 1", "self.total + 2"))
+    await wait_until(client, "flowspin/flowGraphChanged", lambda: flow.uri in _session["changed"])
+    now = statuses(await graph(client, flow))
+    stale = {name: s["reason"] for name, s in now.items() if s["state"] == "stale"}
+    assert stale == {
+        "clean": "edited",
+        "report": "upstream 'clean' changed",
+        "end": "upstream 'clean' changed",
+    }
+    assert now["clean"]["source"] == "spin"  # what it was before it went stale
+    titles = await lens_titles(client, flow)
+    assert titles["clean"].endswith("stale: edited")
+    assert titles["report"] == "▶ Spin  stale: upstream 'clean' changed"
+    assert "stale" not in titles["join"]
+
+
+async def test_a_spin_on_a_stale_parent_says_so_and_stays_stale(
+    client: LanguageClient, flow: Doc
+) -> None:
+    answer = await command(client, "spin", uri=flow.uri, step="report")
+    assert answer["ok"], answer
+    notices = answer["result"]["notices"]
+    assert any("of 'clean', which is stale (edited)" in n for n in notices), notices
+    now = statuses(await graph(client, flow))
+    assert now["report"]["state"] == "stale"
+    assert now["report"]["reason"] == "upstream 'clean' changed"
+
+
+async def test_a_spin_clears_the_step_and_spin_downstream_clears_the_rest(
+    client: LanguageClient, flow: Doc
+) -> None:
+    answer = await command(client, "spin", uri=flow.uri, step="clean")
+    assert answer["ok"], answer
+    now = statuses(await graph(client, flow))
+    assert now["clean"]["state"] == "ok"
+    assert now["report"]["reason"] == "upstream 'clean' changed"  # spun on the old clean
+
+    answer = await command(client, "spinDownstream", uri=flow.uri, step="clean")
+    assert answer["ok"], answer
+    assert [r["step"] for r in answer["results"]] == ["clean", "report", "end"]
+    report = answer["results"][1]
+    assert report["base"]["chained_from"] == [answer["results"][0]["spin_id"]]
+    assert report["artifacts"]["text"]["repr"] == repr("total 16")  # 1+4+9, + 2
+    now = statuses(await graph(client, flow))
+    assert {s["state"] for s in now.values()} == {"ok"}
+    assert {now[s]["source"] for s in ("clean", "report", "end")} == {"spin"}
+    assert "stale" not in "".join((await lens_titles(client, flow)).values())
+
+
+async def test_spin_downstream_stops_at_the_first_failure(
+    client: LanguageClient, flow: Doc
+) -> None:
+    good = flow.text
+    save(flow, good.replace("self.cleaned = self.total + 2", "self.cleaned = self.total / 0"))
+    answer = await command(client, "spinDownstream", uri=flow.uri, step="join")
+    save(flow, good)
+    assert not answer["ok"]
+    assert [r["step"] for r in answer["results"]] == ["join", "clean"]
+    assert answer["results"][-1]["error"]["type"] == "ZeroDivisionError"
+    assert "stopped at 'clean'" in answer["message"]
+    errors = [d for d in flow.diagnostics() if d.code == "spin-error"]
+    assert errors and errors[0].range.start.line == flow.line_of("self.cleaned = self.total")
+
+
 async def test_a_syntax_error_is_the_answers_error(client: LanguageClient, flow: Doc) -> None:
     good = flow.text
     flow.replace(good.replace("def report(self):", "def report(self)"))

@@ -133,6 +133,9 @@ class DiagnosticsScheduler:
             if not await self._analysed(uri):
                 return
             self.publish_now(uri)  # on the loop, with no await since the check: cached
+            stale = getattr(self.server, "stale", None)
+            if stale is not None:
+                stale.analysed(uri)  # the first text seen is the base run's code
             notify_changed(self.server, uri)  # the flow panel asks for the new graph
         except Exception as exc:  # a bug in a rule must not silence later checks
             log.exception("checking %s failed", uri)

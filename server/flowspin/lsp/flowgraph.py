@@ -196,7 +196,7 @@ def flow_graph(ls: FlowspinServer, doc: DocSnapshot, check: Callable[[], None]) 
     stale_of = getattr(ls, "stale", None)
     for flow in model.flows:
         check()
-        stale = stale_of.stale_steps(doc.uri, flow, model) if stale_of is not None else {}
+        stale = stale_of.stale_steps(doc.uri, flow) if stale_of is not None else {}
         steps = [
             {
                 "name": step.name,

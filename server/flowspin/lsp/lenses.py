@@ -1,5 +1,8 @@
 """Code lenses above each step: Spin (every step), Run (start step), Card (steps with @card).
 
+A step whose code, or code upstream of it, changed since its latest output says so after its
+Spin lens ("▶ Spin  ✓ 12 ms · stale: upstream 'clean' changed", see `staleness`).
+
 The lens commands are the extension's own command ids; it decides how to run them (saving
 the file first, showing progress). A step's last status, when known, follows the title.
 """
@@ -41,8 +44,10 @@ def code_lenses(
     uri = doc.uri
     lenses: list[types.CodeLens] = []
     flow_file = Path(doc.path).resolve() if doc.path else None  # once, not once per step
+    stale_of = getattr(ls, "stale", None)
     for flow in view.model.flows:
         flow_index = view.index.of(flow)
+        stale = stale_of.stale_steps(uri, flow) if stale_of is not None else {}
         for step in flow_index.own:
             line = flow_index.first_lines[step.name] - 1
             where = types.Range(
@@ -51,6 +56,9 @@ def code_lenses(
             )
             target = {"uri": uri, "step": step.name}
             status = ls.state.step_status.get((uri, step.name))
+            if step.name in stale:  # see `staleness`: re-spin it (or Spin Downstream)
+                note = f"stale: {stale[step.name]}"
+                status = f"{status} · {note}" if status else note
             lenses.append(
                 types.CodeLens(
                     range=where,

@@ -246,6 +246,7 @@ async def _drive(
         tracker.active[flow_file] = active
         tracker.last[flow_file] = LastRun(None, handle.progress.steps(), finished=False)
     ls.diagnostics.republish(tracker.drop_errors(uri))
+    ls.stale.run_started(uri)  # the run's code is the text it starts from
     ls.refresh_lenses()
     notify_changed(ls, uri)
     _status(ls, active, "running", f"{active.flow}: starting the {verb}")

@@ -21,6 +21,7 @@ from flowspin.lsp import (
     lenses,
     logs,
     navigation,
+    staleness,
     step_at,
     symbols,
 )
@@ -79,6 +80,7 @@ def create_server() -> FlowspinServer:
     cards.register(server)
     actions.register(server)
     flowgraph.register(server)
+    staleness.register(server)
 
     @server.feature(types.INITIALIZE)
     def on_initialize(ls: FlowspinServer, params: types.InitializeParams) -> None:

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
 
+from flowspin.analysis import Flow, Step
 from flowspin.lsp import commands, progress
 from flowspin.lsp.documents import DocSnapshot, flow_file_of, looks_like_flow
 from flowspin.lsp.failures import exception_diagnostic
@@ -105,6 +106,15 @@ def _options(ls: FlowspinServer, argument: dict[str, Any], flow_file: Path) -> d
     return options
 
 
+def _with_code_base(ls: FlowspinServer, uri: str, flow: str, options: dict[str, Any]) -> None:
+    """What the base run ran (see `staleness`), so the result's `code` and stale-parent
+    notices are right for a step above that was edited and not spun since."""
+    stale = getattr(ls, "stale", None)
+    base = stale.code_base(uri, flow) if stale is not None else {}
+    if base:
+        options["code_base"] = base
+
+
 def state_source(result: SpinResult) -> str:
     base = result.base or {}
     chained = base.get("chained_from") or []
@@ -180,6 +190,7 @@ async def spin(ls: FlowspinServer, target: commands.Target) -> commands.Result:
         tracker.active_steps[(uri, step)] = tracker.active_steps.get((uri, step), 0) + 1
     notify_changed(ls, uri)
     options = _options(ls, target.argument, flow_file)
+    _with_code_base(ls, uri, target.flow.name, options)
     token = None
     try:
         # The spin starts at once; the progress bar is set up with the client meanwhile.
@@ -205,9 +216,23 @@ async def spin(ls: FlowspinServer, target: commands.Target) -> commands.Result:
         progress.end(ls, token)
         if not busy:
             ls.send_status("ready", f"spin of {step} finished")
+    summary = _record(ls, uri, flow_file, target.flow, target.step, result)
+    data = result.to_dict()
+    return {"ok": result.status == "ok", "message": summary, "result": data}
+
+
+def _record(
+    ls: FlowspinServer, uri: str, flow_file: Path, flow: Flow, step_node: Step, result: SpinResult
+) -> str:
+    """A spin ended: its lens status, its error as a diagnostic (or the fixed errors cleared),
+    the `flowspin/spinResult` and `flowspin/flowGraphChanged` notifications; its summary line.
+    On the event loop."""
+    tracker: SpinTracker = ls.spins
+    step = step_node.name
     with tracker.lock:
         tracker.preloaded[flow_file] = step
         tracker.results[(uri, step)] = (time.time(), result)
+    ls.stale.spin_ended(uri, step, result)
 
     ls.set_step_status(uri, step, lens_status(result))
     key = (uri, step)
@@ -219,16 +244,15 @@ async def spin(ls: FlowspinServer, target: commands.Target) -> commands.Result:
     elif result.status == "error":
         if key in tracker.errors:
             touched.add(tracker.errors[key][0])
-        shown, diag = error_diagnostic(ls, uri, flow_file, target.step.span.line - 1, result)
+        shown, diag = error_diagnostic(ls, uri, flow_file, step_node.span.line - 1, result)
         tracker.errors[key] = (shown, diag)
         touched.add(shown)
     ls.diagnostics.republish(touched)
 
-    data = result.to_dict()
-    summary = message(result, step, target.flow.name)
+    summary = message(result, step, flow.name)
     note: dict[str, Any] = {
         "uri": uri,
-        "flow": result.flow or target.flow.name,
+        "flow": result.flow or flow.name,
         "step": step,
         "status": result.status,
         "durationMs": result.duration_ms,
@@ -240,7 +264,104 @@ async def spin(ls: FlowspinServer, target: commands.Target) -> commands.Result:
         note["error"] = result.error
     ls.protocol.notify(SPIN_RESULT, note)
     notify_changed(ls, uri)
-    return {"ok": result.status == "ok", "message": summary, "result": data}
+    return summary
+
+
+async def spin_downstream(ls: FlowspinServer, target: commands.Target) -> commands.Result:
+    """`flowspin.server.spinDownstream {uri, step}`: the step and every step below it, each
+    chained on the one above (`flowspin.spin.downstream.spin_downstream`), one cancellable
+    `$/progress` for the chain; each spin ends like a single one (lens, diagnostic,
+    notifications). Stops at the first failure, whose diagnostic stays."""
+    from flowspin.spin.downstream import spin_downstream as chain
+
+    assert target.step is not None and target.flow is not None
+    tracker: SpinTracker = ls.spins
+    uri, first, flow = target.uri, target.step.name, target.flow
+    if not uri.startswith("file:"):
+        return {
+            "ok": False,
+            "message": "Save the flow to a file first: a spin runs the saved file.",
+        }
+    flow_file = flow_file_of(ls, uri)
+    host = ls.spin_host
+    host.sync(ls.state.settings)
+    service = host.service()
+    host.serve(flow_file)
+    loop = asyncio.get_running_loop()
+    stop = threading.Event()
+    options = _options(ls, target.argument, flow_file)
+    _with_code_base(ls, uri, flow.name, options)
+    box: dict[str, str | None] = {"token": None}
+
+    def started(step: str) -> None:  # on the loop
+        with tracker.lock:
+            tracker.active_steps[(uri, step)] = tracker.active_steps.get((uri, step), 0) + 1
+        progress.report(ls, box["token"], f"{flow.name}.{step}")
+        notify_changed(ls, uri)
+
+    def ended(step: str, result: SpinResult) -> None:  # on the loop
+        with tracker.lock:
+            tracker.active_steps[(uri, step)] -= 1
+            if not tracker.active_steps[(uri, step)]:
+                del tracker.active_steps[(uri, step)]
+        node = flow.steps.get(step)
+        if node is not None:
+            _record(ls, uri, flow_file, flow, node, result)
+
+    def spin_one(step: str, opts: dict[str, Any]) -> SpinResult:  # on the chain's thread
+        def on_log(stream: str, text: str) -> None:
+            params = {"uri": uri, "step": step, "stream": stream, "text": text}
+            loop.call_soon_threadsafe(ls.protocol.notify, LOG, params)
+
+        asyncio.run_coroutine_threadsafe(_call(started, step), loop).result()
+        result = service.spin(flow_file, step, opts, on_log)
+        asyncio.run_coroutine_threadsafe(_call(ended, step, result), loop).result()
+        return result
+
+    def cancel_chain() -> None:
+        stop.set()
+        service.cancel(flow_file)
+
+    with tracker.lock:
+        tracker.running[flow_file] = tracker.running.get(flow_file, 0) + 1
+    try:
+        running = asyncio.ensure_future(
+            asyncio.to_thread(
+                chain, spin_one, str(flow_file), first, options, cancelled=stop.is_set
+            )
+        )
+        ls.send_status("busy", f"Spinning downstream from {first}")
+        box["token"] = await progress.begin(
+            ls, "spin", f"Spinning downstream from {first}", f"{flow.name}.{first}", cancel_chain
+        )
+        try:
+            results = await running
+        except ValueError as exc:  # the saved file does not parse, has no such step
+            return {"ok": False, "message": f"Spin Downstream from '{first}': {exc}"}
+    finally:
+        with tracker.lock:
+            tracker.running[flow_file] -= 1
+            busy = sum(tracker.running.values())
+        progress.end(ls, box["token"])
+        if not busy:
+            ls.send_status("ready", f"spin downstream from {first} finished")
+    steps = [r.step for r in results]
+    last = results[-1] if results else None
+    if last is not None and last.status == "ok" and not stop.is_set():
+        text = f"✓ Spun {len(results)} steps from '{first}' down: {', '.join(steps)}."
+    elif last is None or last.status == "ok":
+        text = f"Spin Downstream from '{first}' cancelled after {', '.join(steps) or 'no step'}."
+    else:
+        text = f"Spin Downstream stopped at '{last.step}': {message(last, last.step, flow.name)}"
+    return {
+        "ok": last is not None and last.status == "ok" and not stop.is_set(),
+        "message": text,
+        "results": [r.to_dict() for r in results],
+    }
+
+
+async def _call(fn: Callable[..., None], *args: Any) -> None:
+    fn(*args)
 
 
 def cancel(ls: FlowspinServer, target: commands.Target) -> commands.Result:
@@ -360,6 +481,7 @@ def register(server: FlowspinServer) -> None:
     server.spin_host = SpinHost()  # type: ignore[attr-defined]
     commands.HANDLERS["flowspin.server.spin"] = (spin, True)
     commands.HANDLERS["flowspin.server.cancel"] = (cancel, False)
+    commands.HANDLERS["flowspin.server.spinDownstream"] = (spin_downstream, True)
     commands.HANDLERS["flowspin.server.restartWorker"] = (restart_worker, False)
 
     @server.feature(CURSOR)

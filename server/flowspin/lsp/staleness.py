@@ -1,0 +1,125 @@
+"""Stale steps in the editor: which steps' latest outputs were made by code that changed since
+(`flowspin.analysis.staleness` decides; this module only keeps what it needs per document).
+
+- The base run's code: the text of the flow when the document was first analysed in this
+  session (the run is taken to match the file as opened), replaced by the text an editor run
+  starts from. Spins from the editor pass it as `code_base`, so their results' `code` is right
+  even when a step above was edited and not spun since.
+- Each step's latest successful spin's `code` (from its result) is newer than the run's
+  until the next editor run.
+- A step whose latest spin failed on the current code shows that failure, not "stale": it
+  was tried since the edit.
+
+The lenses ("stale: upstream 'clean' changed"), `flowspin/flowGraph` and Spin Downstream read
+`stale_steps`, computed from the document's last text that parses.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+from flowspin.analysis import Flow
+from flowspin.analysis.staleness import run_code, stale_reason, stale_steps, step_codes
+
+if TYPE_CHECKING:
+    from flowspin.lsp.server import FlowspinServer
+
+
+class StaleTracker:
+    def __init__(self, server: FlowspinServer) -> None:
+        self.server = server
+        # uri -> {flow name: codes} the base run ran (see the module's docstring)
+        self.run_codes: dict[str, dict[str, dict[str, str]]] = {}
+        self.run_at: dict[str, float] = {}
+        # (uri, step) -> (time, code) of the step's latest successful spin
+        self.spun: dict[tuple[str, str], tuple[float, dict[str, str]]] = {}
+        # (uri, step) -> code of its latest spin when that one failed: a failure of the
+        # current code is what the step shows, not "stale" (it was tried since the edit)
+        self.failed: dict[tuple[str, str], dict[str, str]] = {}
+        self.lock = threading.Lock()
+
+    def _parsed(self, uri: str) -> tuple[Any, str] | None:
+        """The document's last model that parsed, with its text."""
+        models = self.server.state.models
+        with models.lock:
+            model = models.last_good.get(uri)
+            source = models.last_good_source.get(uri)
+        if model is None or source is None:
+            return None
+        return model, source
+
+    def codes(self, uri: str) -> dict[str, dict[str, str]]:
+        parsed = self._parsed(uri)
+        if parsed is None:
+            return {}
+        model, source = parsed
+        return {
+            f.name: step_codes(f, model, source, self.server.state.models.read) for f in model.flows
+        }
+
+    def analysed(self, uri: str) -> None:
+        """An analysis of `uri` finished: the first one sets the base run's code."""
+        with self.lock:
+            known = uri in self.run_codes
+        if not known:
+            codes = self.codes(uri)
+            if codes:
+                with self.lock:
+                    self.run_codes.setdefault(uri, codes)
+                    self.run_at.setdefault(uri, time.time())
+
+    def run_started(self, uri: str) -> None:
+        """An editor run starts from the current text: it is the base now, spins are older."""
+        codes = self.codes(uri)
+        with self.lock:
+            self.run_codes[uri] = codes
+            self.run_at[uri] = time.time()
+            for known in (self.spun, self.failed):
+                for key in [k for k in known if k[0] == uri]:
+                    del known[key]
+
+    def spin_ended(self, uri: str, step: str, result: Any) -> None:
+        with self.lock:
+            if result.status == "ok" and result.code:
+                self.spun[(uri, step)] = (time.time(), dict(result.code))
+            if result.status == "error" and result.code:
+                self.failed[(uri, step)] = dict(result.code)
+            elif result.status == "ok":
+                self.failed.pop((uri, step), None)
+
+    def code_base(self, uri: str, flow: str) -> dict[str, str]:
+        """The base run's code of `flow`, for a spin's `code_base` option."""
+        with self.lock:
+            return dict(self.run_codes.get(uri, {}).get(flow, {}))
+
+    def stale_steps(self, uri: str, flow: Flow) -> dict[str, str]:
+        """Stale steps of `flow` in `uri` with their reasons (empty when nothing is known)."""
+        parsed = self._parsed(uri)
+        if parsed is None:
+            return {}
+        model, source = parsed
+        now = next((f for f in model.flows if f.name == flow.name), None)
+        if now is None:
+            return {}
+        codes = step_codes(now, model, source, self.server.state.models.read)
+        with self.lock:
+            base = self.run_codes.get(uri, {}).get(flow.name)
+            spun = {s: c for (u, s), (_, c) in self.spun.items() if u == uri}
+            failed = {s: c for (u, s), c in self.failed.items() if u == uri}
+        made: dict[str, dict[str, str] | None] = {}
+        for name in now.steps:
+            if name in spun:
+                made[name] = spun[name]
+            elif base is not None and name in base:  # a step added since has no output
+                made[name] = run_code(now, base, name)
+        stale = stale_steps(now, codes, made)
+        for name, code in failed.items():
+            if name in stale and name in now.steps and stale_reason(now, name, code, codes) is None:
+                del stale[name]
+        return stale
+
+
+def register(server: FlowspinServer) -> None:
+    server.stale = StaleTracker(server)  # type: ignore[attr-defined]
