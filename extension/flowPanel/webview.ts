@@ -259,7 +259,8 @@ function drawNode(p: Placed, parent: SVGGElement): SVGGElement {
     tabindex: 0,
     role: 'button',
     'data-step': step.name,
-    'aria-label': `${step.name}, ${kindText(step)} step at line ${step.line}, ${statusLong(step)}`,
+    // Tab moves from node to node; a node's buttons answer the keys S, R, C and D
+    'aria-label': `${step.name}, ${kindText(step)} step at line ${step.line}, ${statusLong(step)}. Enter: show in the editor; S: spin; R: resume from here; C: card; D: spin downstream`,
   }, parent);
   const title = el('title', {}, g);
   title.textContent = `${step.name} (${kindText(step)}, line ${step.line})\n${statusLong(step)}\nClick or Enter: show in the editor; S spin, R resume from here, C card, D spin downstream`;
@@ -383,10 +384,8 @@ function draw(): void {
 function select(g: SVGGElement): void {
   for (const old of viewport.querySelectorAll('.node.selected')) {
     old.classList.remove('selected');
-    for (const b of old.querySelectorAll('.action')) b.setAttribute('tabindex', '-1');
   }
   g.classList.add('selected');
-  for (const b of g.querySelectorAll('.action')) b.setAttribute('tabindex', '0');
   selected = g.getAttribute('data-step');
 }
 

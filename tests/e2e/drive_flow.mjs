@@ -1,0 +1,135 @@
+// Drives the flow panel in a running code-server with chromium (playwright-core), as a user:
+// open the flow, "Flowspin: Show Flow", see every step; spin the cursor's step (Ctrl+Alt+S) and
+// see its node turn ok; click a node and see the editor's cursor on that step; move the cursor
+// and see its node highlighted; edit an upstream step and see the downstream nodes turn stale
+// (when config.checkStale). Usage: node drive_flow.mjs CONFIG.json. One JSON line per finished
+// check; exit 1 on failure (with a screenshot in config.artifacts).
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { chromium } from 'playwright-core';
+import { config, gotoLine, launchBrowser, openFile, openWorkbench, report, text, waitFor } from './harness.mjs';
+
+const statusText = (page) => text(page, '.statusbar-item');
+
+/** The editor's cursor line, from its highlighted line number (the status bar shows Ln only
+ * while the editor has the focus, and a click in the panel leaves the focus there). */
+const cursorLine = (page) =>
+  page.evaluate(() => Number(document.querySelector('.editor-group-container .line-numbers.active-line-number')?.textContent ?? 0));
+
+/** The frame of the flow panel's page (the one holding the graph's SVG). */
+async function panelFrame(page) {
+  for (const f of page.frames()) {
+    if (f !== page.mainFrame() && (await f.$('svg#graph').catch(() => null))) return f;
+  }
+  return null;
+}
+
+/** Each node's step name and state class, from the panel's SVG. */
+async function nodes(page) {
+  const frame = await panelFrame(page);
+  if (!frame) return null;
+  return frame.evaluate(() =>
+    Object.fromEntries(
+      Array.from(document.querySelectorAll('.node'), (n) => [
+        n.getAttribute('data-step'),
+        {
+          state: (n.getAttribute('class') ?? '').match(/state-(\w+)/)?.[1] ?? '',
+          kind: (n.getAttribute('class') ?? '').match(/kind-(\w+)/)?.[1] ?? '',
+          cursor: n.classList.contains('cursor'),
+          title: n.querySelector('title')?.textContent ?? '',
+          text: Array.from(n.querySelectorAll(':scope > text'), (t) => t.textContent).join(' | '),
+        },
+      ]),
+    ),
+  );
+}
+
+async function palette(page, command) {
+  await page.keyboard.press('F1');
+  await waitFor('the command palette', () => page.locator('.quick-input-widget input').isVisible());
+  await page.keyboard.type(command);
+  await waitFor(`"${command}" in the palette`, async () => (await text(page, '.quick-input-list')).includes(command.replace(/^Flowspin: /, '')));
+  await page.keyboard.press('Enter');
+}
+
+async function main() {
+  const browser = await launchBrowser(chromium);
+  const page = await browser.newPage({ viewport: { width: 1500, height: 950 } });
+  try {
+    await openWorkbench(page);
+    await openFile(page, 'flow.py');
+    await waitFor('flowspin ready', async () => (await statusText(page)).includes('flowspin: ready'));
+    report('server-ready');
+
+    await gotoLine(page, config.lines.train);
+    await palette(page, 'Flowspin: Show Flow');
+    const shown = await waitFor('every step in the flow panel', async () => {
+      const n = await nodes(page);
+      return n && config.steps.every((s) => s in n) ? n : null;
+    });
+    const kinds = Object.fromEntries(Object.entries(shown).map(([k, v]) => [k, v.kind]));
+    for (const [step, kind] of Object.entries(config.kinds)) {
+      if (kinds[step] !== kind) throw new Error(`node ${step} is drawn as ${kinds[step]}, not ${kind}`);
+    }
+    report('panel-shows-every-step', { kinds, train: shown.train.state });
+    await waitFor('the cursor\'s step (train) highlighted', async () => (await nodes(page))?.train?.cursor);
+    report('cursor-step-highlighted');
+
+    // Ctrl+Alt+S in the editor spins `train`; its node turns ok, with the spin's duration.
+    await gotoLine(page, config.lines.train);
+    await page.keyboard.press('Control+Alt+S');
+    const ok = await waitFor('the train node to turn ok after the spin', async () => {
+      const n = await nodes(page);
+      return n?.train?.state === 'ok' ? n.train : null;
+    }, 120_000);
+    report('spin-turns-node-ok', { text: ok.text, title: ok.title });
+    mkdirSync(config.artifacts, { recursive: true });
+    await page.screenshot({ path: join(config.artifacts, 'flow-panel.png') });
+
+    // A click on the `end` node puts the editor's cursor on `def end`.
+    const frame = await waitFor('the flow panel page', () => panelFrame(page));
+    await frame.locator('.node[data-step="end"] .name').click();
+    await waitFor(`the cursor on line ${config.defLines.end} (def end)`, async () =>
+      (await cursorLine(page)) === config.defLines.end,
+    );
+    report('click-reveals-step', { line: config.defLines.end });
+    await waitFor('the end node highlighted as the cursor\'s step', async () => (await nodes(page))?.end?.cursor);
+
+    // Keyboard: Tab goes from node to node, Enter reveals the focused one.
+    await frame.locator('.node[data-step="start"]').focus();
+    await page.keyboard.press('Tab');
+    const focused = await frame.evaluate(() => document.activeElement?.getAttribute('data-step'));
+    if (!focused || !(focused in config.defLines) || focused === 'start') {
+      throw new Error(`Tab from the start node focused ${focused}, not another node`);
+    }
+    await page.keyboard.press('Enter');
+    await waitFor(`Enter on ${focused} to put the cursor on line ${config.defLines[focused]}`, async () =>
+      (await cursorLine(page)) === config.defLines[focused],
+    );
+    report('keyboard-tab-enter-reveals', { focused, line: config.defLines[focused] });
+
+    if (config.checkStale) {
+      // An edit of `start` (upstream of train): the nodes whose outputs it fed turn stale.
+      await gotoLine(page, config.lines.startValue);
+      await page.keyboard.press('End');
+      await page.keyboard.press('Backspace');
+      await page.keyboard.type('7');
+      const stale = await waitFor('train to turn stale after an edit upstream', async () => {
+        const n = await nodes(page);
+        return n?.train?.state === 'stale' ? n.train : null;
+      });
+      report('edit-turns-downstream-stale', { title: stale.title });
+    }
+  } catch (e) {
+    mkdirSync(config.artifacts, { recursive: true });
+    const shot = join(config.artifacts, 'flow-panel-failure.png');
+    await page.screenshot({ path: shot }).catch(() => undefined);
+    writeFileSync(join(config.artifacts, 'flow-panel-nodes.json'), JSON.stringify(await nodes(page).catch(() => null), null, 1));
+    process.stderr.write(`${e instanceof Error ? e.message : String(e)}\nscreenshot: ${shot}\n`);
+    process.exitCode = 1;
+  } finally {
+    await browser.close();
+  }
+}
+
+await main();
