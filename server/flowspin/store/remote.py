@@ -24,6 +24,7 @@ _OK_FOR_S = 30.0  # a successful probe is trusted this long (no probe per spin)
 _FAIL_FOR_S = 5.0  # ... and a failed one this long (a retry after that probes again)
 _last_ok: dict[tuple[str, int], float] = {}
 _last_fail: dict[tuple[str, int], tuple[float, str]] = {}
+_active = 0  # fail_fast() contexts entered (a guarded read inside one keeps its settings)
 
 
 class DatastoreUnreachable(Exception):
@@ -110,6 +111,7 @@ def fail_fast(retries: int = 1) -> Iterator[None]:
             "retries": {"max_attempts": 1, "mode": "standard"},
         }
         env["METAFLOW_DATATOOLS_CLIENT_PARAMS"] = json.dumps(params)
+    global _active
     env_saved = {k: os.environ.get(k) for k in env}
     saved_params = getattr(s3util, "DATATOOLS_CLIENT_PARAMS", None)
     for n in names:
@@ -117,9 +119,11 @@ def fail_fast(retries: int = 1) -> Iterator[None]:
     if "METAFLOW_DATATOOLS_CLIENT_PARAMS" in env:
         s3util.DATATOOLS_CLIENT_PARAMS = params
     os.environ.update(env)
+    _active += 1
     try:
         yield
     finally:
+        _active -= 1
         for n in names:
             if saved[n] is not None:
                 setattr(s3mod, n, saved[n])
@@ -174,8 +178,9 @@ def _guard(orig, name: str):
             return orig(self, *args, **kwargs)
         root = str(self.datastore_root)
         probe(self.TYPE, root, "data of the run")
-        # Small reads (the Client's `_success`, ...): one try, within 5 s.
-        with fail_fast(retries=0):
+        # Small reads (the Client's `_success`, ...): one try, within 5 s; a batch load that
+        # runs inside fail_fast() already keeps its one retry.
+        with fail_fast(retries=0) if not _active else contextlib.nullcontext():
             try:
                 out = orig(self, *args, **kwargs)
                 if name == "load_bytes" and hasattr(out, "data"):
