@@ -55,3 +55,22 @@ def test_task_metadata_and_clear(tmp_path):
     assert cache.info()["blobs"] == 1 and cache.info()["tasks"] == 1
     assert cache.clear()["blobs"] == 1
     assert cache.info()["blobs"] == 0 and cache.info()["tasks"] == 0
+
+
+def test_a_cache_folder_others_may_write_is_never_used(tmp_path):
+    """Blobs are unpickled: whoever can write the folder could plant a record and a blob."""
+    root = tmp_path / "shared"
+    root.mkdir(mode=0o777)
+    root.chmod(0o777)
+    cache = ArtifactCache(root, cap=1 << 20)
+    cache.store_key(key(b"v"), b"v")
+    assert not cache.has(key(b"v")) and cache.info()["usable"] is False
+    planted = root / "blobs" / key(b"v")[:2] / key(b"v")
+    planted.parent.mkdir(parents=True)
+    planted.write_bytes(b"v")
+    assert cache.load_key(key(b"v")) is None
+    tasks = cache.metadata_cache("s3", "s3://b/p", "Flow")
+    tasks.store_metadata("1", "start", "1", 0, {"objects": {}})
+    assert not tasks.has("1", "start", "1", 0)
+    # Its own, private folder is used (created 0700).
+    assert ArtifactCache(tmp_path / "mine", cap=1 << 20).info()["usable"] is True

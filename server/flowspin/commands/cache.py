@@ -44,4 +44,9 @@ def run(args: argparse.Namespace) -> int:
             f"{info['path']}: {info['blobs']} artifacts, {_mb(info['bytes'])} of "
             f"{_mb(info['cap_bytes'])} (FLOWSPIN_ARTIFACT_CACHE_MB), {info['tasks']} tasks"
         )
+        if not info["usable"]:
+            print(
+                "not used: the folder belongs to another user or others may write to it "
+                "(chmod 700 it, or set FLOWSPIN_ARTIFACT_CACHE_DIR)"
+            )
     return 0

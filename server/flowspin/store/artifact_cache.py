@@ -60,6 +60,23 @@ class ArtifactCache:
         self.hits = 0
         self.misses = 0
         self.stored = 0
+        self._safe: bool | None = None
+
+    def safe(self) -> bool:
+        """Whether this cache may be used: its folder is ours and nobody else may write it.
+
+        Blobs are unpickled; a folder another user could write is a folder where they could
+        plant a task record and a matching blob (their own content, their own sha1), so such
+        a cache is never read nor written (as `.flowspin` is refused, docs/spin.md).
+        """
+        if self._safe is None:
+            try:
+                self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+                st = self.root.stat()
+                self._safe = st.st_uid == os.geteuid() and not st.st_mode & 0o022
+            except (OSError, AttributeError):
+                self._safe = False
+        return self._safe
 
     @property
     def blobs(self) -> Path:
@@ -77,6 +94,8 @@ class ArtifactCache:
         """The blob of `key`, verified against it (a damaged file is removed and re-read)."""
         path = self._blob_path(key)
         try:
+            if not self.safe():
+                raise OSError("unsafe cache folder")
             data = path.read_bytes()
         except OSError:
             self.misses += 1
@@ -96,7 +115,7 @@ class ArtifactCache:
         """Keep a blob Metaflow just downloaded; a full disk or a read-only cache only means
         the next load downloads it again, so errors are swallowed."""
         path = self._blob_path(key)
-        if path.exists() or len(blob) > self.cap:
+        if not self.safe() or path.exists() or len(blob) > self.cap:
             return
         try:
             _write_atomic(path, blob)
@@ -111,7 +130,7 @@ class ArtifactCache:
                 self.trim()
 
     def has(self, key: str) -> bool:
-        return self._blob_path(key).is_file()
+        return self.safe() and self._blob_path(key).is_file()
 
     # --- task metadata (data.json) ------------------------------------------------------
     def metadata_cache(self, ds_type: str, ds_root: str, flow_name: str) -> TaskMetadata:
@@ -160,6 +179,7 @@ class ArtifactCache:
         tasks = sum(1 for _ in self.tasks.rglob("*.json")) if self.tasks.is_dir() else 0
         return {
             "path": str(self.root),
+            "usable": self.safe(),
             "blobs": len(entries),
             "bytes": sum(size for _, size, _ in entries),
             "tasks": tasks,
@@ -190,12 +210,16 @@ class TaskMetadata:
         return self.folder / str(run_id) / step_name / f"{task_id}.{attempt}.json"
 
     def load_metadata(self, run_id, step_name, task_id, attempt):
+        if not self.cache.safe():
+            return None
         try:
             return json.loads(self._path(run_id, step_name, task_id, attempt).read_bytes())
         except (OSError, ValueError):
             return None
 
     def store_metadata(self, run_id, step_name, task_id, attempt, metadata_dict):
+        if not self.cache.safe():
+            return
         try:
             _write_atomic(
                 self._path(run_id, step_name, task_id, attempt),
@@ -205,7 +229,7 @@ class TaskMetadata:
             pass
 
     def has(self, run_id: str, step_name: str, task_id: str, attempt: Any) -> bool:
-        return self._path(run_id, step_name, task_id, attempt).is_file()
+        return self.cache.safe() and self._path(run_id, step_name, task_id, attempt).is_file()
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
