@@ -23,7 +23,7 @@ async def test_every_tool_is_listed_with_a_schema_and_guidance(workdir: Path) ->
         assert len(tool.description or "") > 80  # says when to use it, not just what it is
     spin = listed["spin"].input_schema
     assert set(spin["properties"]) == {
-        "file", "step", "run_id", "split", "params", "timeout_s", "reset"
+        "file", "step", "run_id", "split", "params", "timeout_s", "reset", "downstream"
     }
     assert spin["required"] == ["file", "step"]
     assert "run` first" in listed["spin"].description

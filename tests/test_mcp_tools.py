@@ -284,3 +284,16 @@ async def test_run_data_found_from_a_workspace_above_the_flow_folder(project: Pa
         listed = payload(await client.call_tool("list_runs", {"file": flow}))
     assert shown["value"]["shape"] == [400, 3]
     assert len(listed["runs"]) == 1
+
+
+async def test_spin_downstream_spins_every_step_below_in_order(project: Path) -> None:
+    async with mcp_session(project) as client:
+        answer = await client.call_tool(
+            "spin", {"file": "flow.py", "step": "compute", "downstream": True}
+        )
+    assert not answer.is_error, answer.content[0].text
+    chain = payload(answer)
+    assert chain["status"] == "ok" and chain["step"] == "compute"
+    compute, end = chain["results"]
+    assert (compute["step"], end["step"]) == ("compute", "end")
+    assert end["base"]["chained_from"] == [compute["spin_id"]]

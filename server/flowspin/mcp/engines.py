@@ -144,6 +144,7 @@ def spin(
     timeout_s: float | None = None,
     reset: bool = False,
     on_log: Callable[[str, str], None] | None = None,
+    downstream: bool = False,
 ) -> dict[str, Any]:
     _known_step(workspace, path, step)
     options: dict[str, Any] = {
@@ -155,9 +156,42 @@ def spin(
     }
     from flowspin.mcp import spinclient
 
+    if downstream:
+        return _spin_downstream(workspace, path, step, options, run_id, on_log)
     result, via = spinclient.spin(path, step, options, on_log)
     _locate_load_error(path, result)
     return shape_spin(workspace, path, result, via=via, run_id=run_id)
+
+
+def _spin_downstream(
+    workspace: Path,
+    path: Path,
+    step: str,
+    options: dict[str, Any],
+    run_id: str | None,
+    on_log: Callable[[str, str], None] | None,
+) -> dict[str, Any]:
+    """`downstream: true`: the step and every step below it, in order, as `flowspin spin
+    --downstream --json` (`flowspin.spin.downstream`): `{status, step, results: [...]}`."""
+    from flowspin.mcp import spinclient
+    from flowspin.spin.downstream import spin_downstream
+    from flowspin.spin.result import SpinResult
+
+    shaped: list[dict[str, Any]] = []
+
+    def one(name: str, opts: dict[str, Any]) -> SpinResult:
+        result, via = spinclient.spin(path, name, opts, on_log)
+        _locate_load_error(path, result)
+        shaped.append(shape_spin(workspace, path, result, via=via, run_id=run_id))
+        return SpinResult.from_dict(result)
+
+    try:
+        results = spin_downstream(one, str(path), step, options)
+    except ValueError as exc:
+        return {"status": "error", "step": step, "results": [], "error": str(exc)}
+    ok = bool(results) and all(r.status == "ok" for r in results)
+    status = "ok" if ok else (results[-1].status if results else "error")
+    return {"status": status, "step": step, "results": shaped}
 
 
 def _locate_load_error(path: Path, result: dict[str, Any]) -> None:

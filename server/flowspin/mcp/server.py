@@ -301,6 +301,13 @@ def build_server(workspace: Path) -> MCPServer:
             Field(description="Start from the base run's artifacts, ignoring spins of parent "
                   "steps made since (by default a spun parent's output feeds this spin)."),
         ] = False,
+        downstream: Annotated[
+            bool,
+            Field(description="Spin the step, then every step below it in order, each on the "
+                  "output of the one above; stops at the first failure. Returns {status, step, "
+                  "results: [one spin result per step]}. Use it after editing a step whose "
+                  "output later steps use."),
+        ] = False,
     ) -> CallToolResult:
         relay = ProgressRelay(ctx)
 
@@ -308,7 +315,7 @@ def build_server(workspace: Path) -> MCPServer:
             path = resolve_flow_file(workspace, file)
             data = engines.spin(
                 workspace, path, step, run_id=run_id, split=split, params=params,
-                timeout_s=timeout_s, reset=reset, on_log=relay,
+                timeout_s=timeout_s, reset=reset, on_log=relay, downstream=downstream,
             )
             return _result(data, is_error=data.get("status") != "ok")
 
