@@ -108,6 +108,12 @@ async function main() {
     );
     report('keyboard-tab-enter-reveals', { focused, line: config.defLines[focused] });
 
+    // The Spin button on the start node spins start.
+    await frame.locator('.node[data-step="start"] .name').hover();
+    await frame.locator('.node[data-step="start"] .action-spin').click();
+    await waitFor('the start node to turn ok after its Spin button', async () => (await nodes(page))?.start?.state === 'ok', 120_000);
+    report('spin-button');
+
     if (config.checkStale) {
       // An edit of `start` (upstream of train): the nodes whose outputs it fed turn stale.
       await gotoLine(page, config.lines.startValue);
@@ -120,6 +126,15 @@ async function main() {
       });
       report('edit-turns-downstream-stale', { title: stale.title });
     }
+
+    // After a window reload the panel comes back (its serializer) and draws the graph again.
+    await palette(page, 'Developer: Reload Window');
+    await waitFor('the workbench after the reload', () => page.locator('.monaco-workbench').isVisible());
+    await waitFor('the flow panel restored with every step', async () => {
+      const n = await nodes(page);
+      return n && config.steps.every((s) => s in n);
+    });
+    report('restored-after-reload');
   } catch (e) {
     mkdirSync(config.artifacts, { recursive: true });
     const shot = join(config.artifacts, 'flow-panel-failure.png');

@@ -1,8 +1,8 @@
 """The flow panel in a real VS Code (code-server + chromium, see test_vscode_extension.py):
 "Flowspin: Show Flow" draws every step with its kind; a spin from the editor (Ctrl+Alt+S)
 turns its node ok; clicking a node, or Tab then Enter, puts the editor's cursor on that step;
-the cursor's step is highlighted; an edit upstream turns the nodes it fed stale (once the
-server tracks staleness)."""
+the cursor's step is highlighted; a node's Spin button spins it; an edit upstream turns the
+nodes it fed stale (once the server tracks staleness); the panel comes back after a reload."""
 
 from __future__ import annotations
 
@@ -109,7 +109,9 @@ def test_flow_panel(tmp_path: Path) -> None:
         "spin-turns-node-ok",
         "click-reveals-step",
         "keyboard-tab-enter-reveals",
+        "spin-button",
     ]
     if check_stale:
         expected.append("edit-turns-downstream-stale")
+    expected.append("restored-after-reload")
     assert names == expected
