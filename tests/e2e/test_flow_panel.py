@@ -65,6 +65,10 @@ def line_of(text: str) -> int:
     return LINES.index(text) + 1
 
 
+def def_line(step: str) -> int:
+    return line_of(f"    def {step}(self{', inputs' if step == 'gather' else ''}):")
+
+
 def server_tracks_staleness() -> bool:
     """Whether the language server fills in "stale" (issue 15: it lands separately)."""
     lsp = REPO / "server" / "flowspin" / "lsp"
@@ -95,7 +99,7 @@ def test_flow_panel(tmp_path: Path) -> None:
                     "train": line_of("        self.model = self.value * 2"),
                     "startValue": line_of("        self.value = 1"),
                 },
-                "defLines": {s: line_of(f"    def {s}(self{', inputs' if s == 'gather' else ''}):") for s in STEPS},
+                "defLines": {s: def_line(s) for s in STEPS},
                 "checkStale": check_stale,
                 "timeoutSeconds": 90,
             },
