@@ -66,9 +66,12 @@ class StateCache:
         self._pid = os.getpid()  # a forked child's lazy loads report nothing (its own pipe)
         # Planning reads the base run through Metaflow's Client before any parent loads here:
         # an unreachable datastore must fail those reads in seconds too (store/remote.py).
-        from flowspin.store.remote import guard_reads
+        # Only a worker's cache (it has a store): importing Metaflow's plugins here would fix
+        # the configuration of any other process that merely builds a cache.
+        if store is not None:
+            from flowspin.store.remote import guard_reads
 
-        guard_reads()
+            guard_reads()
 
     @property
     def artifacts(self) -> Any:
