@@ -21,7 +21,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from flowspin.analysis import Flow
-from flowspin.analysis.staleness import run_code, stale_reason, stale_steps, step_codes
+from flowspin.analysis.staleness import stale_reason, stale_steps, step_codes
 
 if TYPE_CHECKING:
     from flowspin.lsp.server import FlowspinServer
@@ -108,13 +108,7 @@ class StaleTracker:
             base = self.run_codes.get(uri, {}).get(flow.name)
             spun = {s: c for (u, s), (_, c) in self.spun.items() if u == uri}
             failed = {s: c for (u, s), c in self.failed.items() if u == uri}
-        made: dict[str, dict[str, str] | None] = {}
-        for name in now.steps:
-            if name in spun:
-                made[name] = spun[name]
-            elif base is not None and name in base:  # a step added since has no output
-                made[name] = run_code(now, base, name)
-        stale = stale_steps(now, codes, made)
+        stale = stale_steps(now, codes, spun, base)
         for name, code in failed.items():
             if name in stale and name in now.steps and stale_reason(now, name, code, codes) is None:
                 del stale[name]
