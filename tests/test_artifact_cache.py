@@ -74,3 +74,25 @@ def test_a_cache_folder_others_may_write_is_never_used(tmp_path):
     assert not tasks.has("1", "start", "1", 0)
     # Its own, private folder is used (created 0700).
     assert ArtifactCache(tmp_path / "mine", cap=1 << 20).info()["usable"] is True
+
+
+def test_behind_a_proxy_the_probe_tries_the_proxy(tmp_path):
+    """boto reaches S3 through HTTPS_PROXY; probing S3 itself would call it down."""
+    import subprocess
+    import sys
+
+    code = (
+        "from flowspin.store.remote import probe, DatastoreUnreachable\n"
+        "try:\n"
+        "    probe('s3', 's3://bucket/prefix', 'task F/1/a/2')\n"
+        "except DatastoreUnreachable as exc:\n"
+        "    print(exc)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower() and "METAFLOW" not in k}
+    env.update(HTTPS_PROXY="http://127.0.0.1:9", HOME=str(tmp_path), METAFLOW_HOME=str(tmp_path))
+    proc = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "through the proxy 127.0.0.1:9" in proc.stdout
+    assert "task F/1/a/2 is not cached locally" in proc.stdout

@@ -49,7 +49,17 @@ def endpoint(ds_type: str) -> tuple[str, str, int] | None:
         return None
     parsed = urlparse(url if "://" in url else f"https://{url}")
     port = parsed.port or (443 if parsed.scheme == "https" else 80)
-    return url, parsed.hostname or "", port
+    host = parsed.hostname or ""
+    # Behind a proxy (HTTPS_PROXY, ...) boto connects to the proxy, not the endpoint: probe
+    # the proxy, or a machine that reaches S3 only through it would be told S3 is down.
+    import urllib.request
+
+    proxy = urllib.request.getproxies().get(parsed.scheme)
+    if proxy and not urllib.request.proxy_bypass(host):
+        via = urlparse(proxy if "://" in proxy else f"http://{proxy}")
+        if via.hostname:
+            return url, via.hostname, via.port or (443 if via.scheme == "https" else 80)
+    return url, host, port
 
 
 def probe(ds_type: str, ds_root: str, what: str) -> None:
@@ -71,12 +81,13 @@ def probe(ds_type: str, ds_root: str, what: str) -> None:
             pass
     except OSError as exc:
         reason = "timed out" if isinstance(exc, TimeoutError) else (exc.strerror or str(exc))
+        via = "" if host == urlparse(url).hostname else f" through the proxy {host}:{port}"
         setting = {
             "s3": "METAFLOW_S3_ENDPOINT_URL",
             "azure": "METAFLOW_AZURE_STORAGE_BLOB_SERVICE_ENDPOINT",
         }.get(ds_type, "your network")
         message = (
-            f"the {ds_type.upper()} datastore {ds_root} is unreachable at {url} ({reason}); "
+            f"the {ds_type.upper()} datastore {ds_root} is unreachable at {url}{via} ({reason}); "
             f"{what} is not cached locally. Check the network, VPN or {setting}, then spin "
             f"again (`flowspin cache info` shows what flowspin has cached)"
         )
