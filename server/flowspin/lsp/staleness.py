@@ -16,15 +16,21 @@ The lenses ("stale: upstream 'clean' changed"), `flowspin/flowGraph` and Spin Do
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import threading
 import time
 from typing import TYPE_CHECKING, Any
 
 from flowspin.analysis import Flow
 from flowspin.analysis.staleness import stale_reason, stale_steps, step_codes
+from flowspin.lsp.documents import snapshot
+from flowspin.lsp.work import Stale
 
 if TYPE_CHECKING:
     from flowspin.lsp.server import FlowspinServer
+
+log = logging.getLogger(__name__)
 
 
 class StaleTracker:
@@ -38,6 +44,7 @@ class StaleTracker:
         # (uri, step) -> code of its latest spin when that one failed: a failure of the
         # current code is what the step shows, not "stale" (it was tried since the edit)
         self.failed: dict[tuple[str, str], dict[str, str]] = {}
+        self.summaries: dict[str, tuple[tuple[str, str, str], ...]] = {}  # uri -> stale steps
         self.lock = threading.Lock()
 
     def _parsed(self, uri: str) -> tuple[Any, str] | None:
@@ -60,7 +67,28 @@ class StaleTracker:
         }
 
     def analysed(self, uri: str) -> None:
-        """An analysis of `uri` finished: the first one sets the base run's code."""
+        """An analysis of `uri` finished (on the event loop): on the file's worker thread, the
+        first one sets the base run's code; later ones ask the client for new lenses when the
+        stale steps changed (lenses asked right after typing in a step are answered from the
+        last parse, before this one)."""
+        asyncio.get_running_loop().create_task(self._after_analysis(uri))
+
+    async def _after_analysis(self, uri: str) -> None:
+        doc = snapshot(self.server, uri)
+        try:
+            summary = await self.server.work.run(doc, lambda check: self._settle(uri))
+        except Stale:
+            return
+        except Exception:
+            log.exception("stale steps of %s", uri)
+            return
+        with self.lock:
+            before = self.summaries.get(uri)
+            self.summaries[uri] = summary
+        if before is not None and before != summary:
+            self.server.refresh_lenses()
+
+    def _settle(self, uri: str) -> tuple[tuple[str, str, str], ...]:
         with self.lock:
             known = uri in self.run_codes
         if not known:
@@ -69,6 +97,14 @@ class StaleTracker:
                 with self.lock:
                     self.run_codes.setdefault(uri, codes)
                     self.run_at.setdefault(uri, time.time())
+        parsed = self._parsed(uri)
+        if parsed is None:
+            return ()
+        return tuple(
+            (flow.name, step, reason)
+            for flow in parsed[0].flows
+            for step, reason in sorted(self.stale_steps(uri, flow).items())
+        )
 
     def run_started(self, uri: str) -> None:
         """An editor run starts from the current text: it is the base now, spins are older."""
