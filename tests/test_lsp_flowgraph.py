@@ -24,6 +24,8 @@ RUN_TIMEOUT = 240.0  # an upper bound for a hung Metaflow run, not a wait
 FLOW = """
 from metaflow import FlowSpec, step
 
+from helpers import label
+
 
 class PanelFlow(FlowSpec):
     @step
@@ -48,7 +50,7 @@ class PanelFlow(FlowSpec):
 
     @step
     def report(self):
-        self.text = f"total {self.cleaned}"
+        self.text = label(self.cleaned)
         self.next(self.end)
 
     @step
@@ -59,6 +61,8 @@ class PanelFlow(FlowSpec):
 if __name__ == "__main__":
     PanelFlow()
 """
+
+HELPERS = 'def label(n):\n    return f"total {n}"\n'
 
 SERVER = ClientServerConfig(
     server_command=[sys.executable, "-m", "flowspin", "lsp"],
@@ -73,6 +77,7 @@ def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     workdir = tmp_path_factory.mktemp("lspgraph")
     (workdir / ".git").mkdir()
     write_flow(workdir, FLOW)
+    (workdir / "helpers.py").write_text(HELPERS)
     return workdir
 
 
@@ -275,6 +280,22 @@ async def test_a_spin_clears_the_step_and_spin_downstream_clears_the_rest(
     assert {s["state"] for s in now.values()} == {"ok"}
     assert {now[s]["source"] for s in ("clean", "report", "end")} == {"spin"}
     assert "stale" not in "".join((await lens_titles(client, flow)).values())
+
+
+async def test_editing_a_helper_module_makes_the_steps_using_it_stale(
+    client: LanguageClient, flow: Doc, root: Path
+) -> None:
+    _session["changed"].clear()
+    helpers = Doc(client, root / "helpers.py", HELPERS)
+    helpers.replace(HELPERS.replace("total", "sum"))  # unsaved: the editor's text counts
+    await wait_until(client, "flowspin/flowGraphChanged", lambda: flow.uri in _session["changed"])
+    stale = {n: s["reason"] for n, s in statuses(await graph(client, flow)).items() if s["reason"]}
+    assert stale == {"report": "edited", "end": "upstream 'report' changed"}
+    _session["changed"].clear()
+    helpers.replace(HELPERS)
+    await wait_until(client, "flowspin/flowGraphChanged", lambda: flow.uri in _session["changed"])
+    assert {s["state"] for s in statuses(await graph(client, flow)).values()} == {"ok"}
+    helpers.close()
 
 
 async def test_spin_downstream_stops_at_the_first_failure(

@@ -95,6 +95,12 @@ def _imports(source: str, path: str) -> dict[str, str]:
     return found
 
 
+def helper_files(source: str, path: str) -> set[str]:
+    """The workspace modules the file imports (real paths): an edit of one may make steps of
+    the file stale."""
+    return {os.path.realpath(file) for file in _imports(source, path).values()}
+
+
 def _step_text(step: Step, lines: Sequence[str], read: Reader) -> list[str]:
     if step.file:
         text = read(step.file)

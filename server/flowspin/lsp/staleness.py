@@ -18,13 +18,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import threading
 import time
 from typing import TYPE_CHECKING, Any
 
 from flowspin.analysis import Flow
-from flowspin.analysis.staleness import stale_reason, stale_steps, step_codes
+from flowspin.analysis.staleness import helper_files, stale_reason, stale_steps, step_codes
 from flowspin.lsp.documents import snapshot
+from flowspin.lsp.flowgraph import notify_changed
 from flowspin.lsp.work import Stale
 
 if TYPE_CHECKING:
@@ -82,13 +84,36 @@ class StaleTracker:
         except Exception:
             log.exception("stale steps of %s", uri)
             return
+        if summary is None:  # not a flow: a helper module, maybe of open flows
+            self._helper_changed(doc.path)
+            return
         with self.lock:
             before = self.summaries.get(uri)
             self.summaries[uri] = summary
         if before is not None and before != summary:
             self.server.refresh_lenses()
 
-    def _settle(self, uri: str) -> tuple[tuple[str, str, str], ...]:
+    def _helper_changed(self, path: str | None) -> None:
+        """A module edited in another tab: the flows that import it may have stale steps now
+        (their lenses and graphs read the module's unsaved text)."""
+        if not path:
+            return
+        real = os.path.realpath(path)
+        with self.lock:
+            flows = list(self.run_codes)
+        users = []
+        for uri in flows:
+            parsed = self._parsed(uri)
+            if parsed is not None and real in helper_files(parsed[1], parsed[0].path):
+                users.append(uri)
+        for uri in users:
+            notify_changed(self.server, uri)
+        if users:
+            self.server.refresh_lenses()
+
+    def _settle(self, uri: str) -> tuple[tuple[str, str, str], ...] | None:
+        """The stale steps of `uri` (None when it is no flow), setting the base run's code on
+        the first analysis."""
         with self.lock:
             known = uri in self.run_codes
         if not known:
@@ -98,8 +123,8 @@ class StaleTracker:
                     self.run_codes.setdefault(uri, codes)
                     self.run_at.setdefault(uri, time.time())
         parsed = self._parsed(uri)
-        if parsed is None:
-            return ()
+        if parsed is None or not parsed[0].flows:
+            return None
         return tuple(
             (flow.name, step, reason)
             for flow in parsed[0].flows
