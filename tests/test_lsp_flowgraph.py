@@ -22,6 +22,9 @@ from pytest_lsp import ClientServerConfig, LanguageClient
 RUN_TIMEOUT = 240.0  # an upper bound for a hung Metaflow run, not a wait
 
 FLOW = """
+import os
+import time
+
 from metaflow import FlowSpec, step
 
 from helpers import label
@@ -45,6 +48,11 @@ class PanelFlow(FlowSpec):
 
     @step
     def clean(self):
+        if os.path.exists("hold.flag"):
+            print("holding", flush=True)
+            deadline = time.time() + 600
+            while os.path.exists("hold.flag") and time.time() < deadline:
+                time.sleep(0.05)  # a test that fails before cancelling still lets it end
         self.cleaned = self.total + 1
         self.next(self.report)
 
@@ -69,7 +77,7 @@ SERVER = ClientServerConfig(
     server_env={**os.environ, "METAFLOW_USER": "tester", "USER": os.environ.get("USER", "tester")},
 )
 pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.metaflow]
-_session: dict[str, Any] = {"changed": [], "results": []}
+_session: dict[str, Any] = {"changed": [], "results": [], "logs": []}
 
 
 @pytest.fixture(scope="module")
@@ -91,8 +99,12 @@ async def client(lsp_client: LanguageClient, root: Path):
     def on_result(ls: Any, params: Any) -> None:
         _session["results"].append(params)
 
-    for method in ("flowspin/runLog", "flowspin/runStatus", "flowspin/log"):
+    for method in ("flowspin/runLog", "flowspin/runStatus"):
         lsp_client.feature(method)(lambda ls, params: None)
+
+    @lsp_client.feature("flowspin/log")
+    def on_log(ls: Any, params: Any) -> None:
+        _session["logs"].append(params.text)
 
     @lsp_client.feature(types.WORKSPACE_CODE_LENS_REFRESH)
     def on_refresh(ls: Any, params: Any) -> None:
@@ -311,6 +323,43 @@ async def test_spin_downstream_stops_at_the_first_failure(
     assert "stopped at 'clean'" in answer["message"]
     errors = [d for d in flow.diagnostics() if d.code == "spin-error"]
     assert errors and errors[0].range.start.line == flow.line_of("self.cleaned = self.total")
+
+
+async def test_cancelling_spin_downstreams_progress_stops_the_chain(
+    client: LanguageClient, flow: Doc, root: Path
+) -> None:
+    flag = root / "hold.flag"
+    flag.write_text("hold")
+    try:
+        logs = _session["logs"]
+        start = len(logs)
+        chain = command(client, "spinDownstream", uri=flow.uri, step="clean")
+        running = asyncio.ensure_future(chain)
+        await wait_until(client, "flowspin/log", lambda: any("holding" in t for t in logs[start:]))
+
+        def open_progress() -> Any:
+            return next(
+                (
+                    token
+                    for token, reports in client.progress_reports.items()
+                    if reports
+                    and reports[0].title == "Spinning downstream from clean"
+                    and reports[-1].kind != "end"
+                ),
+                None,
+            )
+
+        await wait_until(client, types.PROGRESS, lambda: open_progress() is not None)
+        client.window_work_done_progress_cancel(
+            types.WorkDoneProgressCancelParams(token=open_progress())
+        )
+        answer = await asyncio.wait_for(running, RUN_TIMEOUT)
+    finally:
+        flag.unlink()
+    assert not answer["ok"]
+    assert [r["step"] for r in answer["results"]] == ["clean"]  # report and end never started
+    assert answer["results"][0]["status"] == "cancelled"
+    assert "cancelled" in answer["message"]
 
 
 async def test_a_syntax_error_is_the_answers_error(client: LanguageClient, flow: Doc) -> None:
