@@ -437,6 +437,7 @@ function ensureVisible(name: string): void {
   if (!p) return;
   const v = view();
   const box = svg.getBoundingClientRect();
+  if (!box.width || !box.height) return; // hidden (the empty state): nothing to pan
   const sx = p.x * v.k + v.x;
   const sy = p.y * v.k + v.y;
   const mw = (p.w * v.k) / 2 + 10;
@@ -636,6 +637,9 @@ window.addEventListener('message', (event: MessageEvent<ToWebview>) => {
     showEmpty(m.message);
     save();
   } else if (m.type === 'cursor') {
+    // pan to the cursor's step only when it moved to another step (typing inside one keeps
+    // the view where the user put it)
+    const moved = m.step !== cursorStep || m.flow !== cursorFlow;
     cursorStep = m.step;
     cursorFlow = m.flow;
     if (m.flow && flow && m.flow !== flow.name && graph?.flows.some((f) => f.name === m.flow)) {
@@ -645,7 +649,7 @@ window.addEventListener('message', (event: MessageEvent<ToWebview>) => {
     for (const old of viewport.querySelectorAll('.node.cursor')) old.classList.remove('cursor');
     if (m.step && flow && (m.flow === null || m.flow === flow.name)) {
       viewport.querySelector(`.node[data-step="${CSS.escape(m.step)}"]`)?.classList.add('cursor');
-      ensureVisible(m.step);
+      if (moved) ensureVisible(m.step);
     }
   }
 });

@@ -44,6 +44,13 @@ async function nodes(page) {
   );
 }
 
+/** The cursor to a line of flow.py; a click in its text first takes the focus back from the
+ * panel (keys pressed while the webview has the focus reach the workbench only now and then). */
+async function goto(page, line) {
+  await page.locator('.editor-group-container .monaco-editor .view-lines').first().click({ position: { x: 4, y: 4 } });
+  await gotoLine(page, line);
+}
+
 async function palette(page, command) {
   await page.keyboard.press('F1');
   await waitFor('the command palette', () => page.locator('.quick-input-widget input').isVisible());
@@ -116,7 +123,7 @@ async function main() {
 
     if (config.checkStale) {
       // An edit of `start` (upstream of train): the nodes whose outputs it fed turn stale.
-      await gotoLine(page, config.lines.startValue);
+      await goto(page, config.lines.startValue);
       await page.keyboard.press('End');
       await page.keyboard.press('Backspace');
       await page.keyboard.type('7');
@@ -126,6 +133,30 @@ async function main() {
       });
       report('edit-turns-downstream-stale', { title: stale.title });
     }
+
+    // Zoom in; a syntax error empties the panel (saying why), the fix brings the graph back at
+    // the same zoom and pan.
+    const transform = () => frame.evaluate(() => document.getElementById('viewport')?.getAttribute('transform'));
+    await goto(page, config.lines.train);
+    await waitFor('train highlighted as the cursor\'s step', async () => (await nodes(page))?.train?.cursor);
+    await frame.locator('#zoomIn').click();
+    const zoomed = await transform();
+    await goto(page, config.lines.train);
+    await page.keyboard.press('End');
+    await page.keyboard.type(' +');
+    const said = await waitFor('the panel to say the file has a syntax error', () =>
+      frame.evaluate(() => (document.getElementById('empty')?.hidden ? '' : document.getElementById('empty')?.textContent ?? '')),
+    );
+    if (!/syntax error/i.test(said)) throw new Error(`the empty panel says: ${said}`);
+    await page.keyboard.press('Backspace');
+    await page.keyboard.press('Backspace');
+    await waitFor('the graph back after the fix', async () => {
+      const n = await nodes(page);
+      return n && config.steps.every((s) => s in n) && (await frame.evaluate(() => document.getElementById('empty')?.hidden));
+    });
+    const after = await transform();
+    if (after !== zoomed) throw new Error(`zoom and pan changed across the redraw: ${zoomed} -> ${after}`);
+    report('syntax-error-empty-state-and-zoom-kept', { said, transform: after });
 
     // After a window reload the panel comes back (its serializer) and draws the graph again.
     await palette(page, 'Developer: Reload Window');

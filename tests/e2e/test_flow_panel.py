@@ -2,7 +2,9 @@
 "Flowspin: Show Flow" draws every step with its kind; a spin from the editor (Ctrl+Alt+S)
 turns its node ok; clicking a node, or Tab then Enter, puts the editor's cursor on that step;
 the cursor's step is highlighted; a node's Spin button spins it; an edit upstream turns the
-nodes it fed stale (once the server tracks staleness); the panel comes back after a reload."""
+nodes it fed stale (once the server tracks staleness); a syntax error empties the panel with
+the reason and the fix brings the graph back at the same zoom and pan; the panel comes back
+after a reload."""
 
 from __future__ import annotations
 
@@ -117,5 +119,5 @@ def test_flow_panel(tmp_path: Path) -> None:
     ]
     if check_stale:
         expected.append("edit-turns-downstream-stale")
-    expected.append("restored-after-reload")
+    expected += ["syntax-error-empty-state-and-zoom-kept", "restored-after-reload"]
     assert names == expected
