@@ -397,6 +397,8 @@ def test_the_vsix_carries_what_a_user_needs_and_nothing_else(tmp_path: Path) -> 
     (tmp_path / "tests/test_x.py").write_text("")
     (tmp_path / "dist").mkdir()
     (tmp_path / "dist/extension.js").write_text("exports.activate = () => {};\n")
+    (tmp_path / "dist/flowPanel.js").write_text("(() => {})();\n")  # the flow panel's page
+    (tmp_path / "dist/extension.js.map").write_text("{}")
     manifest = dict(
         MANIFEST, scripts={k: v for k, v in MANIFEST["scripts"].items() if k != "vscode:prepublish"}
     )
@@ -423,6 +425,7 @@ def test_the_vsix_carries_what_a_user_needs_and_nothing_else(tmp_path: Path) -> 
     assert {
         "extension/package.json",
         "extension/dist/extension.js",
+        "extension/dist/flowPanel.js",
         "extension/LICENSE.txt",
         "extension/changelog.md",
         "extension/media/icon.png",
@@ -430,4 +433,6 @@ def test_the_vsix_carries_what_a_user_needs_and_nothing_else(tmp_path: Path) -> 
         *walkthrough,
     } <= names
     assert "<Icon>extension/media/icon.png</Icon>" in vsixmanifest
-    assert not [n for n in names if "/tests/" in n or n.endswith(".ts") or "/server/" in n]
+    assert not [
+        n for n in names if "/tests/" in n or n.endswith((".ts", ".map")) or "/server/" in n
+    ]
