@@ -56,6 +56,9 @@ class Worker:
         self.store = Store(self.workspace)
         budget = int(float(os.environ.get(ENV_BUDGET, "4096")) * 1024 * 1024)
         self.cache = StateCache(budget, self.store)
+        # Big downloads of parent state (a run in S3) say how far they are, on the spin's
+        # stderr stream (human CLI output and the editor's spin channel; never inside --json).
+        self.cache.progress = self._progress_line
         self.flow_cls: Any = None
         self.flow_mtime: float | None = None
         self.load_error: str | None = None
@@ -71,6 +74,11 @@ class Worker:
         # (when, process group): background processes a step left, to SIGKILL if still there.
         self.stragglers: list[tuple[float, int]] = []
         self._latest_checked: dict[str, tuple[float, bool]] = {}
+
+    def _progress_line(self, text: str) -> None:
+        line = text if text.endswith("\n") else text + "\n"
+        req = self.active.req_id if self.active else None
+        write_fd(self.resp_fd, {"type": "log", "id": req, "stream": "stderr", "data": line})
 
     @property
     def flow_name(self) -> str:
@@ -464,7 +472,12 @@ class Worker:
             self._finish_early(a, exc.err_type, exc.message, line=exc.line)
             return
         except Exception as exc:
-            self._finish_early(a, type(exc).__name__, str(exc), traceback.format_exc())
+            from flowspin.store.remote import DatastoreUnreachable
+
+            # A datastore that cannot be reached is the whole story: its message says where
+            # and what to check, so no traceback of flowspin's own frames comes with it.
+            tb = "" if isinstance(exc, DatastoreUnreachable) else traceback.format_exc()
+            self._finish_early(a, type(exc).__name__, str(exc), tb)
             return
         a.setup_ms = (time.perf_counter() - t0) * 1e3
         if timeout:
