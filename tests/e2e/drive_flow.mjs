@@ -121,6 +121,16 @@ async function main() {
     await waitFor('the start node to turn ok after its Spin button', async () => (await nodes(page))?.start?.state === 'ok', 120_000);
     report('spin-button');
 
+    // Spin Downstream on fan: fan, each (every split), gather and end are spun and turn ok.
+    await frame.locator('.node[data-step="fan"] .name').hover();
+    await frame.locator('.node[data-step="fan"] .action-downstream').click();
+    const below = ['fan', 'each', 'gather', 'end'];
+    const spun = await waitFor('fan and every step below it ok after Spin Downstream', async () => {
+      const n = await nodes(page);
+      return n && below.every((s) => n[s]?.state === 'ok') ? n : null;
+    }, 180_000);
+    report('spin-downstream-button', { end: spun.end.text, fan: spun.fan.text });
+
     if (config.checkStale) {
       // An edit of `start` (upstream of train): the nodes whose outputs it fed turn stale.
       await goto(page, config.lines.startValue);
