@@ -59,6 +59,8 @@ let cursorStep: string | null = null;
 let cursorFlow: string | null = null;
 let selected: string | null = null;
 let renders = 0;
+/** Set while a redraw gives the focus back to the node that had it (no panning then). */
+let restoring = false;
 
 const $ = (id: string) => document.getElementById(id) as HTMLElement;
 const svg = document.getElementById('graph') as unknown as SVGSVGElement;
@@ -371,7 +373,9 @@ function draw(): void {
     if (p.step.name === selected) select(g);
   }
   if (focused) {
+    restoring = true;
     (viewport.querySelector(`.node[data-step="${CSS.escape(focused)}"]`) as SVGGElement | null)?.focus({ preventScroll: true });
+    restoring = false;
   }
   applyView();
   const total = performance.now() - started;
@@ -522,7 +526,7 @@ viewport.addEventListener('focusin', (e) => {
   const name = g?.getAttribute('data-step');
   if (g && name) {
     if (selected !== name) select(g);
-    ensureVisible(name);
+    if (!restoring) ensureVisible(name);
   }
 });
 viewport.addEventListener('keydown', (e) => {
