@@ -15,6 +15,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from flowspin.analysis.report import check_files
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -29,62 +31,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--rules", action="store_true", help="list the rule ids and their severities, then exit"
     )
     parser.set_defaults(func=run, parser=parser)
-
-
-def diagnostic_json(diag: Any) -> dict[str, Any]:
-    """One diagnostic in the contract's shape (1-based columns)."""
-    return {
-        "rule": diag.rule,
-        "severity": diag.severity,
-        "message": diag.message,
-        "line": diag.span.line,
-        "column": diag.span.col + 1,
-        "end_line": diag.span.end_line,
-        "end_column": diag.span.end_col + 1,
-        "step": diag.step,
-    }
-
-
-def check_files(paths: list[Path]) -> tuple[list[dict[str, Any]], list[str]]:
-    """Entries of the JSON contract for readable files, and errors for unreadable ones."""
-    from flowspin.analysis import check_model, parse_source
-
-    entries: list[dict[str, Any]] = []
-    errors: list[str] = []
-    for path in paths:
-        try:
-            source = path.read_text(encoding="utf-8", errors="replace")
-        except FileNotFoundError:
-            errors.append(f"{path}: no such file. Check the path and try again.")
-            continue
-        except IsADirectoryError:
-            errors.append(f"{path}: is a directory; pass flow files (e.g. {path}/flow.py).")
-            continue
-        except OSError as exc:
-            errors.append(f"{path}: cannot read ({exc.strerror or exc}).")
-            continue
-        model = parse_source(source, str(path))
-        diagnostics = check_model(model)
-        if model.syntax_error is not None or not model.flows:
-            entries.append(
-                {
-                    "file": str(path),
-                    "flow": None,
-                    "diagnostics": [diagnostic_json(d) for d in diagnostics],
-                }
-            )
-            continue
-        for flow in model.flows:
-            entries.append(
-                {
-                    "file": str(path),
-                    "flow": flow.name,
-                    "diagnostics": [
-                        diagnostic_json(d) for d in diagnostics if d.flow == flow.name
-                    ],
-                }
-            )
-    return entries, errors
 
 
 def run(args: argparse.Namespace) -> int:

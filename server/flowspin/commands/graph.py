@@ -12,6 +12,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from flowspin.analysis.report import graph_json
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -22,97 +24,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("file", type=Path, metavar="FILE", help="flow file")
     parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
     parser.set_defaults(func=run)
-
-
-def _pod(value: Any) -> Any:
-    """JSON-safe form of decorator/parameter values (non-literals as their source text)."""
-    from flowspin.analysis.model import Expr
-
-    if isinstance(value, Expr):
-        return {"expr": value.source}
-    if isinstance(value, dict):
-        return {str(k): _pod(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, set, frozenset)):
-        return [_pod(v) for v in value]
-    if value is None or isinstance(value, (str, int, float, bool)):
-        return value
-    return repr(value)
-
-
-def graph_json(model: Any) -> dict[str, Any]:
-    from flowspin.analysis.graph import metaflow_facts
-
-    flows = []
-    for flow in model.flows:
-        steps = []
-        facts = metaflow_facts(flow)
-        for step in flow.steps.values():
-            fact = facts[step.name]
-            tail = step.tail_transition
-            entry: dict[str, Any] = {
-                "name": step.name,
-                "line": step.span.line,
-                "end_line": step.span.end_line,
-                "type": step.node_type,
-                "next": list(step.out_steps),
-                # Metaflow's in_funcs: no loop back edges (see `metaflow_facts`)
-                "in": fact["in_funcs"],
-                "split_parents": fact["split_parents"],
-                "matching_join": fact["matching_join"],
-                "takes_inputs": step.takes_inputs,
-                "decorators": [
-                    {"name": d.name, "args": _pod(d.args), "positional": _pod(d.positional)}
-                    for d in step.decorators
-                ],
-                "defined_in": step.defined_in,
-                "file": step.file,
-                "doc": step.docstring,
-            }
-            if tail is not None and tail.kind == "foreach":
-                entry["foreach"] = tail.foreach
-            if tail is not None and tail.kind == "parallel":
-                entry["num_parallel"] = _pod(tail.num_parallel)
-            if tail is not None and tail.kind == "switch":
-                entry["condition"] = tail.condition
-                entry["switch_cases"] = dict(tail.switch_cases or {})
-            steps.append(entry)
-        flows.append(
-            {
-                "name": flow.name,
-                "line": flow.span.line,
-                "start": flow.start_step,
-                "end": flow.end_step,
-                "steps": steps,
-                "edges": [
-                    [step.name, target]
-                    for step in flow.steps.values()
-                    for target in dict.fromkeys(step.out_steps)
-                ],
-                "parameters": [
-                    {
-                        "attr": p.attr,
-                        "name": p.name,
-                        "kind": p.kind,
-                        "line": p.span.line,
-                        "default": _pod(p.default) if p.has_default else None,
-                        "has_default": p.has_default,
-                        "help": p.help,
-                        "type": p.type,
-                        "file": p.file,
-                    }
-                    for p in flow.parameters
-                ],
-            }
-        )
-    result: dict[str, Any] = {"file": model.path, "flows": flows}
-    if model.syntax_error is not None:
-        err = model.syntax_error
-        result["syntax_error"] = {
-            "message": err.message,
-            "line": err.span.line,
-            "column": err.span.col + 1,
-        }
-    return result
 
 
 def run(args: argparse.Namespace) -> int:

@@ -46,7 +46,7 @@ def _static_model(path: Path) -> Any:
 
 def check(workspace: Path, path: Path) -> dict[str, Any]:
     try:
-        from flowspin.commands.check import check_files
+        from flowspin.analysis.report import check_files
     except ImportError as exc:
         raise NotAvailable("static checking", str(exc)) from exc
     entries, errors = check_files([path])
@@ -89,7 +89,7 @@ def check(workspace: Path, path: Path) -> dict[str, Any]:
 
 def graph(workspace: Path, path: Path) -> dict[str, Any]:
     try:
-        from flowspin.commands.graph import graph_json
+        from flowspin.analysis.report import graph_json
     except ImportError as exc:
         raise NotAvailable("the flow graph", str(exc)) from exc
     data = graph_json(_static_model(path))
