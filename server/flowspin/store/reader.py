@@ -91,7 +91,7 @@ class LoadedSpin:
 
     @property
     def result(self):  # -> SpinResult; imported lazily to keep this module light
-        from flowspin.spin.result import SpinResult
+        from flowspin.results import SpinResult
 
         return SpinResult.from_dict(self.record.get("result") or {})
 
