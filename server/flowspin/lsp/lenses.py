@@ -1,4 +1,5 @@
-"""Code lenses above each step: Spin (every step), Run (start step), Card (steps with @card).
+"""Code lenses above each step: Spin and Debug (every step), Run (start step), Card (steps
+with @card).
 
 A step whose code, or code upstream of it, changed since its latest output says so after its
 Spin lens ("▶ Spin  ✓ 12 ms · stale: upstream 'clean' changed", see `staleness`).
@@ -66,6 +67,14 @@ def code_lenses(
                         title=_title("▶ Spin", status),
                         command="flowspin.spin",
                         arguments=[target],
+                    ),
+                )
+            )
+            lenses.append(  # Debug Step: the same spin, paused at the editor's breakpoints
+                types.CodeLens(
+                    range=where,
+                    command=types.Command(
+                        title="⏵ Debug", command="flowspin.debugStep", arguments=[target]
                     ),
                 )
             )

@@ -11,6 +11,11 @@ next successful spin of that step or until the file is closed.
 
 `flowspin/cursor` `{uri, line}` (sent by the client when the cursor rests) preloads the parent
 state of the step there, one preload in flight per flow file, so even the first spin is warm.
+
+Debug Step (`flowspin.server.debugStep`, or `debug_port` in a spin's argument) is a spin whose
+child waits for a debugger (`flowspin.spin.debugstep`): as soon as the child's stderr announces
+its address the client gets `flowspin/debugListening` `{uri, step, host, port}` and attaches;
+the spin then ends like any other (lens, result, diagnostic).
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ log = logging.getLogger(__name__)
 
 LOG = "flowspin/log"
 SPIN_RESULT = "flowspin/spinResult"
+DEBUG_LISTENING = "flowspin/debugListening"
 CURSOR = "flowspin/cursor"
 SPIN_ERROR = "spin-error"
 
@@ -94,9 +100,12 @@ def _base(ls: FlowspinServer, flow_file: Path) -> dict[str, Any]:
 def _options(ls: FlowspinServer, argument: dict[str, Any], flow_file: Path) -> dict[str, Any]:
     timeout = setting(ls.state.settings, "spin.timeout")
     options: dict[str, Any] = {}
-    if isinstance(timeout, (int, float)) and timeout > 0:
+    debugging = argument.get("debug_port") is not None
+    # A step paused at a breakpoint is not hung: the spin.timeout setting is not applied to a
+    # debug spin (an explicit `timeout` in the argument still is, attach included).
+    if isinstance(timeout, (int, float)) and timeout > 0 and not debugging:
         options["timeout"] = float(timeout)
-    for key in ("run", "task", "split"):
+    for key in ("run", "task", "split", "timeout", "debug_port", "debug_timeout"):
         if argument.get(key) is not None:
             options[key] = argument[key]
     if "run" not in options and "task" not in options:
@@ -180,28 +189,34 @@ async def spin(ls: FlowspinServer, target: commands.Target) -> commands.Result:
     service = host.service()
     host.serve(flow_file)
     loop = asyncio.get_running_loop()
+    options = _options(ls, target.argument, flow_file)
+    debug_seen = DebugAnnouncement(uri, step) if "debug_port" in options else None
 
     def on_log(stream: str, text: str) -> None:
         params = {"uri": uri, "step": step, "stream": stream, "text": text}
         loop.call_soon_threadsafe(ls.protocol.notify, LOG, params)
+        if debug_seen is not None and stream == "stderr":
+            found = debug_seen.feed(text)
+            if found is not None:
+                loop.call_soon_threadsafe(ls.protocol.notify, DEBUG_LISTENING, found)
 
     with tracker.lock:
         tracker.running[flow_file] = tracker.running.get(flow_file, 0) + 1
         tracker.active_steps[(uri, step)] = tracker.active_steps.get((uri, step), 0) + 1
     notify_changed(ls, uri)
-    options = _options(ls, target.argument, flow_file)
     _with_code_base(ls, uri, target.flow.name, options)
+    verb = "Debugging" if debug_seen is not None else "Spinning"
     token = None
     try:
         # The spin starts at once; the progress bar is set up with the client meanwhile.
         running = asyncio.ensure_future(
             asyncio.to_thread(service.spin, flow_file, step, options, on_log)
         )
-        ls.send_status("busy", f"Spinning {step}")
+        ls.send_status("busy", f"{verb} {step}")
         token = await progress.begin(
             ls,
             "spin",
-            f"Spinning {step}",
+            f"{verb} {step}",
             f"{target.flow.name}.{step}",
             lambda: service.cancel(flow_file),
         )
@@ -219,6 +234,40 @@ async def spin(ls: FlowspinServer, target: commands.Target) -> commands.Result:
     summary = _record(ls, uri, flow_file, target.flow, target.step, result)
     data = result.to_dict()
     return {"ok": result.status == "ok", "message": summary, "result": data}
+
+
+class DebugAnnouncement:
+    """Finds the child's `flowspin-debug: listening on HOST:PORT` line in a spin's stderr
+    stream (chunks may split a line) and yields the notification's params, once."""
+
+    def __init__(self, uri: str, step: str) -> None:
+        self.uri, self.step = uri, step
+        self.pending = ""
+        self.done = False
+
+    def feed(self, text: str) -> dict[str, Any] | None:
+        if self.done:
+            return None
+        from flowspin.spin.debugstep import parse_debug_line
+
+        whole, _, self.pending = (self.pending + text).rpartition("\n")
+        found = parse_debug_line(whole)
+        if found is None:
+            self.pending = self.pending[-4096:]  # a line, not a step's whole stderr
+            return None
+        self.done, self.pending = True, ""
+        host, port = found
+        return {"uri": self.uri, "step": self.step, "host": host, "port": port}
+
+
+async def debug_step(ls: FlowspinServer, target: commands.Target) -> commands.Result:
+    """`flowspin.server.debugStep {uri, step, debug_timeout?}`: a spin whose step runs under
+    debugpy on a free port; `flowspin/debugListening` tells the client where to attach."""
+    argument = dict(target.argument)
+    if argument.get("debug_port") is None:
+        argument["debug_port"] = 0
+    target.argument = argument
+    return await spin(ls, target)
 
 
 def _record(
@@ -290,6 +339,8 @@ async def spin_downstream(ls: FlowspinServer, target: commands.Target) -> comman
     loop = asyncio.get_running_loop()
     stop = threading.Event()
     options = _options(ls, target.argument, flow_file)
+    for key in ("debug_port", "debug_timeout"):  # a debugger attaches to one step, not a chain
+        options.pop(key, None)
     _with_code_base(ls, uri, flow.name, options)
     box: dict[str, str | None] = {"token": None}
 
@@ -480,6 +531,7 @@ def register(server: FlowspinServer) -> None:
     server.spins = SpinTracker()  # type: ignore[attr-defined]
     server.spin_host = SpinHost()  # type: ignore[attr-defined]
     commands.HANDLERS["flowspin.server.spin"] = (spin, True)
+    commands.HANDLERS["flowspin.server.debugStep"] = (debug_step, True)
     commands.HANDLERS["flowspin.server.cancel"] = (cancel, False)
     commands.HANDLERS["flowspin.server.spinDownstream"] = (spin_downstream, True)
     commands.HANDLERS["flowspin.server.restartWorker"] = (restart_worker, False)
