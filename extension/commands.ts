@@ -27,6 +27,9 @@ interface ServerCommand {
 
 const SERVER_COMMANDS: readonly ServerCommand[] = [
   { id: 'spin', needsStep: true, save: true, noStep: 'Put the cursor inside a @step to spin it.' },
+  // The server's answer comes when the step has ended; the debugger attaches before that, on
+  // flowspin/debugListening (debug.ts).
+  { id: 'debugStep', needsStep: true, save: true, noStep: 'Put the cursor inside a @step to debug it.' },
   // run, resume and selectBaseRun ask questions first (runs.ts); showCard opens the card viewer
   // (cardView.ts).
   { id: 'restartWorker', needsStep: false, save: false },

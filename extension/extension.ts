@@ -3,6 +3,7 @@ import * as vscode from 'vscode';
 import { registerCardView } from './cardView';
 import { Server } from './client';
 import { registerCommands } from './commands';
+import { registerDebugUi } from './debug';
 import { registerFlowPanel } from './flowPanel';
 import { registerLanguageModelTools } from './lmTools';
 import { log, logChannel } from './log';
@@ -24,6 +25,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   context.subscriptions.push(...registerFlowPanel(context, current));
   context.subscriptions.push(...registerLanguageModelTools());
   context.subscriptions.push(...registerSpinUi(current));
+  context.subscriptions.push(...registerDebugUi(current));
   context.subscriptions.push(...registerRunUi(current, context));
 
   context.subscriptions.push(
