@@ -209,3 +209,17 @@ def test_a_failed_spins_traceback_starts_at_the_step(branches):
     assert lines[1].startswith(f'  File "{flow}", line {line_of(failing, "/ 0")}, in score')
     assert "flowspin" not in result.error["traceback"]
     assert "metaflow/task.py" not in result.stderr
+
+
+def test_a_long_list_shows_its_first_items_not_a_repr_failure(branches):
+    """Python 3.10/3.11's reprlib.Repr takes no keyword arguments: a long list's repr used to
+    read "<repr failed: TypeError ...>"."""
+    workdir, flow, svc = branches
+    edit(flow, BRANCHES.replace("self.total = sum(self.ys)", "self.total = list(range(300))"))
+    try:
+        result = svc.spin(flow, "score", {"persist": False})
+    finally:
+        edit(flow, BRANCHES)
+    assert result.ok, result.error
+    shown = result.artifacts["total"]["repr"]
+    assert shown.startswith("[0, 1, 2, 3") and shown.endswith("...]"), shown

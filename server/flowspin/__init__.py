@@ -6,12 +6,16 @@ language server (which never imports Metaflow) and the CLI.
 
 from __future__ import annotations
 
+TYPE_CHECKING = False  # no `typing` import: the warm shell spin counts milliseconds
+if TYPE_CHECKING:
+    from typing import Any
+
 __version__ = "0.1.0"
 
 __all__ = ["__version__", "load_spin", "spin"]
 
 
-def __getattr__(name: str) -> object:
+def __getattr__(name: str) -> Any:
     # Lazy: store and spin pull in Metaflow and cloudpickle, which the LSP must not pay for.
     if name == "load_spin":
         from flowspin.store import load_spin

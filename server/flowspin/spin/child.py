@@ -40,12 +40,19 @@ IGNORED_DECORATORS = {
 REPR_LIMIT = 1000
 
 
+def _long_repr() -> reprlib.Repr:
+    """A repr that shows the first 50 items of a long container. Set by attribute: the
+    keyword arguments of `reprlib.Repr` exist only from Python 3.12."""
+    shown = reprlib.Repr()
+    shown.maxlist = shown.maxdict = shown.maxset = shown.maxtuple = 50
+    shown.maxlevel = 3
+    return shown
+
+
 def short_repr(value: Any) -> str:
     try:
         if isinstance(value, (list, tuple, dict, set, frozenset)) and len(value) > 200:
-            text = reprlib.Repr(maxlist=50, maxdict=50, maxset=50, maxtuple=50, maxlevel=3).repr(
-                value
-            )
+            text = _long_repr().repr(value)
         else:
             text = repr(value)
     except Exception as exc:  # a broken __repr__ must not fail the spin

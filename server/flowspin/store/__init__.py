@@ -6,6 +6,10 @@ imports what it uses.
 
 from __future__ import annotations
 
+TYPE_CHECKING = False  # no `typing` import: the warm shell spin counts milliseconds
+if TYPE_CHECKING:
+    from typing import Any
+
 __all__ = [
     "LazyArtifacts",
     "LoadedSpin",
@@ -29,7 +33,7 @@ _WHERE = {
 }
 
 
-def __getattr__(name: str) -> object:
+def __getattr__(name: str) -> Any:
     if name in _WHERE:
         import importlib
 
