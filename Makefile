@@ -46,6 +46,7 @@ extension: setup-node
 
 lint: setup
 	$(VENV)/bin/ruff check server tests benchmarks
+	$(VENV)/bin/mypy
 
 pytest: setup
 	$(VENV)/bin/python -m pytest -q -p no:cacheprovider --durations=20

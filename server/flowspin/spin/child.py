@@ -201,8 +201,8 @@ def execute(
     if step not in {n.name for n in graph}:
         from flowspin.spin.plan import unknown_step
 
-        exc = unknown_step(cls.__name__, graph, step)
-        return fail(exc.err_type, exc.message, flow_file, exc.line)
+        unknown = unknown_step(cls.__name__, graph, step)
+        return fail(unknown.err_type, unknown.message, flow_file, unknown.line)
     node = graph[step]
     try:
         return _run(job, parents, cls, graph, node, report, notices, timings, t0, fail, pending)
@@ -502,12 +502,13 @@ def collect(
         entry.update(size=pickled.size, ref=None)
         pending.add(name, pickled)
         arts[name] = entry
-    lazy = getattr(base.values, "is_loaded", None)
-    for name in base.values:
+    values: Any = base.values  # a LazyValues on a cold spin
+    lazy = getattr(values, "is_loaded", None)
+    for name in values:
         if name not in arts:
             if lazy is not None and not lazy(name):
                 arts[name] = {
-                    **base.values.lazy_info(name),
+                    **values.lazy_info(name),
                     "changed": False,
                     "ref": base.origin.get(name),
                 }

@@ -148,11 +148,11 @@ def artifacts_listed(cls: type) -> Iterator[None]:
             names.update(n for n in store if isinstance(n, str) and not n.startswith("_"))
         return sorted(names)
 
-    cls.__dir__ = __dir__  # type: ignore[method-assign]
+    cls.__dir__ = __dir__  # type: ignore[method-assign,assignment]
     try:
         yield
     finally:
         if had:
-            cls.__dir__ = old  # type: ignore[method-assign]
+            cls.__dir__ = old  # type: ignore[method-assign,assignment]
         else:
             del cls.__dir__

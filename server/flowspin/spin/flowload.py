@@ -55,7 +55,7 @@ def snapshot_modules(workspace: str) -> dict[str, tuple[str, float]]:
     snap: dict[str, tuple[str, float]] = {}
     for name, mod in list(sys.modules.items()):
         path = getattr(mod, "__file__", None)
-        if name == "__main__" or not is_workspace_module(path, workspace):
+        if name == "__main__" or path is None or not is_workspace_module(path, workspace):
             continue
         try:
             snap[name] = (path, os.stat(path).st_mtime)

@@ -115,7 +115,9 @@ def plan_spin(
     in_funcs = [p for p in node.in_funcs if p != step] if step != graph.start_step else []
     is_foreach_child = any(graph[p].type == "foreach" for p in in_funcs)
 
-    spun_task = None
+    # Metaflow's Client objects are typed Optional at every `.parent`; here they exist.
+    spun_task: Any = None
+    run: Any
     if opts.task:
         parts = opts.task.split("/")
         if len(parts) != 4:
@@ -153,6 +155,11 @@ def plan_spin(
         spun_task = None
     if step == graph.start_step:
         ptask = Step(f"{run.pathspec}/_parameters", _namespace_check=False).task
+        if ptask is None:
+            raise SpinSetupError(
+                "MissingBaseRun",
+                f"run {run.pathspec} saved no parameters; run `python {flow_file} run` again",
+            )
         parents = [ParentSpec("metaflow", ptask.pathspec, "_parameters")]
     elif spun_task is not None:
         ptasks = list(spun_task.parent_tasks)

@@ -54,7 +54,7 @@ def write_fd(fd: int, msg: dict[str, Any]) -> None:
 
 
 def _read_exact_fd(fd: int, n: int) -> bytes | None:
-    chunks = []
+    chunks: list[bytes] = []
     while n:
         chunk = os.read(fd, min(n, 1 << 20))
         if not chunk:

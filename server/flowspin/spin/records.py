@@ -128,10 +128,12 @@ class SpinRecords:
     def save(self, c: Child, result: dict[str, Any], arts: dict[str, Any]) -> None:
         """Write the spin's record; while the child still writes changed artifacts, the record
         says so and readers of it wait (`Store.wait_written`) until `written` makes it final."""
-        pending = (c.report or {}).get("persist")
+        pending: dict[str, Any] | None = (c.report or {}).get("persist")
         writing = bool(pending) and "result" in c.fds.values()
         result["persist"] = (
-            {"state": "writing", **pending} if writing else {"state": "done", **(pending or {})}
+            {"state": "writing", **(pending or {})}
+            if writing
+            else {"state": "done", **(pending or {})}
         )
         record = {
             "spin_id": c.spin_id,

@@ -239,7 +239,7 @@ class StateCache:
         from metaflow import Task
 
         task = Task(spec.ident, _namespace_check=False)
-        task._iter_filter = lambda _x: True  # private artifacts (_foreach_stack, ...) too
+        task._iter_filter = lambda _x: True  # type: ignore[method-assign]  # private ones too
         values, keys, refs = {}, {}, {}
         for art in task:
             values[art.id] = art.data

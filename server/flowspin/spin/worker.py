@@ -560,6 +560,7 @@ class Worker:
                 os.close(fd)
             from flowspin.spin.protocol import encode
 
+            assert proc.stdin is not None  # stdin=PIPE
             proc.stdin.write(encode({"type": "job", "job": job, "parents": specs}))
             proc.stdin.close()
             pid = proc.pid

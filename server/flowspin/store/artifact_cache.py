@@ -142,7 +142,7 @@ class ArtifactCache:
         return self._total
 
     def _entries(self) -> list[tuple[float, int, Path]]:
-        out = []
+        out: list[tuple[float, int, Path]] = []
         if not self.blobs.is_dir():
             return out
         for sub in self.blobs.iterdir():
