@@ -47,7 +47,7 @@ async function nodes(page) {
 /** The cursor to a line of flow.py; a click in its text first takes the focus back from the
  * panel (keys pressed while the webview has the focus reach the workbench only now and then). */
 async function goto(page, line) {
-  await page.locator('.editor-group-container .monaco-editor .view-lines').first().click({ position: { x: 4, y: 4 } });
+  await page.locator('.editor-group-container .view-line', { hasText: 'class PanelFlow' }).first().click();
   await gotoLine(page, line);
 }
 
@@ -94,7 +94,7 @@ async function main() {
     await page.screenshot({ path: join(config.artifacts, 'flow-panel.png') });
 
     // A click on the `end` node puts the editor's cursor on `def end`.
-    const frame = await waitFor('the flow panel page', () => panelFrame(page));
+    let frame = await waitFor('the flow panel page', () => panelFrame(page));
     await frame.locator('.node[data-step="end"] .name').click();
     await waitFor(`the cursor on line ${config.defLines.end} (def end)`, async () =>
       (await cursorLine(page)) === config.defLines.end,
@@ -130,6 +130,31 @@ async function main() {
       return n && below.every((s) => n[s]?.state === 'ok') ? n : null;
     }, 180_000);
     report('spin-downstream-button', { end: spun.end.text, fan: spun.fan.text });
+
+    // Resume from here asks which run to resume (Escape: nothing runs); Card opens the card
+    // viewer on the step.
+    await frame.locator('.node[data-step="train"] .name').hover();
+    await frame.locator('.node[data-step="train"] .action-resume').click();
+    const asked = await waitFor('the resume question for train', async () => {
+      const t = await text(page, '.quick-input-widget');
+      return /Resume \w+ from train/.test(t) ? t.match(/Resume \w+ from train[^\n]*/)?.[0] : '';
+    });
+    await page.keyboard.press('Escape');
+    await frame.locator('.node[data-step="train"] .name').hover();
+    await frame.locator('.node[data-step="train"] .action-card').click();
+    const cardTab = page.locator('.tabs-container .tab', { hasText: 'Card' });
+    await waitFor('a card viewer tab', () => cardTab.first().isVisible());
+    report('resume-and-card-buttons', { asked });
+    // Close the card viewer; Show Flow reveals the flow panel (and brings it back if the card
+    // viewer had covered it).
+    await cardTab.first().locator('.tab-actions .action-label').click();
+    await waitFor('the card viewer closed', async () => (await cardTab.count()) === 0);
+    await goto(page, config.lines.train);
+    await palette(page, 'Flowspin: Show Flow');
+    frame = await waitFor('the flow panel shown again', async () => {
+      const n = await nodes(page);
+      return n && config.steps.every((x) => x in n) ? panelFrame(page) : null;
+    });
 
     if (config.checkStale) {
       // An edit of `start` (upstream of train): the nodes whose outputs it fed turn stale.

@@ -2,9 +2,10 @@
 "Flowspin: Show Flow" draws every step with its kind; a spin from the editor (Ctrl+Alt+S)
 turns its node ok; clicking a node, or Tab then Enter, puts the editor's cursor on that step;
 the cursor's step is highlighted; a node's Spin button spins it, its Spin Downstream button
-the steps below too; an edit upstream turns the nodes it fed stale (once the server tracks
-staleness); a syntax error empties the panel with the reason and the fix brings the graph back
-at the same zoom and pan; the panel comes back after a reload."""
+the steps below too, Resume asks for the run, Card opens the card viewer; an edit upstream
+turns the nodes it fed stale (once the server tracks staleness); a syntax error empties the
+panel with the reason and the fix brings the graph back at the same zoom and pan; the panel
+comes back after a reload."""
 
 from __future__ import annotations
 
@@ -117,6 +118,7 @@ def test_flow_panel(tmp_path: Path) -> None:
         "keyboard-tab-enter-reveals",
         "spin-button",
         "spin-downstream-button",
+        "resume-and-card-buttons",
     ]
     if check_stale:
         expected.append("edit-turns-downstream-stale")
