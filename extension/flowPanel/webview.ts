@@ -261,7 +261,7 @@ function drawNode(p: Placed, parent: SVGGElement): SVGGElement {
     tabindex: 0,
     role: 'button',
     'data-step': step.name,
-    // Tab moves from node to node; a node's buttons answer the keys S, R, C and D
+    // Tab (and the arrow keys) move from node to node; a node's buttons answer S, R, C and D
     'aria-label': `${step.name}, ${kindText(step)} step at line ${step.line}, ${statusLong(step)}. Enter: show in the editor; S: spin; R: resume from here; C: card; D: spin downstream`,
   }, parent);
   const title = el('title', {}, g);
@@ -505,6 +505,32 @@ function reveal(step: FlowStep, focus = false): void {
   vscode.postMessage({ type: 'reveal', step: step.name, line: step.line, focus });
 }
 
+const ARROWS: Record<string, [number, number]> = {
+  ArrowDown: [0, 1],
+  ArrowUp: [0, -1],
+  ArrowLeft: [-1, 0],
+  ArrowRight: [1, 0],
+};
+
+/** The closest node from `name` in the direction (dx, dy) of an arrow key, if any. */
+function nearest(name: string, dx: number, dy: number): string | null {
+  const from = layout?.nodes.get(name);
+  if (!from || !layout) return null;
+  let best: string | null = null;
+  let bestScore = Infinity;
+  for (const [other, p] of layout.nodes) {
+    const along = (p.x - from.x) * dx + (p.y - from.y) * dy;
+    if (other === name || along <= 1) continue;
+    const across = Math.abs((p.x - from.x) * dy) + Math.abs((p.y - from.y) * dx);
+    const score = along + 2 * across;
+    if (score < bestScore) {
+      bestScore = score;
+      best = other;
+    }
+  }
+  return best;
+}
+
 viewport.addEventListener('click', (e) => {
   const step = stepOf(e.target);
   if (!step) return;
@@ -537,6 +563,13 @@ viewport.addEventListener('keydown', (e) => {
     e.preventDefault();
     if (button) act(button.getAttribute('data-action') as StepAction, step);
     else reveal(step);
+    return;
+  }
+  const towards = ARROWS[e.key];
+  if (towards) {
+    e.preventDefault();
+    const next = nearest(step.name, towards[0], towards[1]);
+    if (next) (viewport.querySelector(`.node[data-step="${CSS.escape(next)}"]`) as SVGGElement | null)?.focus();
     return;
   }
   const a = ACTIONS.find((x) => x.key === e.key.toLowerCase());
