@@ -543,7 +543,12 @@ def _parse_step(node: ast.FunctionDef | ast.AsyncFunctionDef, src: _Source) -> S
             exits.append(sub.lineno)
         if id(sub) in skip:
             continue
-        if isinstance(sub, ast.Call) and _is_self_attr(sub.func) and sub.func.attr == "next":
+        if (
+            isinstance(sub, ast.Call)
+            and isinstance(sub.func, ast.Attribute)
+            and _is_self_attr(sub.func)
+            and sub.func.attr == "next"
+        ):
             is_tail = isinstance(tail, ast.Expr) and tail.value is sub
             step.transitions.append(_parse_transition(sub, src, is_tail=is_tail))
             skip.add(id(sub.func))
@@ -563,11 +568,12 @@ def _parse_step(node: ast.FunctionDef | ast.AsyncFunctionDef, src: _Source) -> S
             step.dynamic_writes = True
         elif (
             isinstance(sub, ast.Call)
+            and isinstance(sub.func, ast.Attribute)
             and _is_self_attr(sub.func)
             and sub.func.attr == "merge_artifacts"
         ):
             kwargs = {k.arg: _value(k.value, src) for k in sub.keywords if k.arg}
-            include = kwargs.get("include")
+            include: Any = kwargs.get("include")
             listed = isinstance(include, (list, tuple))
             step.merges.append(
                 (sub.lineno, list(include) if listed else None, "include" in kwargs and not listed)
@@ -619,7 +625,7 @@ _COMPOUND = (
     ast.ClassDef,
 )
 if hasattr(ast, "TryStar"):
-    _COMPOUND = (*_COMPOUND, ast.TryStar)
+    _COMPOUND = (*_COMPOUND, ast.TryStar)  # type: ignore[assignment]  # Python 3.11+
 
 
 _MAYBE_SKIPPED = (

@@ -1105,7 +1105,7 @@ def invalid_foreach_value(ctx: _Ctx) -> Iterator[Diagnostic]:
         var = tail.foreach
         writer: Step | None = step
         writes = [w for w in step.writes if w.name == var]
-        if not writes and not step.dynamic_writes and not ctx.partial:
+        if not writes and not step.dynamic_writes and not ctx.partial and var is not None:
             writer = _only_upstream_writer(ctx, step.name, var)
             writes = [w for w in writer.writes if w.name == var] if writer else []
         if not writes or writer is None or writer.dynamic_writes:

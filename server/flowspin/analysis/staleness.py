@@ -131,8 +131,8 @@ def step_codes(
     params = []
     for p in flow.parameters:
         if p.file:
-            text = read(p.file)
-            plines = text.splitlines() if text is not None else []
+            ptext = read(p.file)
+            plines = ptext.splitlines() if ptext is not None else []
         else:
             plines = lines
         params.append(_normal(plines[p.span.line - 1 : p.span.end_line]))

@@ -166,7 +166,7 @@ class SpinCards:
             components = serialize_components(self.collector, uuid, self._log)
             card = _instantiate(cls, meta["card_options"], components, graph_dict, graph_info, flow)
             data = self.collector._get_latest_data(uuid, final=True, mode="render")
-            cls.runtime_data = property(fget=lambda _s, d=data: d)
+            cls.runtime_data = _constant_property(data)
             with _alarm(timeout):
                 html = card.render(task)
             if not isinstance(html, str) or not html:
@@ -271,6 +271,15 @@ def _parameters(flow: Any) -> list[tuple[str, Any]]:
         return list(flow._get_parameters())
     except Exception:
         return []
+
+
+def _constant_property(value: Any) -> property:
+    """A read-only attribute that always answers `value` (a card class's runtime data)."""
+
+    def get(_self: Any) -> Any:
+        return value
+
+    return property(fget=get)
 
 
 def _graph(flow: Any) -> tuple[Any, Any]:

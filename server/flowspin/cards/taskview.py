@@ -82,7 +82,7 @@ class SpinTask:
         self.stderr = stderr
         self.tags = frozenset(tags or [])
         self.system_tags = self.tags
-        self.user_tags = frozenset()
+        self.user_tags: frozenset[str] = frozenset()
         self.metadata: list[Any] = []
         self.metadata_dict: dict[str, str] = {"flowspin-spin": "true"}
         self.exception = None
@@ -140,7 +140,7 @@ class SpinRun:
         self.pathspec = f"{flow}/{run_id}"
         self.tags = task.tags
         self.system_tags = task.tags
-        self.user_tags = frozenset()
+        self.user_tags: frozenset[str] = frozenset()
         self.finished = True
         self.successful = True
         self._params_step: _ParamsStep | None = None

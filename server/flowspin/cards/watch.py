@@ -35,7 +35,7 @@ class CardWatcher:
     def __init__(self, workspace: str | os.PathLike[str], listener: Listener) -> None:
         self.root = files.cards_root(workspace)
         self.listener = listener
-        self._observer = None
+        self._observer: Any = None
 
     def start(self) -> None:
         from watchdog.events import FileSystemEvent, FileSystemEventHandler
@@ -154,6 +154,7 @@ class RunCardWatcher:
     def _arm(self) -> None:
         with self._lock:
             while self._observer is not None:
+                target: Path | None
                 if self.root.is_dir():
                     target, recursive = self.root, True
                 else:

@@ -260,8 +260,8 @@ class HumanPrinter:
             lines = summary_lines(event, hint)
             if event["status"] == "failed" and self.failures:
                 lines[-1:-1] = self.failures
-            for line in lines:
-                print(line, flush=True)
+            for text in lines:
+                print(text, flush=True)
             if event["status"] == "failed" and event.get("message"):
                 print(event["message"], file=sys.stderr)
             return

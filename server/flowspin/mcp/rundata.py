@@ -50,7 +50,7 @@ def latest_task(path: Path, step: str) -> Any | None:
             if i >= MAX_RUNS_SCANNED:
                 break
             try:
-                tasks = list(run[step])
+                tasks: list[Any] = list(run[step])
             except (KeyError, MetaflowNotFound):
                 continue
             for task in sorted(tasks, key=lambda t: int(t.id) if t.id.isdigit() else 0):

@@ -265,12 +265,12 @@ def process_alive(pid: int) -> bool:
 
 def is_alive(record: dict[str, Any]) -> bool:
     pgid = record.get("pgid")
-    return bool(pgid) and group_alive(int(pgid), record.get("flow_file"))
+    return pgid is not None and bool(pgid) and group_alive(int(pgid), record.get("flow_file"))
 
 
 def launcher_alive(record: dict[str, Any]) -> bool:
     pid = record.get("launcher_pid")
-    return bool(pid) and process_alive(int(pid))
+    return pid is not None and bool(pid) and process_alive(int(pid))
 
 
 # --- cancelling a run from any process ------------------------------------------------------

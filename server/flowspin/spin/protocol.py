@@ -85,7 +85,7 @@ def read_fd(fd: int) -> dict[str, Any] | None:
     return _read_frame(lambda n: _read_exact_fd(fd, n))
 
 
-def send_sock(sock: socket.socket, msg: dict[str, Any]) -> None:
+def send_sock(sock: Any, msg: dict[str, Any]) -> None:  # socket.socket or _socket.socket
     sock.sendall(encode(msg))
 
 
@@ -101,7 +101,7 @@ def _recv_exact(sock: socket.socket, n: int) -> bytes | None:
     return bytes(buf)
 
 
-def recv_sock(sock: socket.socket) -> dict[str, Any] | None:
+def recv_sock(sock: Any) -> dict[str, Any] | None:  # socket.socket or _socket.socket
     return _read_frame(lambda n: _recv_exact(sock, n))
 
 
