@@ -103,7 +103,7 @@ async def test_code_lenses_above_each_step(client: LanguageClient, train: Doc) -
     spin = {"uri": train.uri}
     assert seen == [
         (train.line_of("@step"), "▶ Spin", "flowspin.spin", [spin | {"step": "start"}]),
-        (train.line_of("@step"), "⏵ Debug", "flowspin.debugStep", [spin | {"step": "start"}]),
+        (train.line_of("@step"), "▷ Debug", "flowspin.debugStep", [spin | {"step": "start"}]),
         (
             train.line_of("@step"),
             "▶ Run",
@@ -111,12 +111,12 @@ async def test_code_lenses_above_each_step(client: LanguageClient, train: Doc) -
             [spin | {"line": train.line_of("def start")}],
         ),
         (train.line_of("@card"), "▶ Spin", "flowspin.spin", [spin | {"step": "train"}]),
-        (train.line_of("@card"), "⏵ Debug", "flowspin.debugStep", [spin | {"step": "train"}]),
+        (train.line_of("@card"), "▷ Debug", "flowspin.debugStep", [spin | {"step": "train"}]),
         (train.line_of("@card"), "Card", "flowspin.showCard", [spin | {"step": "train"}]),
         (train.line_of("@step", 2), "▶ Spin", "flowspin.spin", [spin | {"step": "join"}]),
-        (train.line_of("@step", 2), "⏵ Debug", "flowspin.debugStep", [spin | {"step": "join"}]),
+        (train.line_of("@step", 2), "▷ Debug", "flowspin.debugStep", [spin | {"step": "join"}]),
         (train.line_of("@step", 3), "▶ Spin", "flowspin.spin", [spin | {"step": "end"}]),
-        (train.line_of("@step", 3), "⏵ Debug", "flowspin.debugStep", [spin | {"step": "end"}]),
+        (train.line_of("@step", 3), "▷ Debug", "flowspin.debugStep", [spin | {"step": "end"}]),
     ]
 
 

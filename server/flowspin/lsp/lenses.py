@@ -70,11 +70,13 @@ def code_lenses(
                     ),
                 )
             )
-            lenses.append(  # Debug Step: the same spin, paused at the editor's breakpoints
+            # Debug Step: the same spin, paused at the editor's breakpoints. "▷" (not "⏵"):
+            # it is in the fonts that have "▶", where "⏵" is often missing (Linux).
+            lenses.append(
                 types.CodeLens(
                     range=where,
                     command=types.Command(
-                        title="⏵ Debug", command="flowspin.debugStep", arguments=[target]
+                        title="▷ Debug", command="flowspin.debugStep", arguments=[target]
                     ),
                 )
             )
