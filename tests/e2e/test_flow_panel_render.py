@@ -1,7 +1,7 @@
 """The flow panel's page script in headless chromium, without an editor: a generated graph of
-200 steps (every kind, a recursive switch, every status) is drawn within the budget of issue
-15 (500 ms from the message to painted, median of fresh pages). Uses
-benchmarks/bench_flow_panel.mjs."""
+200 steps (every kind, a recursive switch, every status) is laid out and painted, and redrawn
+with new statuses. Uses benchmarks/bench_flow_panel.mjs; how fast (the 500 ms budget) is the
+benchmark's to say, never a timed assertion here."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from e2e_support import CHROMIUM, NODE, require_prerequisites
 pytestmark = pytest.mark.e2e
 
 
-def test_200_steps_render_within_budget() -> None:
+def test_200_steps_are_laid_out_and_painted() -> None:
     require_prerequisites("the flow panel render test")
     subprocess.run(["npm", "run", "--silent", "bundle"], cwd=REPO, check=True, timeout=120)
     proc = subprocess.run(
@@ -31,5 +31,6 @@ def test_200_steps_render_within_budget() -> None:
     rows = {r["steps"]: r for r in json.loads(proc.stdout)["rows"]}
     print(rows)
     big = max(rows)
-    assert big >= 200
-    assert rows[big]["firstDrawMs"] <= 500, rows[big]
+    assert big >= 200 and rows[big]["edges"] >= big - 1
+    # painted (the page sets its render time once the graph is on screen), then redrawn
+    assert rows[big]["firstDrawMs"] > 0 and rows[big]["redrawMs"] > 0, rows[big]

@@ -21,7 +21,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import threading
 from pathlib import Path
 from typing import Any
@@ -233,15 +232,8 @@ class TaskMetadata:
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
+    """The store's atomic write, in folders only this user may enter (blobs get unpickled)."""
+    from flowspin.store.atomic import write_atomic
+
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    write_atomic(path, [data])
