@@ -36,6 +36,11 @@ const SERVER_COMMANDS: readonly ServerCommand[] = [
   { id: 'cancel', needsStep: false, save: false },
 ];
 
+/** Told of each debug spin as it is requested: debug.ts starts VS Code's session at once. */
+export interface DebugStarter {
+  willDebug(uri: string, step: string, answer: Promise<CommandResult>): void;
+}
+
 export function toUri(value: string | vscode.Uri): vscode.Uri {
   return typeof value === 'string' ? vscode.Uri.parse(value) : value;
 }
@@ -52,7 +57,7 @@ export async function saveIfDirty(uri: vscode.Uri): Promise<boolean> {
   return doc.save();
 }
 
-async function runServerCommand(server: Server, spec: ServerCommand, raw: unknown): Promise<void> {
+async function runServerCommand(server: Server, spec: ServerCommand, raw: unknown, debug?: DebugStarter): Promise<void> {
   const given = isTarget(raw) ? raw : raw instanceof vscode.Uri ? { uri: raw } : {};
   const editor = vscode.window.activeTextEditor;
   const uri = given.uri ? toUri(given.uri) : editor?.document.uri;
@@ -97,8 +102,11 @@ async function runServerCommand(server: Server, spec: ServerCommand, raw: unknow
   if (step) {
     arg.step = step;
   }
-  const result = await server.execute(spec.id, arg);
-  show(spec.id, result);
+  const answer = server.execute(spec.id, arg);
+  if (spec.id === 'debugStep' && step && uri) {
+    debug?.willDebug(uri.toString(), step, answer);
+  }
+  show(spec.id, await answer);
 }
 
 export function show(id: string, result: CommandResult): void {
@@ -131,11 +139,11 @@ export function guarded(id: string, body: (arg: unknown) => Promise<void>): (arg
   };
 }
 
-export function registerCommands(server: Server): vscode.Disposable[] {
+export function registerCommands(server: Server, debug?: DebugStarter): vscode.Disposable[] {
   const disposables = SERVER_COMMANDS.map((spec) =>
     vscode.commands.registerCommand(
       `flowspin.${spec.id}`,
-      guarded(spec.id, (arg) => runServerCommand(server, spec, arg)),
+      guarded(spec.id, (arg) => runServerCommand(server, spec, arg, debug)),
     ),
   );
   disposables.push(

@@ -3,7 +3,7 @@ import * as vscode from 'vscode';
 import { registerCardView } from './cardView';
 import { Server } from './client';
 import { registerCommands } from './commands';
-import { registerDebugUi } from './debug';
+import { DebugLauncher, registerDebugUi } from './debug';
 import { registerFlowPanel } from './flowPanel';
 import { registerLanguageModelTools } from './lmTools';
 import { log, logChannel } from './log';
@@ -20,12 +20,13 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   const status = new StatusItem();
   server = new Server(out, status);
   const current = server;
-  context.subscriptions.push(out, status, current, ...registerCommands(current));
+  const launcher = new DebugLauncher();
+  context.subscriptions.push(out, status, current, ...registerCommands(current, launcher));
   context.subscriptions.push(...registerCardView(context, current));
   context.subscriptions.push(...registerFlowPanel(context, current));
   context.subscriptions.push(...registerLanguageModelTools());
   context.subscriptions.push(...registerSpinUi(current));
-  context.subscriptions.push(...registerDebugUi(current));
+  context.subscriptions.push(...registerDebugUi(current, launcher));
   context.subscriptions.push(...registerRunUi(current, context));
 
   context.subscriptions.push(
