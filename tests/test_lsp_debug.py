@@ -193,3 +193,38 @@ async def test_no_debugger_in_time_is_a_debug_timeout(client: LanguageClient, ro
     assert answer["ok"] is False and answer["result"]["error"]["type"] == "DebugTimeout"
     assert len(_seen["listening"]) == before + 1
     assert "DebugTimeout" in answer["message"]
+
+
+async def test_stopping_the_debugger_lets_the_step_finish(
+    client: LanguageClient, root: Path
+) -> None:
+    """VS Code's Stop on an attach session is a `disconnect` (the debuggee is not terminated):
+    the step runs on to its end and the spin's answer is the usual one."""
+    flow = root / "flow.py"
+    text = flow.read_text()
+    line = next(i for i, ln in enumerate(text.splitlines(), 1) if "self.y = self.x" in ln)
+    before = len(_seen["listening"])
+    answer = asyncio.ensure_future(
+        command(client, "debugStep", {"uri": flow.as_uri(), "step": "train"})
+    )
+    await wait_until(client, "flowspin/debugListening", lambda: len(_seen["listening"]) > before)
+    note = _seen["listening"][-1]
+
+    def stop_while_paused() -> None:
+        dap = DapClient(note.host, note.port)
+        try:
+            dap.request("initialize", adapterID="flowspin", pathFormat="path")
+            attach = dap.send("attach", justMyCode=False)
+            dap.event("initialized")
+            dap.request("setBreakpoints", source={"path": str(flow)}, breakpoints=[{"line": line}])
+            dap.request("configurationDone")
+            dap.response(attach)
+            dap.event("stopped")
+            dap.send("disconnect", restart=False)
+        finally:
+            dap.close()
+
+    await asyncio.to_thread(stop_while_paused)
+    result = await asyncio.wait_for(answer, TIMEOUT)
+    assert result["ok"] is True, result["message"]
+    assert result["result"]["artifacts"]["y"]["repr"] == "12"
