@@ -12,6 +12,7 @@ from pygls.lsp.server import LanguageServer
 from flowspin import __version__
 from flowspin.lsp import (
     actions,
+    artifacts,
     cards,
     commands,
     completion,
@@ -80,6 +81,7 @@ def create_server() -> FlowspinServer:
     cards.register(server)
     actions.register(server)
     flowgraph.register(server)
+    artifacts.register(server)
     staleness.register(server)
 
     @server.feature(types.INITIALIZE)
