@@ -102,7 +102,7 @@ class DiagnosticsScheduler:
         pending = previous is not None and not previous.done()
         if pending and previous_version == version:
             return  # a save of the text being checked: that check stands
-        if pending:
+        if pending and previous is not None:
             previous.cancel()
         big = len(self.server.workspace.get_text_document(uri).source) > BIG_TEXT
         delay = self.debounce if pending or big else 0.0
@@ -151,7 +151,7 @@ class DiagnosticsScheduler:
         state = self.server.state
         doc = self.server.workspace.get_text_document(uri)
         # A failed spin's exception stays beside the lint findings (see `spinning`).
-        spun = []
+        spun: list[types.Diagnostic] = []
         for source in ("spins", "runs"):  # so does a failed run task's (see `running`)
             tracker = getattr(self.server, source, None)
             spun += tracker.diagnostics_for(uri) if tracker is not None else []

@@ -4,7 +4,7 @@ the innermost user frame's line (the flow file or a workspace module), else a fa
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from flowspin.lsp.server import FlowspinServer
 
 
-def line_range(lines: list[str], line: int) -> types.Range:
+def line_range(lines: Sequence[str], line: int) -> types.Range:
     text = lines[line] if 0 <= line < len(lines) else ""
     body = text.rstrip("\r\n")
     start = len(body) - len(body.lstrip())

@@ -14,7 +14,7 @@ import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from flowspin.analysis import Flow
 from flowspin.analysis.graph import metaflow_facts
@@ -164,12 +164,12 @@ def _edges(flow: Flow) -> list[dict[str, Any]]:
     edges: list[dict[str, Any]] = []
     for step in flow.steps.values():
         tail = step.tail_transition
-        labels: dict[str, list[str]] = {}
+        labels: dict[str, list[str | None]] = {}
         if tail is not None and tail.kind == "switch":
             for case, target in (tail.switch_cases or {}).items():
                 labels.setdefault(target, []).append(str(case))
         for target in dict.fromkeys(step.out_steps):
-            into = facts.get(target, {}).get("in_funcs") or []
+            into = cast("list[str]", facts.get(target, {}).get("in_funcs") or [])
             # Metaflow's walk leaves out edges back onto the walked path (a recursive switch).
             back = target == step.name or (step.name in reached and step.name not in into)
             for label in labels.get(target) or [None]:

@@ -46,7 +46,7 @@ def find_references(
     view = ls.state.models.view(doc, check=check)
     lines = view.lines if view else doc.lines
     found = view.index.mention_at(*to_model_position(position, lines)) if view else None
-    if found is None:
+    if found is None or view is None:
         return []
     flow, mention = found
     return [

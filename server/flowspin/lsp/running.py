@@ -312,9 +312,9 @@ def _translate(ls: FlowspinServer, active: ActiveRun, event: dict[str, Any]) -> 
         if event.get("message"):
             _log_line(ls, active, event["message"])
     else:
-        line = event_line(event, lambda p: Path(p).name)
-        if line is not None:
-            _log_line(ls, active, line)
+        shown = event_line(event, lambda p: Path(p).name)
+        if shown is not None:
+            _log_line(ls, active, shown)
     if kind == "log":
         return
     handle = active.handle
@@ -362,7 +362,7 @@ def _add_error(ls: FlowspinServer, active: ActiveRun, event: dict[str, Any]) -> 
         doc = ls.workspace.get_text_document(active.uri)
         model = ls.state.models.navigation_model(doc)
         flow = next((f for f in (model.flows if model else []) if step in f.steps), None)
-        return flow.steps[step].span.line - 1 if flow else 0
+        return flow.steps[step].span.line - 1 if flow and step is not None else 0
 
     run_id = event.get("run_id") or active.handle.run_id
     shown, diag = exception_diagnostic(
@@ -527,7 +527,7 @@ def _as_dict(params: Any) -> dict[str, Any]:
 
 
 def register(server: FlowspinServer) -> None:
-    server.runs = RunTracker()  # type: ignore[attr-defined]
+    server.runs = RunTracker()
     commands.HANDLERS["flowspin.server.run"] = (run, False)
     commands.HANDLERS["flowspin.server.resume"] = (resume, False)
     commands.HANDLERS["flowspin.server.selectBaseRun"] = (select_base_run, False)

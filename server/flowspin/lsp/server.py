@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
 from pygls.lsp.server import LanguageServer
@@ -29,12 +29,25 @@ from flowspin.lsp import (
 from flowspin.lsp.state import ServerState
 from flowspin.lsp.work import FileWork
 
+if TYPE_CHECKING:
+    from flowspin.lsp.running import RunTracker
+    from flowspin.lsp.spin_host import SpinHost
+    from flowspin.lsp.spinning import SpinTracker
+    from flowspin.lsp.staleness import StaleTracker
+
 log = logging.getLogger(__name__)
 
 STATUS = "flowspin/status"
 
 
 class FlowspinServer(LanguageServer):
+    # Set by the features that own them, in their register(): spinning.py (spins, spin_host),
+    # running.py (runs), staleness.py (stale).
+    spins: SpinTracker
+    spin_host: SpinHost
+    runs: RunTracker
+    stale: StaleTracker
+
     def __init__(self) -> None:
         super().__init__(
             "flowspin",

@@ -528,8 +528,8 @@ def _field(params: Any, name: str) -> Any:
 def register(server: FlowspinServer) -> None:
     from flowspin.lsp.spin_host import SpinHost
 
-    server.spins = SpinTracker()  # type: ignore[attr-defined]
-    server.spin_host = SpinHost()  # type: ignore[attr-defined]
+    server.spins = SpinTracker()
+    server.spin_host = SpinHost()
     commands.HANDLERS["flowspin.server.spin"] = (spin, True)
     commands.HANDLERS["flowspin.server.debugStep"] = (debug_step, True)
     commands.HANDLERS["flowspin.server.cancel"] = (cancel, False)

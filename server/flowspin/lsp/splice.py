@@ -86,9 +86,10 @@ def _reparse(
     parsed = parse_source(text, _PATH)
     if parsed.syntax_error is not None:
         blank = [parsed.syntax_error.span.line - 1] + ([cursor] if cursor is not None else [])
-        parsed = _repaired(text, blank)
-        if parsed is None:
+        repaired = _repaired(text, blank)
+        if repaired is None:
             return None
+        parsed = repaired
     if len(parsed.flows) != 1:
         return None
     mini = parsed.flows[0]

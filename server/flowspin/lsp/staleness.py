@@ -177,4 +177,4 @@ class StaleTracker:
 
 
 def register(server: FlowspinServer) -> None:
-    server.stale = StaleTracker(server)  # type: ignore[attr-defined]
+    server.stale = StaleTracker(server)
