@@ -99,6 +99,7 @@ def call(
         str(args.get("step", "")),
         str(args.get("name", "")),
         spin_id=args.get("spin_id"),
+        keys=args.get("path"),
     )
 
 

@@ -232,14 +232,65 @@ def _load_spin(path: Path, step: str, spin_id: str | None) -> Any | None:
         return None
 
 
-def show_artifact(
-    workspace: Path, path: Path, step: str, name: str, *, spin_id: str | None = None
-) -> dict[str, Any]:
+def _below(value: Any, name: str, keys: list[str] | None) -> Any:
+    """The value at `keys` below the artifact (dict key, list index, attribute, column)."""
+    if not keys:
+        return value
+    from flowspin.agents.preview import PreviewError, children, descend
+
+    try:
+        return descend(value, keys)
+    except PreviewError as exc:
+        at = "".join(f"[{k!r}]" for k in keys)
+        listed = [c["key"] for c in children(value).get("children", [])][:20]
+        raise ToolProblem(
+            f"{name}{at}: {exc}",
+            next_step="pass keys from the artifact's `preview` (top level: "
+            f"{', '.join(listed) or 'nothing below it'}).",
+        ) from None
+
+
+def _shown(value: Any) -> dict[str, Any]:
+    """The summary and, for tables and containers, a preview sized for a model's context."""
+    from flowspin.agents.preview import agent_preview
     from flowspin.agents.summary import summarize
 
+    out: dict[str, Any] = {"value": summarize(value)}
+    try:
+        preview = agent_preview(value)
+    except Exception:  # a preview never fails the tool: the summary stands
+        preview = None
+    if preview is not None:
+        out["preview"] = preview
+    return out
+
+
+def _check_keys(keys: Any) -> list[str] | None:
+    if keys is None:
+        return None
+    if not isinstance(keys, list) or len(keys) > 32 or not all(
+        isinstance(k, (str, int)) and not isinstance(k, bool) for k in keys
+    ):
+        raise ToolProblem(
+            "path must be a list of keys, e.g. [\"params\", \"lr\"] or [\"rows\", 0]",
+            next_step="leave it out to see the artifact itself.",
+        )
+    return [str(k) for k in keys]
+
+
+def show_artifact(
+    workspace: Path,
+    path: Path,
+    step: str,
+    name: str,
+    *,
+    spin_id: str | None = None,
+    keys: list[str] | None = None,
+) -> dict[str, Any]:
     _known_step(workspace, path, step)
     check_artifact_name(name)
     check_spin_id(spin_id)
+    keys = _check_keys(keys)
     shown = display_path(workspace, path)
     loaded = _load_spin(path, step, spin_id)
     if loaded is not None:
@@ -265,7 +316,8 @@ def show_artifact(
             "name": name,
             "source": {"kind": "spin", "spin_id": loaded.spin_id, "status": loaded.status},
             "changed_in_spin": bool(info.get("changed")),
-            "value": summarize(value),
+            **({"path": keys} if keys else {}),
+            **_shown(_below(value, name, keys)),
         }
     from flowspin.mcp import rundata
 
@@ -286,7 +338,8 @@ def show_artifact(
         "step": step,
         "name": name,
         "source": {"kind": "run", "task": task.pathspec},
-        "value": summarize(task[name].data),
+        **({"path": keys} if keys else {}),
+        **_shown(_below(task[name].data, name, keys)),
     }
 
 

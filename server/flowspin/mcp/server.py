@@ -92,9 +92,12 @@ user, parameters. Use it to choose a `run_id` for `spin` or to see whether a bas
 
 SHOW_ARTIFACT_DESCRIPTION = """\
 Show one artifact of a step, size-capped: a DataFrame as shape, dtypes and its first 5 rows; an
-array as shape and dtype; anything else as type and a short repr. Reads the step's latest spin
-(or the spin given by `spin_id`); when the step was never spun, the latest Metaflow run's task.
-Use it after `spin` or `run` to check values without printing them in the step."""
+array as shape and dtype; anything else as type and a short repr. `preview` adds a table's first
+10 rows as columns and rows (DataFrames, arrays, lists of records), or one level of a dict's,
+list's or object's children; `path` looks inside (a dict key, list index, attribute or column).
+Reads the step's latest spin (or the spin given by `spin_id`); when the step was never spun, the
+latest Metaflow run's task. Use it after `spin` or `run` to check values without printing them
+in the step."""
 
 DIFF_DESCRIPTION = """\
 Compare the latest spin of a step with the same step's task in the spin's base run (default), or
@@ -385,10 +388,19 @@ def build_server(workspace: Path) -> MCPServer:
             str | None,
             Field(description="A spin id from a `spin` result; default the step's latest spin."),
         ] = None,
+        path: Annotated[
+            list[str | int] | None,
+            Field(
+                description="Keys below the artifact, to look inside it: a dict key, list "
+                "index, attribute or DataFrame column, e.g. [\"params\", \"lr\"]."
+            ),
+        ] = None,
     ) -> CallToolResult:
         def go() -> CallToolResult:
-            path = resolve_flow_file(workspace, file)
-            return _result(engines.show_artifact(workspace, path, step, name, spin_id=spin_id))
+            flow = resolve_flow_file(workspace, file)
+            keys = [str(k) for k in path] if path else None
+            shown = engines.show_artifact(workspace, flow, step, name, spin_id=spin_id, keys=keys)
+            return _result(shown)
 
         return _guarded("show_artifact", go)
 
