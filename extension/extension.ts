@@ -1,5 +1,6 @@
 /** Entry point: wires the output channel, status bar, server and commands together. */
 import * as vscode from 'vscode';
+import { registerArtifactsView } from './artifactsView';
 import { registerCardView } from './cardView';
 import { Server } from './client';
 import { registerCommands } from './commands';
@@ -24,6 +25,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   context.subscriptions.push(out, status, current, ...registerCommands(current, launcher));
   context.subscriptions.push(...registerCardView(context, current));
   context.subscriptions.push(...registerFlowPanel(context, current));
+  context.subscriptions.push(...registerArtifactsView(context, current));
   context.subscriptions.push(...registerLanguageModelTools());
   context.subscriptions.push(...registerSpinUi(current));
   context.subscriptions.push(...registerDebugUi(current, launcher));
