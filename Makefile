@@ -44,9 +44,11 @@ setup-e2e:
 extension: setup-node
 	npm run --silent build
 
-lint: setup
+# ESLint (typescript-eslint, type-checked rules) for extension/**/*.ts: eslint.config.mjs.
+lint: setup setup-node
 	$(VENV)/bin/ruff check server tests benchmarks
 	$(VENV)/bin/mypy
+	npm run --silent lint
 
 pytest: setup
 	$(VENV)/bin/python -m pytest -q -p no:cacheprovider --durations=20

@@ -329,7 +329,7 @@ class CardView implements vscode.Disposable {
   /** The panel's page, with a nonce of its own (fresh for every page, never in card content). */
   private page(webview: vscode.Webview): string {
     const n = nonce();
-    const media = (name: string) => webview.asWebviewUri(vscode.Uri.joinPath(this.context.extensionUri, 'media', name));
+    const media = (name: string) => webview.asWebviewUri(vscode.Uri.joinPath(this.context.extensionUri, 'media', name)).toString();
     const policy = (scripts: string) =>
       [
         "default-src 'none'",

@@ -264,7 +264,8 @@ export class Server implements vscode.Disposable {
       await client.setTrace(TRACE[settings.trace]);
       log.info(`flowspin server started: ${python.command} -m flowspin lsp`);
       const info = client.initializeResult?.serverInfo;
-      const ours = String(vscode.extensions.getExtension(EXTENSION_ID)?.packageJSON?.version ?? '');
+      const manifest = vscode.extensions.getExtension(EXTENSION_ID)?.packageJSON as { version?: string } | undefined;
+      const ours = String(manifest?.version ?? '');
       const mismatch = ours ? versionMismatch(ours, info?.name, info?.version, python.command) : undefined;
       if (mismatch && !this.warned.has(`version:${python.command}`)) {
         this.warned.add(`version:${python.command}`);

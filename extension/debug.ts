@@ -62,9 +62,9 @@ class EndedAdapter implements vscode.DebugAdapter {
       return;
     }
     const reply = { seq: ++this.seq, type: 'response', request_seq: m.seq, command: m.command, success: true, body: {} };
-    this.emitter.fire(reply as vscode.DebugProtocolMessage);
+    this.emitter.fire(reply);
     if (m.command === 'initialize') {
-      this.emitter.fire({ seq: ++this.seq, type: 'event', event: 'terminated', body: {} } as vscode.DebugProtocolMessage);
+      this.emitter.fire({ seq: ++this.seq, type: 'event', event: 'terminated', body: {} });
     }
   }
 

@@ -209,7 +209,7 @@ class FlowPanel implements vscode.Disposable {
   /** The page: a nonce of its own, no inline script or style, assets from media/ and dist/. */
   private page(webview: vscode.Webview): string {
     const n = nonce();
-    const asset = (...parts: string[]) => webview.asWebviewUri(vscode.Uri.joinPath(this.context.extensionUri, ...parts));
+    const asset = (...parts: string[]) => webview.asWebviewUri(vscode.Uri.joinPath(this.context.extensionUri, ...parts)).toString();
     const csp = [
       "default-src 'none'",
       `style-src ${webview.cspSource}`,

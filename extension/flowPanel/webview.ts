@@ -334,7 +334,7 @@ function draw(): void {
       if (p) p.step = step;
     }
   }
-  const focused = (document.activeElement as Element | null)?.closest?.('.node')?.getAttribute('data-step') ?? null;
+  const focused = document.activeElement?.closest?.('.node')?.getAttribute('data-step') ?? null;
   viewport.textContent = '';
   const edges = el('g', { class: 'edges' }, viewport);
   const labels = el('g', { class: 'labels' }, viewport);
@@ -374,7 +374,7 @@ function draw(): void {
   }
   if (focused) {
     restoring = true;
-    (viewport.querySelector(`.node[data-step="${CSS.escape(focused)}"]`) as SVGGElement | null)?.focus({ preventScroll: true });
+    viewport.querySelector<SVGGElement>(`.node[data-step="${CSS.escape(focused)}"]`)?.focus({ preventScroll: true });
     restoring = false;
   }
   applyView();
@@ -548,7 +548,7 @@ viewport.addEventListener('dblclick', (e) => {
   if (step && !(e.target as Element).closest('.action')) reveal(step, true);
 });
 viewport.addEventListener('focusin', (e) => {
-  const g = (e.target as Element).closest('.node') as SVGGElement | null;
+  const g = (e.target as Element).closest<SVGGElement>('.node');
   const name = g?.getAttribute('data-step');
   if (g && name) {
     if (selected !== name) select(g);
@@ -569,7 +569,7 @@ viewport.addEventListener('keydown', (e) => {
   if (towards) {
     e.preventDefault();
     const next = nearest(step.name, towards[0], towards[1]);
-    if (next) (viewport.querySelector(`.node[data-step="${CSS.escape(next)}"]`) as SVGGElement | null)?.focus();
+    if (next) viewport.querySelector<SVGGElement>(`.node[data-step="${CSS.escape(next)}"]`)?.focus();
     return;
   }
   const a = ACTIONS.find((x) => x.key === e.key.toLowerCase());
