@@ -21,7 +21,7 @@
   /** @type {string|null} */ let current = null; // path of the card in the iframe
   let loaded = false;
   /** @type {any} */ let pending = null; // a data update that came before the card loaded
-  let staleSeen = null; // created_on of the last data update that asked for a reload
+  /** @type {number|string|null} */ let staleSeen = null; // created_on of the last data update that asked for a reload
   /** Large inline scripts of cards, sent once by the extension, by hash (see cardView.ts). */
   const assets = new Map();
   const ASSET_KEY = /^[0-9a-f]{40}$/;
@@ -34,10 +34,12 @@
     button.onclick = () => vscode.postMessage({ type: 'source', source: button.dataset.source });
   }
 
+  /** @param {CardViewState} extra */
   function remember(extra) {
     vscode.setState({ ...(vscode.getState() || {}), scroll, tabKey, ...extra });
   }
 
+  /** @param {number} seconds */
   function ago(seconds) {
     const s = Math.max(0, Math.round(Date.now() / 1000 - seconds));
     if (s < 60) return `${s} s ago`;
@@ -46,7 +48,7 @@
     return new Date(seconds * 1000).toLocaleString();
   }
 
-  /** The header's words for where the card came from. */
+  /** The header's words for where the card came from. @param {CardPageMessage} m */
   function sourceText(m) {
     if (m.source === 'spin') {
       const when = m.created ? ago(m.created) : (m.label || '').replace(/^spin\s*/, '');
@@ -59,6 +61,7 @@
     return m.label || '';
   }
 
+  /** @param {CardPageMessage} m */
   function drawHeader(m) {
     $('step').textContent = m.step ? `Step ${m.step}` : '';
     const label = $('label');
@@ -98,7 +101,10 @@
     else if (data.type === 'data' && typeof data.path === 'string') update(data);
   });
 
-  /** Messages the card's frame may send: its scroll position, a data update it cannot use. */
+  /**
+   * Messages the card's frame may send: its scroll position, a data update it cannot use.
+   * @param {any} data what the frame posted, checked here for those two shapes
+   */
   function fromCard(data) {
     const at = data.flowspinScroll;
     if (Array.isArray(at) && at.length === 2 && at.every((v) => Number.isFinite(v)) && current) {
@@ -115,6 +121,7 @@
     }
   }
 
+  /** @param {CardPageMessage} m */
   function empty(m) {
     msg = m;
     drawHeader(m);
@@ -139,10 +146,12 @@
     remember({ view: m.state });
   }
 
+  /** @param {CardPageCard} c */
   function cardKey(c) {
     return c.id || c.type;
   }
 
+  /** @param {CardPageMessage & { cards: CardPageCard[] }} m */
   function show(m) {
     msg = m;
     $('empty').hidden = true;
@@ -150,7 +159,7 @@
     drawHeader(m);
     let index = m.cards.findIndex((c) => cardKey(c) === tabKey);
     if (index < 0) index = 0;
-    tabKey = cardKey(m.cards[index]);
+    tabKey = cardKey(/** @type {CardPageCard} */ (m.cards[index]));
     const tabs = $('tabs');
     tabs.textContent = '';
     if (m.cards.length > 1) {
@@ -166,7 +175,7 @@
         tabs.append(b);
       });
     }
-    const card = m.cards[index];
+    const card = /** @type {CardPageCard} */ (m.cards[index]);
     current = card.path;
     loaded = false;
     pending = card.data || null;
@@ -199,10 +208,10 @@
     pending = null;
   });
 
-  /** A running task's data update for one of the cards shown. */
+  /** A running task's data update for one of the cards shown. @param {CardPageData} m */
   function update(m) {
     if (!msg || !msg.cards) return;
-    const card = msg.cards.find((c) => c.path === m.path);
+    const card = msg.cards.find((/** @type {CardPageCard} */ c) => c.path === m.path);
     if (!card) return;
     card.data = m.data;
     if (m.created) msg.created = m.created;
