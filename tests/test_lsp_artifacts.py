@@ -26,6 +26,11 @@ import pandas as pd
 from metaflow import FlowSpec, step
 
 
+class Box:
+    def __init__(self, n):
+        self.n = n
+
+
 class TableFlow(FlowSpec):
     @step
     def start(self):
@@ -38,6 +43,7 @@ class TableFlow(FlowSpec):
     def train(self):
         self.df = pd.DataFrame({"n": [3, 1, 2, 5, 4], "name": list("abcde")})
         self.arr = np.arange(12).reshape(3, 4)
+        self.box = Box(3)
         self.next(self.end)
 
     @step
@@ -118,7 +124,7 @@ async def test_listing_has_badges_types_and_shapes(client: LanguageClient, flow:
     assert rows["df"]["table"] is True and rows["df"]["expandable"] is True
     assert rows["d"]["badge"] == "inherited" and rows["d"]["len"] == 3
     assert rows["kept"]["badge"] == "inherited" and rows["kept"]["expandable"] is False
-    assert rows["kept"]["summary"] == "str = 'same'"
+    assert rows["kept"]["summary"] == "str = 'same'" and "name" not in rows
 
     # The cursor's step, from a line; and the base run's task as the source.
     line = flow.text.splitlines().index("        self.arr = np.arange(12).reshape(3, 4)")
@@ -128,7 +134,7 @@ async def test_listing_has_badges_types_and_shapes(client: LanguageClient, flow:
         client, "flowspin/artifacts", {"uri": flow.uri, "step": "train", "source": "run"}
     )
     assert run["ok"] is True and run["source"]["kind"] == "run", run
-    assert {a["name"] for a in run["artifacts"]} == {"d", "kept", "df", "arr"}
+    assert {a["name"] for a in run["artifacts"]} == {"d", "kept", "df", "arr", "box"}
     assert all(a["badge"] is None for a in run["artifacts"])
 
     none = await request(client, "flowspin/artifacts", {"uri": flow.uri, "step": "end"})
@@ -152,6 +158,10 @@ async def test_expanding_a_dict_and_a_dataframe(client: LanguageClient, flow: Do
 
     arr = await request(client, "flowspin/artifactChildren", {**base, "path": ["arr"]})
     assert arr["children"][0]["summary"] == "3 x 4 of int64"
+
+    # An instance of a class of the user's: never unpickled in the server (no user import).
+    box = await request(client, "flowspin/artifactChildren", {**base, "path": ["box"]})
+    assert box["ok"] is False and "not one the editor may import" in box["message"], box
 
     missing = await request(client, "flowspin/artifactChildren", {**base, "path": ["d", "zz"]})
     assert missing["ok"] is False and "no key" in missing["message"]

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import io
 import math
+import pickle
 import threading
 from collections import OrderedDict
 from pathlib import Path
@@ -83,7 +84,7 @@ def list_artifacts(
     base_names = set(base.values) if base is not None else set()
     rows = []
     for name in sorted(shown.values):
-        if name in _METAFLOW_OWN and shown.source.kind == "run":
+        if name in _METAFLOW_OWN:
             continue
         summary = dict(shown.values[name])
         badge = None
@@ -165,7 +166,12 @@ def _read_blob(store: Any, sha: str) -> Any:
     data = store.blob_path(sha).read_bytes()
     if content_hash([data]) != sha:
         raise PreviewError("the stored value does not match its content hash: spin again")
-    return _loads_safely(data)
+    try:
+        return _loads_safely(data)
+    except pickle.UnpicklingError as exc:
+        raise PreviewError(
+            f"not read here: its class is not one the editor may import ({exc})"
+        ) from None
 
 
 def _read_task_artifact(pathspec: str, name: str) -> Any:
@@ -178,7 +184,7 @@ def _read_task_artifact(pathspec: str, name: str) -> Any:
         raise PreviewError(f"task {pathspec} has no artifact {name!r}")
     loaded = _load_safely(opened, {name: key})
     if name not in loaded:
-        raise PreviewError(f"{name!r} needs a class the editor may not import (user code)")
+        raise PreviewError(f"{name!r} not read here: its class is not one the editor may import")
     return loaded[name]
 
 
