@@ -83,6 +83,7 @@ def list_artifacts(
         base = None
     base_names = set(base.values) if base is not None else set()
     rows = []
+    record: dict[str, Any] | None = None
     for name in sorted(shown.values):
         if name in _METAFLOW_OWN:
             continue
@@ -95,7 +96,9 @@ def list_artifacts(
                 badge = "inherited"
         if summary.get("size") is not None and summary["size"] <= LOAD_CAP:
             try:
-                value = read_value(flow_file, flow_name, step, source, name)
+                if record is None and shown.source.kind == "spin":
+                    record = _record(flow_file, step, shown.source.spin_id)
+                value = read_value(flow_file, flow_name, step, source, name, False, record)
                 summary.update(_shape_of(value))
             except Exception:
                 pass
@@ -115,6 +118,13 @@ def list_artifacts(
         )
     return {"ok": True, "source": shown.source.as_dict(), "label": shown.source.label(),
             "artifacts": rows}  # fmt: skip
+
+
+def _record(flow_file: Path, step: str, spin_id: str | None) -> dict[str, Any]:
+    from flowspin.store import Store, workspace_root
+
+    record: dict[str, Any] = Store(workspace_root(flow_file)).read_record(flow_file, step, spin_id)
+    return record
 
 
 def _expandable_type(type_name: str) -> bool:
@@ -188,20 +198,31 @@ def _read_task_artifact(pathspec: str, name: str) -> Any:
     return loaded[name]
 
 
-def read_value(flow_file: Path, flow_name: str, step: str, source: str, name: str) -> Any:
-    """The artifact's value from `source` (see `list_artifacts`), read safely and kept."""
+def read_value(
+    flow_file: Path,
+    flow_name: str,
+    step: str,
+    source: str,
+    name: str,
+    keep: bool = True,
+    record: dict[str, Any] | None = None,
+) -> Any:
+    """The artifact's value from `source` (see `list_artifacts`), read safely; kept for the
+    next pages when `keep` (the listing's small reads are not: they would push out the big
+    value being paged). `record`: the spin's record, when the caller has read it."""
     from flowspin.agents.values import _open_datastore
     from flowspin.store import Store, workspace_root
 
     if source == "spin":
         store = Store(workspace_root(flow_file))
-        found = spin_values(flow_file, step)
-        if found is None:
-            raise PreviewError(f"step {step!r} has no successful spin yet")
-        record = store.read_record(flow_file, step, found.source.spin_id)
+        if record is None:
+            found = spin_values(flow_file, step)
+            if found is None:
+                raise PreviewError(f"step {step!r} has no successful spin yet")
+            record = store.read_record(flow_file, step, found.source.spin_id)
         entry = (record.get("artifacts") or {}).get(name)
         if entry is None:
-            raise PreviewError(f"spin {found.source.spin_id} has no artifact {name!r}")
+            raise PreviewError(f"spin {record.get('spin_id')} has no artifact {name!r}")
         ref = entry.get("ref") or {}
         size = int(entry.get("size") or 0)
         if ref.get("kind") == "blob":
@@ -237,6 +258,8 @@ def read_value(flow_file: Path, flow_name: str, step: str, source: str, name: st
             f"{human_size(PREVIEW_CAP)}"
         )
     value = reader()
+    if not keep:
+        return value
     with _lock:
         _values[key] = (value, size, {})
         while len(_values) > KEPT_VALUES or (
