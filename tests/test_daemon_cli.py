@@ -325,7 +325,7 @@ def test_warm_shell_spin_imports_only_what_a_request_needs(ws):
         "import sys\n"
         "from flowspin.cli import main\n"
         "code = main(['spin', 'flow.py', 'double', '--json'])\n"
-        "heavy = {'argparse', 'json', 'pathlib', 'typing', 'socket', 're', 'metaflow'}\n"
+        "heavy = {'argparse', 'json', 'pathlib', 'typing', 'socket', 're', 'metaflow', 'logging'}\n"
         "print(sorted(heavy & set(sys.modules)), code, file=sys.stderr)\n"
     )
     proc = python(workdir, "-c", probe)

@@ -23,6 +23,7 @@ the file permissions are ever looser than they should be (a copied folder, a lax
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import socket
 import sys
@@ -33,8 +34,11 @@ from typing import Any
 
 from flowspin.daemon.client import peer_uid
 from flowspin.daemon.paths import DEFAULT_IDLE_S, lock_path, pid_path, socket_path
+from flowspin.logsetup import log_to_stderr
 from flowspin.spin.protocol import HEADER, decode_body, send_sock
 from flowspin.store.root import ensure_private_dir
+
+log = logging.getLogger(__name__)
 
 MAX_REQUEST = 1 << 20  # requests are a path, a step, options and a few variables: kilobytes
 SEND_S = 60.0  # a caller that has not read its spin's output for this long is gone
@@ -147,7 +151,7 @@ class SocketServer:
         of the workspace); running spins finish (`drain`)."""
         if not self._stop.is_set():
             self.stop_reason = reason
-            print(f"flowspin daemon {os.getpid()}: stopping: {reason}", file=sys.stderr)
+            log.info("stopping: %s", reason)
         self._stop.set()
         if self._sock is not None:
             try:
@@ -174,10 +178,8 @@ class SocketServer:
                 self._changed.wait(min(0.5, max(0.0, deadline - time.monotonic())))
             if not self.active:
                 return True
-            print(
-                f"flowspin daemon {os.getpid()}: {self.spinning} spin(s) still running after "
-                f"{limit:g} s: cancelling them",
-                file=sys.stderr,
+            log.warning(
+                "%d spin(s) still running after %g s: cancelling them", self.spinning, limit
             )
         self._cancelled.set()
         deadline = time.monotonic() + CANCEL_WAIT_S
@@ -533,6 +535,7 @@ def _watch_hangup(conn: socket.socket, done: threading.Event, service: Any, flow
 def main(argv: list[str] | None = None) -> int:
     """`python -m flowspin.daemon.server WORKSPACE [IDLE_S]`: the detached daemon process."""
     args = sys.argv[1:] if argv is None else argv
+    log_to_stderr("daemon")  # stderr is .flowspin/logs/daemon.log (daemon/client.py)
     workspace = Path(args[0]).resolve()
     idle = (
         float(args[1])

@@ -8,6 +8,7 @@ code) or acts on one from the worker.
 from __future__ import annotations
 
 import faulthandler
+import logging
 import os
 import resource
 import signal
@@ -16,6 +17,8 @@ import traceback
 from typing import Any
 
 from flowspin.spin.protocol import read_fd, write_fd
+
+log = logging.getLogger(__name__)
 
 ENV_CHILD_MEM = "FLOWSPIN_CHILD_MEMORY_MB"
 ENV_CHILD_MEMORY_MB_ALIAS = "FLOWSPIN_CHILD_MEMORY_LIMIT_MB"
@@ -30,7 +33,7 @@ def fork_unsafe_reason() -> str | None:
             if torch.cuda.is_initialized():
                 return "CUDA is initialised in the worker (forking would break it)"
         except Exception:
-            pass
+            log.debug("could not tell whether CUDA is initialised", exc_info=True)
     return None
 
 

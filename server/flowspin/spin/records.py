@@ -8,14 +8,16 @@ child reports them, and remembers which steps need garbage collection once the w
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import signal
-import sys
 import time
 from typing import Any
 
 from flowspin.spin.jobs import Active, Child
+
+log = logging.getLogger(__name__)
 
 _FRAME_RE = re.compile(r'File "([^"]+)", line (\d+)')
 
@@ -123,6 +125,7 @@ class SpinRecords:
                 self.store,
             )
         except Exception:
+            log.warning("no code identity for step %s (staleness unknown)", a.step, exc_info=True)
             return {}, []
 
     def save(self, c: Child, result: dict[str, Any], arts: dict[str, Any]) -> None:
@@ -193,10 +196,7 @@ class SpinRecords:
         try:
             self.store.write_record(self.flow_file, record)
         except Exception as exc:
-            print(
-                f"flowspin worker: could not finish spin {record['spin_id']}: {exc}",
-                file=sys.stderr,
-            )
+            log.warning("could not finish spin %s: %s", record["spin_id"], exc)
         finally:
             self.store.release_writing(self.flow_file, record["step"], record["spin_id"])
         self.pending_gc.add(record["step"])

@@ -24,6 +24,7 @@ never reached a worker is retried.
 from __future__ import annotations
 
 import itertools
+import logging
 import os
 import signal
 import stat
@@ -39,6 +40,8 @@ from flowspin.spin.identity import clean_identity, is_identity_var, metaflow_use
 from flowspin.spin.options import SpinOptions
 from flowspin.spin.protocol import read_fd, write_fd
 from flowspin.spin.result import SpinResult
+
+log = logging.getLogger(__name__)
 
 LogCallback = Callable[[str, str], None]  # (stream, text)
 
@@ -202,13 +205,19 @@ class WorkerHandle:
                         try:
                             cb(msg["stream"], msg["data"])
                         except Exception:
-                            pass
+                            log.warning("a spin's output callback failed", exc_info=True)
                     continue
                 with self._cond:
                     waiter["reply"] = msg
                     self._cond.notify_all()
         except Exception:
-            pass
+            # closing the pipe under the reader ends it too: only an unasked end is news
+            log.log(
+                logging.DEBUG if self.closing else logging.WARNING,
+                "reading the replies of the worker of %s failed",
+                self.flow_file,
+                exc_info=True,
+            )
         finally:
             with self._cond:
                 self.alive = False
@@ -218,7 +227,7 @@ class WorkerHandle:
                 try:
                     self.on_exit(self)
                 except Exception:
-                    pass
+                    log.warning("handling the exit of a worker failed", exc_info=True)
 
     def request(
         self, msg: dict[str, Any], on_log: LogCallback | None = None, timeout: float | None = None
@@ -491,7 +500,7 @@ class SpinService:
             else:
                 self._worker(path, fp, handle.env)
         except Exception:
-            pass
+            log.warning("restarting the worker of %s failed", path, exc_info=True)
 
     def _flow_lock(self, flow_file: Path) -> threading.Lock:
         with self._lock:

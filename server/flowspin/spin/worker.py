@@ -8,6 +8,7 @@ ever read by children, so no spin can corrupt it.
 
 from __future__ import annotations
 
+import logging
 import os
 import selectors
 import signal
@@ -17,6 +18,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from flowspin.logsetup import log_to_stderr
 from flowspin.spin.jobs import Active, Child
 from flowspin.spin.options import SpinOptions
 from flowspin.spin.processes import (
@@ -30,6 +32,8 @@ from flowspin.spin.processes import (
 from flowspin.spin.protocol import FrameBuffer, write_fd
 from flowspin.spin.records import SpinRecords
 from flowspin.spin.spares import Spares
+
+log = logging.getLogger(__name__)
 
 GRACE_S = float(os.environ.get("FLOWSPIN_CANCEL_GRACE_S", "2"))
 MAX_LOG = 10 * 1024 * 1024
@@ -199,6 +203,7 @@ class Worker:
                 return True
             return not latest.finished and latest.id == plan.newest_seen
         except Exception:
+            log.debug("no latest run of %s", plan.flow_name, exc_info=True)
             return False
 
     @staticmethod
@@ -209,6 +214,7 @@ class Worker:
             latest = Flow(flow_name).latest_run
             return latest.id if latest is not None else None
         except Exception:
+            log.debug("no latest run of %s", flow_name, exc_info=True)
             return None
 
     def load(self, plan: Any, lazy: bool = False) -> list[dict[str, Any]]:
@@ -243,7 +249,7 @@ class Worker:
                 self._reap_zombies()
             if self.active is None and self.records.pending_gc and not self.records.persisting:
                 for problem in self.records.gc(keep=int(os.environ.get(ENV_KEEP, "5"))):
-                    print(f"flowspin worker: {problem}", file=sys.stderr)
+                    log.warning("%s", problem)
             if self.active is None and self.queue:
                 ready = [m for m in self.queue if not self._waits_for_bytes(m)]
                 if ready:
@@ -253,7 +259,7 @@ class Worker:
                 try:
                     self.cache.promote()  # the next spin of these parents is warm
                 except Exception as exc:
-                    print(f"flowspin worker: loading parent state failed: {exc}", file=sys.stderr)
+                    log.warning("loading parent state failed: %s", exc, exc_info=True)
                 self.spares.drop()  # forked before the state was complete
             if (
                 self.active is None
@@ -764,6 +770,7 @@ class Worker:
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     flow_file, workspace, req_fd, resp_fd = args[0], args[1], int(args[2]), int(args[3])
+    log_to_stderr("worker")  # stderr is .flowspin/logs/worker-<flow>.log (spin/service.py)
     os.environ.setdefault("USER", os.environ.get("METAFLOW_USER", "flowspin"))
     worker = Worker(flow_file, workspace, req_fd, resp_fd)
     worker.preimport()

@@ -13,11 +13,14 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import socket
 import time
 from collections.abc import Iterator
 from urllib.parse import urlparse
+
+log = logging.getLogger(__name__)
 
 PROBE_TIMEOUT_S = float(os.environ.get("FLOWSPIN_DATASTORE_PROBE_S", "3"))
 _OK_FOR_S = 30.0  # a successful probe is trusted this long (no probe per spin)
@@ -167,6 +170,7 @@ def guard_reads() -> None:
     try:
         from metaflow.plugins import DATASTORES
     except Exception:
+        log.debug("no Metaflow datastore plugins to guard", exc_info=True)
         return
     for cls in DATASTORES:
         if getattr(cls, "TYPE", "local") == "local":
