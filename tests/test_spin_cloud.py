@@ -316,3 +316,19 @@ def test_an_endpoint_that_never_answers_fails_fast_too(cloud, tmp_path):
         assert env["METAFLOW_S3_ENDPOINT_URL"] in result.error["message"]
     finally:
         silent.close()
+
+
+def test_a_cold_spin_shows_its_download_as_it_goes(cloud, tmp_path):
+    """The big parent artifact loads in the spin's child on a cold spin: its progress lines go
+    to the spin's stderr stream, which the human CLI prints live (and the editor turns into
+    its `$/progress` message)."""
+    env = dict(
+        cloud["env"],
+        FLOWSPIN_ARTIFACT_CACHE_DIR=str(tmp_path / "artifact-cache"),
+        FLOWSPIN_PROGRESS_MIN_MB="1",
+    )
+    proc = run_flowspin(cloud["workdir"], "spin", "flow.py", "end", "--no-daemon", env=env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "flowspin: downloading CloudFlow/" in proc.stderr
+    assert "flowspin: downloaded 3 MB of CloudFlow/" in proc.stderr
+    assert "total 3 3145728" in proc.stdout

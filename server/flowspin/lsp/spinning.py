@@ -192,9 +192,16 @@ async def spin(ls: FlowspinServer, target: commands.Target) -> commands.Result:
     options = _options(ls, target.argument, flow_file)
     debug_seen = DebugAnnouncement(uri, step) if "debug_port" in options else None
 
+    box: dict[str, str | None] = {"token": None}
+
     def on_log(stream: str, text: str) -> None:
         params = {"uri": uri, "step": step, "stream": stream, "text": text}
         loop.call_soon_threadsafe(ls.protocol.notify, LOG, params)
+        if stream == "stderr" and "flowspin: download" in text:
+            # A big parent download (a run in S3): the progress bar says how far it is.
+            line = [t for t in text.splitlines() if "flowspin: download" in t][-1]
+            message = line.split("flowspin: ", 1)[1]
+            loop.call_soon_threadsafe(lambda: progress.report(ls, box["token"], message))
         if debug_seen is not None and stream == "stderr":
             found = debug_seen.feed(text)
             if found is not None:
@@ -220,6 +227,7 @@ async def spin(ls: FlowspinServer, target: commands.Target) -> commands.Result:
             f"{target.flow.name}.{step}",
             lambda: service.cancel(flow_file),
         )
+        box["token"] = token
         result = await running
     finally:
         with tracker.lock:

@@ -63,7 +63,9 @@ class StateCache:
         # ("flowspin: downloading ... 64/128 MB"); the worker sends it as a log line of the
         # request it loads for, which the human CLI prints (never inside --json).
         self.progress: Callable[[str], None] | None = None
-        self._pid = os.getpid()  # a forked child's lazy loads report nothing (its own pipe)
+        # In a forked spin child, lazy loads report on the child's stderr instead: that is the
+        # spin's own output stream, live in the CLI and the editor.
+        self._pid = os.getpid()
         # Planning reads the base run through Metaflow's Client before any parent loads here:
         # an unreachable datastore must fail those reads in seconds too (store/remote.py).
         # Only a worker's cache (it has a store): importing Metaflow's plugins here would fix
@@ -215,7 +217,9 @@ class StateCache:
         """A `progress(done, total)` for one task's download that writes lines to
         `self.progress` (None when nobody listens)."""
         report = self.progress
-        if report is None or os.getpid() != self._pid:
+        if os.getpid() != self._pid:  # a spin child: its stderr streams live to the caller
+            report = _to_stderr
+        if report is None:
             return None
         import time
 
@@ -293,6 +297,11 @@ class StateCache:
                 f"be read: {exc}. Spin {spec.step} again, or pass --reset to use the base run",
             ) from None
         return _finish(LoadedParent(spec.ident, "spin", spec.step, values, keys, refs))
+
+
+def _to_stderr(text: str) -> None:
+    sys.stderr.write(text)
+    sys.stderr.flush()
 
 
 class LazyValues(dict):

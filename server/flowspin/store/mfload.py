@@ -10,11 +10,13 @@ downloaded (store/remote.py), so an unreachable endpoint fails in seconds.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Any
 
 _shared: Any = None
-PROGRESS_MIN_BYTES = 32 << 20  # a download at least this big reports progress
+# A download at least this big reports progress (FLOWSPIN_PROGRESS_MIN_MB, default 32).
+PROGRESS_MIN_BYTES = int(float(os.environ.get("FLOWSPIN_PROGRESS_MIN_MB", "32")) * (1 << 20))
 
 
 def shared_cache() -> Any:
