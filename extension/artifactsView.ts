@@ -169,13 +169,14 @@ class ArtifactsProvider implements vscode.TreeDataProvider<ArtifactNode> {
     const uri = this.uri;
     const step = this.step;
     return listing.artifacts.map((a): ArtifactNode => {
-      const parts = [shortType(a.type), shapeText(a), a.sizeText].filter(Boolean);
+      const facts = [shortType(a.type), shapeText(a), a.sizeText].filter(Boolean).join(' · ');
       const badge = a.badge ? BADGES[a.badge] ?? a.badge : '';
       return {
         target: { uri, step, source: this.source, path: [a.name] },
         label: a.name,
-        description: `${parts.join(' · ')}${badge ? `  ${badge}` : ''}`,
-        tooltip: `${a.name}: ${a.summary}\n${a.type ?? ''}${a.badge ? `\n${a.badge}` : ''}`,
+        // The one-line summary has the type, shape or length, size and a short value.
+        description: `${a.summary || facts}${badge ? `  ${badge}` : ''}`,
+        tooltip: `${a.name}: ${a.summary}\n${a.type ?? ''} · ${facts}${a.badge ? `\n${a.badge}` : ''}`,
         expandable: a.expandable,
         table: a.table,
       };
