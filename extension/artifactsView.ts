@@ -33,6 +33,9 @@ interface Listing {
   flow?: string;
   step?: string;
   label?: string;
+  /** What the rows' children and pages are read from ("run" for a step never spun). */
+  source_key?: string;
+  note?: string | null;
   artifacts?: ArtifactRow[];
 }
 
@@ -160,7 +163,7 @@ class ArtifactsProvider implements vscode.TreeDataProvider<ArtifactNode> {
     }
     const sourceText = this.source === 'spin' ? 'latest spin' : this.source === 'run' ? 'base run' : `run ${this.source.slice(4)}`;
     if (view) {
-      view.description = `${this.step} · ${listing.label ?? sourceText}`;
+      view.description = `${this.step} · ${(listing.label ?? sourceText).replace(/`/g, '')}${listing.note ? ` (${listing.note})` : ''}`;
       view.message = listing.ok ? (listing.artifacts?.length ? undefined : 'No artifacts.') : `${this.step}: ${listing.message ?? 'no artifacts'}`;
     }
     if (!listing.ok || !listing.artifacts) {
@@ -168,11 +171,12 @@ class ArtifactsProvider implements vscode.TreeDataProvider<ArtifactNode> {
     }
     const uri = this.uri;
     const step = this.step;
+    const source = listing.source_key ?? this.source;
     return listing.artifacts.map((a): ArtifactNode => {
       const facts = [shortType(a.type), shapeText(a), a.sizeText].filter(Boolean).join(' · ');
       const badge = a.badge ? BADGES[a.badge] ?? a.badge : '';
       return {
-        target: { uri, step, source: this.source, path: [a.name] },
+        target: { uri, step, source, path: [a.name] },
         label: a.name,
         // The one-line summary has the type, shape or length, size and a short value.
         description: `${a.summary || facts}${badge ? `  ${badge}` : ''}`,

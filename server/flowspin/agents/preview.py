@@ -66,12 +66,21 @@ def list_artifacts(
     flow_file: Path, flow_name: str, step: str, source: str = "spin"
 ) -> dict[str, Any]:
     """The step's artifacts from `source`: "spin" (its latest successful spin), "run" (the
-    spin's base run, else the latest run) or "run:<id>"."""
+    spin's base run, else the latest run) or "run:<id>". A step never spun answers "spin"
+    with the latest run's task, saying so (`note`; `source_key` is then "run": what the
+    children and pages of these rows are read from)."""
     spin = spin_values(flow_file, step)
     base_run = spin.source.run_id if spin is not None else None
-    if source == "spin":
-        if spin is None:
-            raise PreviewError(f"step {step!r} has no successful spin yet: spin it first")
+    if source == "spin" and spin is None:
+        try:
+            answer = list_artifacts(flow_file, flow_name, step, "run")
+        except PreviewError:
+            raise PreviewError(
+                f"step {step!r} has no successful spin and no finished task in a recent run: "
+                "spin it or run the flow"
+            ) from None
+        return {**answer, "note": "not spun yet: the latest run's task"}
+    if source == "spin" and spin is not None:
         base = _base_task(flow_file, flow_name, step, str(base_run)) if base_run else None
         shown = spin
     else:
@@ -117,7 +126,7 @@ def list_artifacts(
             }
         )
     return {"ok": True, "source": shown.source.as_dict(), "label": shown.source.label(),
-            "artifacts": rows}  # fmt: skip
+            "source_key": source, "note": None, "artifacts": rows}  # fmt: skip
 
 
 def _record(flow_file: Path, step: str, spin_id: str | None) -> dict[str, Any]:
