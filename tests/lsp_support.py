@@ -21,7 +21,11 @@ STATUS = "flowspin/status"
 
 async def start_session(client: LanguageClient, root: Path) -> tuple[Any, types.InitializeResult]:
     """Initialize the session; returns the `flowspin/status` the server sent when ready and
-    the server's initialize result."""
+    the server's initialize result. The client answers `workspace/codeLens/refresh` as VS Code
+    does (the server asks for it when lens titles change: spins, runs, staleness), unless the
+    test registered its own handler to watch for it."""
+    if types.WORKSPACE_CODE_LENS_REFRESH not in client.protocol.fm.features:
+        client.feature(types.WORKSPACE_CODE_LENS_REFRESH)(lambda ls, params: None)
     status = client.protocol.wait_for_notification_async(STATUS)
     result = await client.initialize_session(
         types.InitializeParams(
