@@ -189,6 +189,13 @@ async def test_a_page_of_a_dataframe_sorted_by_a_column(client: LanguageClient, 
     run = await request(client, "flowspin/artifactPage", {**base, "source": "run", "limit": 1})
     assert run["ok"] is True and run["rows"] == [[3, "a"]], run
 
+    # A list of records: a column per key (no pandas needed for lists).
+    records = await request(
+        client, "flowspin/artifactPage", {"uri": flow.uri, "step": "train", "path": ["fresh"]}
+    )
+    assert records["kind"] == "table" and records["rows"] == [[1]], records
+    assert records["columns"] == [{"name": "k", "dtype": "int", "numeric": True}]
+
     text = await request(
         client, "flowspin/artifactPage", {"uri": flow.uri, "step": "train", "path": ["d"]}
     )

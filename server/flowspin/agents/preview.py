@@ -520,7 +520,6 @@ def page(
     limit = max(1, min(int(limit), MAX_LIMIT))
     kind = _kind(value)
     frame = None
-    columns: list[str] | None = None
     if kind == "dataframe":
         frame = value
     elif kind == "series":
@@ -532,17 +531,7 @@ def page(
         if value.ndim == 1:
             frame.columns = ["value"]
     elif kind == "list":
-        columns = _records(value)
-    if frame is None and columns is None and kind == "list":
-        import pandas as pd
-
-        frame = pd.DataFrame({"value": pd.Series(list(value), dtype=object)})
-    if frame is None and columns is not None:
-        import pandas as pd
-
-        frame = pd.DataFrame.from_records(
-            [{str(k): v for k, v in item.items()} for item in value], columns=columns
-        )
+        return _list_page(value, offset, limit, sort)
     if frame is None:
         return {"kind": "text", "text": _as_text(value)}
     names = [str(c) for c in frame.columns]
@@ -566,6 +555,64 @@ def page(
         "kind": "table",
         "columns": out_columns,
         "index": [_cell(i) for i in shown.index],
+        "rows": rows,
+        "total": total,
+        "offset": offset,
+        "limit": limit,
+        "sort": sorted_by,
+    }
+
+
+def _sort_key(cell: Any) -> tuple[int, Any]:
+    """Numbers first by value, then text, then missing values: any mix compares."""
+    if isinstance(cell, (int, float)) and not isinstance(cell, bool):
+        return (0, cell) if cell == cell else (2, 0)  # NaN with the missing values
+    if cell is None:
+        return (2, 0)
+    return (1, str(cell))
+
+
+def _list_page(value: Any, offset: int, limit: int, sort: dict[str, Any] | None) -> dict[str, Any]:
+    """A page of a list: of records (dicts), a column per key; else one column `value`.
+    Plain Python (no pandas needed); a sort's order is kept with the value."""
+    columns = _records(value)
+    names = columns or ["value"]
+    keys = [None] * len(names) if columns is None else names
+
+    def cells(item: Any) -> list[Any]:
+        if columns is None:
+            return [item]
+        found = {str(k): v for k, v in item.items()} if isinstance(item, dict) else {}
+        return [found.get(str(k)) for k in keys]
+
+    total = len(value)
+    positions: Any = range(total)
+    sorted_by = None
+    if sort and isinstance(sort.get("column"), str) and sort["column"] in names:
+        at = names.index(sort["column"])
+        descending = bool(sort.get("descending"))
+        memo = _memo(value)
+        key = ("order", sort["column"], descending)
+        if key not in memo:
+            ranks = [_sort_key(cells(value[i])[at]) for i in range(total)]
+            present = [i for i in range(total) if ranks[i][0] != 2]
+            present.sort(key=lambda i: ranks[i], reverse=descending)
+            memo[key] = present + [i for i in range(total) if ranks[i][0] == 2]  # missing last
+        positions = memo[key]
+        sorted_by = {"column": sort["column"], "descending": descending}
+    shown = list(positions[offset : offset + limit])
+    rows = [[_cell(c) for c in cells(value[i])] for i in shown]
+    sample = [cells(item) for item in value[:100]]
+    out_columns = []
+    for j, name in enumerate(names):
+        kinds = {type(r[j]).__name__ for r in sample if r[j] is not None}
+        numeric = bool(kinds) and kinds <= {"int", "float"}
+        dtype = kinds.pop() if len(kinds) == 1 else "object"
+        out_columns.append({"name": name, "dtype": dtype, "numeric": numeric})
+    return {
+        "kind": "table",
+        "columns": out_columns,
+        "index": shown,
         "rows": rows,
         "total": total,
         "offset": offset,
