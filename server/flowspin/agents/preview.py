@@ -25,6 +25,8 @@ import math
 import pickle
 import threading
 from collections import OrderedDict
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +64,30 @@ def _base_task(flow_file: Path, flow_name: str, step: str, run_id: str | None) -
         return None
 
 
+BADGE_WAIT_S = 2.0  # how long a spin's listing waits for its base task (the badges)
+_pool: ThreadPoolExecutor | None = None
+_pending: dict[tuple[str, str, str, str], Future[Any]] = {}
+
+
+def _base_task_waiting(flow_file: Path, flow_name: str, step: str, run_id: str) -> Any:
+    """`_base_task` waited for at most BADGE_WAIT_S: a slow metadata service costs the listing
+    its new/changed distinction (every changed artifact reads "changed"), never the file's
+    worker thread for minutes; the lookup goes on and its answer is cached for the next."""
+    global _pool
+    key = (str(flow_file), flow_name, step, run_id)
+    with _lock:
+        future = _pending.get(key)
+        if future is None or (future.done() and future.result() is None):
+            if _pool is None:
+                _pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="flowspin-preview")
+            future = _pool.submit(_base_task, flow_file, flow_name, step, run_id)
+            _pending[key] = future
+    try:
+        return future.result(timeout=BADGE_WAIT_S)
+    except FutureTimeout:
+        return None
+
+
 def list_artifacts(
     flow_file: Path, flow_name: str, step: str, source: str = "spin"
 ) -> dict[str, Any]:
@@ -81,7 +107,7 @@ def list_artifacts(
             ) from None
         return {**answer, "note": "not spun yet: the latest run's task"}
     if source == "spin" and spin is not None:
-        base = _base_task(flow_file, flow_name, step, str(base_run)) if base_run else None
+        base = _base_task_waiting(flow_file, flow_name, step, str(base_run)) if base_run else None
         shown = spin
     else:
         run_id = source.split(":", 1)[1] if source.startswith("run:") else base_run
