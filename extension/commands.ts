@@ -30,6 +30,8 @@ const SERVER_COMMANDS: readonly ServerCommand[] = [
   // The server's answer comes when the step has ended; the debugger attaches before that, on
   // flowspin/debugListening (debug.ts).
   { id: 'debugStep', needsStep: true, save: true, noStep: 'Put the cursor inside a @step to debug it.' },
+  // The step, then every step after it in order, each on the spun output of the one above.
+  { id: 'spinDownstream', needsStep: true, save: true, noStep: 'Put the cursor inside a @step to spin it and the steps after it.' },
   // run, resume and selectBaseRun ask questions first (runs.ts); showCard opens the card viewer
   // (cardView.ts).
   { id: 'restartWorker', needsStep: false, save: false },

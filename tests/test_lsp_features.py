@@ -102,6 +102,7 @@ async def test_code_lenses_above_each_step(client: LanguageClient, train: Doc) -
     ]
     spin = {"uri": train.uri}
     assert seen == [
+        (train.line_of("class "), "◇ Show Flow", "flowspin.showFlow", [spin]),
         (train.line_of("@step"), "▶ Spin", "flowspin.spin", [spin | {"step": "start"}]),
         (train.line_of("@step"), "▷ Debug", "flowspin.debugStep", [spin | {"step": "start"}]),
         (

@@ -235,6 +235,19 @@ async def lens_titles(client: LanguageClient, doc: Doc) -> dict[str, str]:
     return titles
 
 
+async def lens_steps(client: LanguageClient, doc: Doc, command: str) -> list[str]:
+    """The steps that have a lens running `command`, in file order."""
+    lenses = await client.text_document_code_lens_async(
+        types.CodeLensParams(text_document=doc.ident())
+    )
+    steps = []
+    for lens in lenses:
+        if lens.command and lens.command.command == command:
+            arg = lens.command.arguments[0]
+            steps.append(arg["step"] if isinstance(arg, dict) else arg.step)
+    return steps
+
+
 def save(doc: Doc, text: str) -> None:
     """Edit the document and save it, as a user does before a spin (spins run the file)."""
     doc.replace(text)
@@ -259,6 +272,8 @@ async def test_an_edit_makes_the_step_and_everything_below_it_stale(
     assert titles["clean"].endswith("stale: edited")
     assert titles["report"] == "▶ Spin  stale: upstream 'clean' changed"
     assert "stale" not in titles["join"]
+    # A stale step offers to re-spin the stale chain from it.
+    assert await lens_steps(client, flow, "flowspin.spinDownstream") == ["clean", "report", "end"]
 
 
 async def test_a_spin_on_a_stale_parent_says_so_and_stays_stale(

@@ -49,6 +49,16 @@ def code_lenses(
     for flow in view.model.flows:
         flow_index = view.index.of(flow)
         stale = stale_of.stale_steps(uri, flow) if stale_of is not None else {}
+        if not flow.is_base:  # the flow panel of this file, from the class line
+            at = types.Position(line=flow.span.line - 1, character=0)
+            lenses.append(
+                types.CodeLens(
+                    range=types.Range(start=at, end=at),
+                    command=types.Command(
+                        title="◇ Show Flow", command="flowspin.showFlow", arguments=[{"uri": uri}]
+                    ),
+                )
+            )
         for step in flow_index.own:
             line = flow_index.first_lines[step.name] - 1
             where = types.Range(
@@ -70,6 +80,17 @@ def code_lenses(
                     ),
                 )
             )
+            if step.name in stale:
+                lenses.append(
+                    types.CodeLens(
+                        range=where,
+                        command=types.Command(
+                            title="⏬ Spin Downstream",
+                            command="flowspin.spinDownstream",
+                            arguments=[target],
+                        ),
+                    )
+                )
             # Debug Step: the same spin, paused at the editor's breakpoints. "▷" (not "⏵"):
             # it is in the fonts that have "▶", where "⏵" is often missing (Linux).
             lenses.append(
