@@ -68,7 +68,7 @@ async function main() {
 
     // The "▶ Spin" code lens above `end` sends its own {uri, step}; the extension logs the
     // request it forwards and the server's answer in the flowspin output channel.
-    const spinLenses = page.locator('.codelens-decoration a', { hasText: 'Spin' });
+    const spinLenses = page.locator('.codelens-decoration a', { hasText: /▶ Spin/ });
     await waitFor('two "▶ Spin" code lenses', async () => (await spinLenses.count()) >= 2);
     await spinLenses.nth(1).click();
     const logged = await waitFor('the lens click to reach the server (flowspin log)', () => {

@@ -85,7 +85,7 @@ def code_lenses(
                     types.CodeLens(
                         range=where,
                         command=types.Command(
-                            title="⏬ Spin Downstream",
+                            title="↓ Spin Downstream",
                             command="flowspin.spinDownstream",
                             arguments=[target],
                         ),
