@@ -29,7 +29,7 @@ const CHANGED_DEBOUNCE_MS = 100;
 const EDIT_DEBOUNCE_MS = 300;
 const CURSOR_DEBOUNCE_MS = 100;
 
-const ACTIONS: readonly StepAction[] = ['spin', 'resume', 'card', 'downstream'];
+const ACTIONS: readonly StepAction[] = ['spin', 'debug', 'resume', 'card', 'downstream'];
 
 function nonce(): string {
   return randomBytes(16).toString('base64').replace(/[^A-Za-z0-9]/g, '');
@@ -164,6 +164,9 @@ class FlowPanel implements vscode.Disposable {
       switch (m.action) {
         case 'spin':
           await vscode.commands.executeCommand('flowspin.spin', { uri: target.uri, step: m.step });
+          break;
+        case 'debug':
+          await vscode.commands.executeCommand('flowspin.debugStep', { uri: target.uri, step: m.step });
           break;
         case 'resume':
           await vscode.commands.executeCommand('flowspin.resume', target);

@@ -55,7 +55,7 @@ export type ToWebview =
   | { type: 'cursor'; flow: string | null; step: string | null }
   | { type: 'failed'; message: string; file: string; uri: string };
 
-export type StepAction = 'spin' | 'resume' | 'card' | 'downstream';
+export type StepAction = 'spin' | 'debug' | 'resume' | 'card' | 'downstream';
 
 /** Webview → extension. */
 export type FromWebview =

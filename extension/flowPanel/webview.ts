@@ -4,7 +4,7 @@
  * loaded with the page's nonce. It draws the flow's DAG as SVG: one node per step, laid out by
  * dagre (top to bottom; recursive switch edges are left out of the layout and drawn back along
  * the right side), each node with its kind's shape and its status (ok, failed with the line,
- * running with tasks done/total, never run, stale with the reason), and the buttons Spin,
+ * running with tasks done/total, never run, stale with the reason), and the buttons Spin, Debug,
  * Resume from here, Card and Spin Downstream. Click or Enter on a node reveals the step in the
  * editor; the cursor's step is highlighted. Zoom and pan (wheel, drag, the header's buttons)
  * survive redraws and window reloads (vscode.setState).
@@ -206,6 +206,7 @@ function computeLayout(f: Flow): Layout {
 
 const ACTIONS: { action: StepAction; icon: string; label: string; key: string }[] = [
   { action: 'spin', icon: '▶', label: 'Spin', key: 's' },
+  { action: 'debug', icon: '▷', label: 'Debug Step', key: 'g' },
   { action: 'resume', icon: '⏵⏵', label: 'Resume from here', key: 'r' },
   { action: 'card', icon: '▤', label: 'Card', key: 'c' },
   { action: 'downstream', icon: '⇊', label: 'Spin Downstream', key: 'd' },
