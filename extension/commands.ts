@@ -32,6 +32,8 @@ const SERVER_COMMANDS: readonly ServerCommand[] = [
   { id: 'debugStep', needsStep: true, save: true, noStep: 'Put the cursor inside a @step to debug it.' },
   // The step, then every step after it in order, each on the spun output of the one above.
   { id: 'spinDownstream', needsStep: true, save: true, noStep: 'Put the cursor inside a @step to spin it and the steps after it.' },
+  // The step's latest spin against its base run's task, opened as a document beside the code.
+  { id: 'diff', needsStep: true, save: false, noStep: 'Put the cursor inside a spun @step to compare it.' },
   // run, resume and selectBaseRun ask questions first (runs.ts); showCard opens the card viewer
   // (cardView.ts).
   { id: 'restartWorker', needsStep: false, save: false },
@@ -108,7 +110,16 @@ async function runServerCommand(server: Server, spec: ServerCommand, raw: unknow
   if (spec.id === 'debugStep' && step && uri) {
     debug?.willDebug(uri.toString(), step, answer);
   }
-  show(spec.id, await answer);
+  const result = await answer;
+  if (spec.id === 'diff' && result.ok && typeof result.text === 'string') {
+    const doc = await vscode.workspace.openTextDocument({
+      content: `# ${result.message}\n\n\`\`\`\n${result.text}\n\`\`\`\n`,
+      language: 'markdown',
+    });
+    await vscode.window.showTextDocument(doc, { viewColumn: vscode.ViewColumn.Beside, preview: true });
+    return;
+  }
+  show(spec.id, result);
 }
 
 export function show(id: string, result: CommandResult): void {

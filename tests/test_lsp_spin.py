@@ -302,3 +302,28 @@ async def test_cursor_preloads_the_step_then_the_spin_is_warm(
     answer = await spin(client, flow, "end")
     assert answer["ok"] is True
     assert "the end 6" in answer["result"]["stdout"]
+
+
+async def test_compare_with_base_run_shows_what_the_spin_changed(
+    client: LanguageClient, flow: Doc
+) -> None:
+    """`flowspin.server.diff` (the editor's "Compare with Base Run"): the spin's `y` against the
+    run's (the edit doubles it), in the JSON contract and as the lines the editor opens."""
+    good = flow.text
+    edited = good.replace("self.y = self.x * 2", "self.y = self.x * 4")
+    flow.replace(edited)
+    flow.path.write_text(edited)
+    try:
+        assert (await spin(client, flow, "train"))["ok"] is True
+        answer = await client.workspace_execute_command_async(
+            types.ExecuteCommandParams(
+                command="flowspin.server.diff", arguments=[{"uri": flow.uri, "step": "train"}]
+            )
+        )
+    finally:
+        flow.replace(good)
+        flow.path.write_text(good)
+    assert answer["ok"] is True, answer["message"]
+    y = answer["diff"]["artifacts"]["y"]
+    assert y["change"] == "changed", y
+    assert "~ y" in answer["text"] and "+6" in answer["text"]

@@ -138,10 +138,11 @@ async def execute(ls: FlowspinServer, command: str, arguments: list[Any]) -> Res
 def register(server: FlowspinServer) -> None:
     # Spins (spin, cancel, restartWorker) and runs (run, resume, selectBaseRun) plug their
     # handlers into HANDLERS.
-    from flowspin.lsp import running, spinning
+    from flowspin.lsp import diffs, running, spinning
 
     spinning.register(server)
     running.register(server)
+    diffs.register(server)
     for name in HANDLERS:
         server.command(name)(_bound(name))
 
