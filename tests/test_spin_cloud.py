@@ -230,6 +230,22 @@ def test_a_large_download_reports_progress(cloud, tmp_path):
     assert out["lazy_before"] is False and out["promoted"] == 3 << 20
 
 
+def test_a_cold_spin_shows_its_download_as_it_goes(cloud, tmp_path):
+    """The big parent artifact loads in the spin's child on a cold spin: its progress lines go
+    to the spin's stderr stream, which the human CLI prints live (and the editor turns into
+    its `$/progress` message)."""
+    env = dict(
+        cloud["env"],
+        FLOWSPIN_ARTIFACT_CACHE_DIR=str(tmp_path / "artifact-cache"),
+        FLOWSPIN_PROGRESS_MIN_MB="1",
+    )
+    proc = run_flowspin(cloud["workdir"], "spin", "flow.py", "end", "--no-daemon", env=env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "flowspin: downloading CloudFlow/" in proc.stderr
+    assert "flowspin: downloaded 3 MB of CloudFlow/" in proc.stderr
+    assert "total 3 3145728" in proc.stdout
+
+
 def test_a_new_worker_spins_from_the_cache_with_s3_down(cloud):
     cloud["moto"].stop()
     svc = service(cloud)  # a restarted editor: new service, new worker, nothing in memory
@@ -317,18 +333,3 @@ def test_an_endpoint_that_never_answers_fails_fast_too(cloud, tmp_path):
     finally:
         silent.close()
 
-
-def test_a_cold_spin_shows_its_download_as_it_goes(cloud, tmp_path):
-    """The big parent artifact loads in the spin's child on a cold spin: its progress lines go
-    to the spin's stderr stream, which the human CLI prints live (and the editor turns into
-    its `$/progress` message)."""
-    env = dict(
-        cloud["env"],
-        FLOWSPIN_ARTIFACT_CACHE_DIR=str(tmp_path / "artifact-cache"),
-        FLOWSPIN_PROGRESS_MIN_MB="1",
-    )
-    proc = run_flowspin(cloud["workdir"], "spin", "flow.py", "end", "--no-daemon", env=env)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "flowspin: downloading CloudFlow/" in proc.stderr
-    assert "flowspin: downloaded 3 MB of CloudFlow/" in proc.stderr
-    assert "total 3 3145728" in proc.stdout
