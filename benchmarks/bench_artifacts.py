@@ -28,11 +28,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from lsprotocol import types
-from pytest_lsp import client_capabilities, make_test_lsp_client
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_spin import env_for  # noqa: E402
+from lsp_session import open_session  # noqa: E402
 
 BUDGET_MS = 300.0
 ROWS = 1_000_000
@@ -74,25 +72,7 @@ def _ms(started: float) -> float:
 
 async def one_round(work: Path, env: dict[str, str]) -> dict[str, float]:
     flow = work / "flow.py"
-    client = make_test_lsp_client()
-    for method in ("flowspin/status", "flowspin/log", "flowspin/spinResult"):
-        client.feature(method)(lambda *_: None)
-    client.feature("flowspin/flowGraphChanged")(lambda *_: None)
-    client.feature(types.WORKSPACE_CODE_LENS_REFRESH)(lambda *_: None)
-    await client.start_io(sys.executable, "-m", "flowspin", "lsp", env=env, cwd=str(work))
-    await client.initialize_session(
-        types.InitializeParams(
-            capabilities=client_capabilities("visual-studio-code"), root_uri=work.as_uri()
-        )
-    )
-    uri = flow.as_uri()
-    client.text_document_did_open(
-        types.DidOpenTextDocumentParams(
-            text_document=types.TextDocumentItem(
-                uri=uri, language_id="python", version=1, text=flow.read_text()
-            )
-        )
-    )
+    client, uri = await open_session(work, flow, env)
 
     async def ask(method: str, **params: Any) -> tuple[float, Any]:
         started = time.perf_counter()

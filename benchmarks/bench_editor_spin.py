@@ -22,10 +22,10 @@ import time
 from pathlib import Path
 
 from lsprotocol import types
-from pytest_lsp import client_capabilities, make_test_lsp_client
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_spin import FLOW, env_for  # noqa: E402
+from lsp_session import open_session  # noqa: E402
 
 BUDGET_MS = 25.0
 
@@ -44,24 +44,7 @@ async def run(spins: int) -> dict[str, list[float]]:
         capture_output=True,
     )
 
-    client = make_test_lsp_client()
-    for method in ("flowspin/status", "flowspin/log", "flowspin/spinResult"):
-        client.feature(method)(lambda *_: None)
-    client.feature(types.WORKSPACE_CODE_LENS_REFRESH)(lambda *_: None)
-    await client.start_io(sys.executable, "-m", "flowspin", "lsp", env=env, cwd=str(work))
-    await client.initialize_session(
-        types.InitializeParams(
-            capabilities=client_capabilities("visual-studio-code"), root_uri=work.as_uri()
-        )
-    )
-    uri = flow.as_uri()
-    client.text_document_did_open(
-        types.DidOpenTextDocumentParams(
-            text_document=types.TextDocumentItem(
-                uri=uri, language_id="python", version=1, text=flow.read_text()
-            )
-        )
-    )
+    client, uri = await open_session(work, flow, env)
     out: dict[str, list[float]] = {"round_trip": [], "overhead": [], "duration": [], "step": []}
     params = types.ExecuteCommandParams(
         command="flowspin.server.spin", arguments=[{"uri": uri, "step": "tiny"}]

@@ -20,10 +20,11 @@ import time
 from pathlib import Path
 
 from lsprotocol import types
-from pytest_lsp import client_capabilities, make_test_lsp_client
+from pytest_lsp import make_test_lsp_client
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_lsp import generate_flow  # noqa: E402
+from lsp_session import open_session  # noqa: E402
 
 
 async def measure(steps: int, edits: int) -> list[float]:
@@ -40,21 +41,9 @@ async def measure(steps: int, edits: int) -> list[float]:
         changed: asyncio.Queue[str] = asyncio.Queue()
         client = make_test_lsp_client()
         # This client calls a handler with the params only.
-        client.feature("flowspin/status")(lambda _p: None)
-        client.feature(types.WORKSPACE_CODE_LENS_REFRESH)(lambda _p: None)
         client.feature("flowspin/flowGraphChanged")(lambda p: changed.put_nowait(p.uri))
-        await client.start_io(sys.executable, "-m", "flowspin", "lsp")
-        await client.initialize_session(
-            types.InitializeParams(
-                capabilities=client_capabilities("visual-studio-code"), root_uri=work.as_uri()
-            )
-        )
-        client.text_document_did_open(
-            types.DidOpenTextDocumentParams(
-                text_document=types.TextDocumentItem(
-                    uri=uri, language_id="python", version=1, text=text
-                )
-            )
+        client, _ = await open_session(
+            work, path, watch=("flowspin/flowGraphChanged",), client=client
         )
         await client.protocol.send_request_async("flowspin/flowGraph", {"uri": uri})
         times = []
