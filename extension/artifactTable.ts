@@ -5,15 +5,15 @@
  * Each page is one `flowspin/artifactPage` request: the server reads the value once, keeps it,
  * and sends only the rows shown.
  *
- * The page follows the card viewer's and flow panel's rules: a fresh nonce per page, a strict
- * CSP (no inline script or style, no network), assets through asWebviewUri from
- * localResourceRoots (media/), messages from the page accepted only in the expected shapes, and
- * a serializer that restores the panel after a window reload.
+ * The page is built by webviewPage.ts like the card viewer's and flow panel's: a fresh nonce
+ * per page, a strict CSP (no inline script or style, no network), assets through asWebviewUri
+ * from localResourceRoots (media/). Messages from the page are accepted only in the expected
+ * shapes, and a serializer restores the panel after a window reload.
  */
-import { randomBytes } from 'node:crypto';
 import * as vscode from 'vscode';
 import type { Server } from './client';
 import { log } from './log';
+import { createPagePanel, OWN, type PageSpec, showPage } from './webviewPage';
 
 export const TABLE_VIEW_TYPE = 'flowspin.artifactTable';
 export const PAGE_ROWS = 100;
@@ -33,9 +33,20 @@ interface Sort {
 
 type FromPage = { type: 'ready' } | { type: 'page'; offset: number; sort: Sort | null };
 
-function nonce(): string {
-  return randomBytes(16).toString('base64').replace(/[^A-Za-z0-9]/g, '');
-}
+/** The page (see webviewPage.ts): no inline script or style, assets from media/. */
+const PAGE: PageSpec = {
+  title: 'Artifact',
+  styles: ['media/artifactTable.css'],
+  scripts: ['media/artifactTable.js'],
+  csp: { 'font-src': [OWN] },
+  body: `<header>
+<strong id="title"></strong><span id="info"></span>
+<span class="spacer"></span>
+<button id="prev" title="Previous ${PAGE_ROWS} rows" disabled>‹ Prev</button><span id="range"></span><button id="next" title="Next ${PAGE_ROWS} rows" disabled>Next ›</button>
+</header>
+<div id="status" role="status">Loading…</div>
+<div id="scroll"><table id="table" hidden><thead><tr id="head"></tr></thead><tbody id="body"></tbody></table><pre id="text" hidden></pre></div>`,
+};
 
 function isTarget(t: unknown): t is ArtifactTarget {
   if (!t || typeof t !== 'object') {
@@ -87,13 +98,12 @@ class ArtifactTable implements vscode.Disposable {
   constructor(
     readonly target: ArtifactTarget,
     readonly panel: vscode.WebviewPanel,
-    private readonly context: vscode.ExtensionContext,
+    context: vscode.ExtensionContext,
     private readonly server: Server,
     onDispose: () => void,
   ) {
-    panel.webview.options = ArtifactTable.options(context);
     panel.title = title(target);
-    panel.webview.html = this.page(panel.webview);
+    showPage(panel, context.extensionUri, PAGE);
     this.disposables.push(
       panel.onDidDispose(() => {
         this.dispose();
@@ -109,14 +119,6 @@ class ArtifactTable implements vscode.Disposable {
     );
   }
 
-  static options(context: vscode.ExtensionContext): vscode.WebviewOptions & vscode.WebviewPanelOptions {
-    return {
-      enableScripts: true,
-      localResourceRoots: [vscode.Uri.joinPath(context.extensionUri, 'media')],
-      retainContextWhenHidden: false,
-    };
-  }
-
   async load(offset: number, sort: Sort | null): Promise<void> {
     const seq = ++this.seq;
     let answer: unknown;
@@ -128,29 +130,6 @@ class ArtifactTable implements vscode.Disposable {
     if (seq === this.seq) {
       await this.panel.webview.postMessage({ type: 'page', title: title(this.target), target: this.target, answer });
     }
-  }
-
-  /** The page: a nonce of its own, no inline script or style, assets from media/. */
-  private page(webview: vscode.Webview): string {
-    const n = nonce();
-    const asset = (...parts: string[]) => webview.asWebviewUri(vscode.Uri.joinPath(this.context.extensionUri, ...parts)).toString();
-    const csp = ["default-src 'none'", `style-src ${webview.cspSource}`, `script-src 'nonce-${n}'`, `font-src ${webview.cspSource}`].join('; ');
-    return `<!doctype html>
-<html lang="en"><head><meta charset="utf-8">
-<meta http-equiv="Content-Security-Policy" content="${csp}">
-<link rel="stylesheet" href="${asset('media', 'artifactTable.css')}">
-<title>Artifact</title>
-</head>
-<body>
-<header>
-<strong id="title"></strong><span id="info"></span>
-<span class="spacer"></span>
-<button id="prev" title="Previous ${PAGE_ROWS} rows" disabled>‹ Prev</button><span id="range"></span><button id="next" title="Next ${PAGE_ROWS} rows" disabled>Next ›</button>
-</header>
-<div id="status" role="status">Loading…</div>
-<div id="scroll"><table id="table" hidden><thead><tr id="head"></tr></thead><tbody id="body"></tbody></table><pre id="text" hidden></pre></div>
-<script nonce="${n}" src="${asset('media', 'artifactTable.js')}"></script>
-</body></html>`;
   }
 
   dispose(): void {
@@ -191,12 +170,7 @@ export class ArtifactTables implements vscode.Disposable {
       await open.load(0, null);
       return;
     }
-    const panel = vscode.window.createWebviewPanel(
-      TABLE_VIEW_TYPE,
-      title(target),
-      { viewColumn: vscode.ViewColumn.Beside, preserveFocus: true },
-      ArtifactTable.options(this.context),
-    );
+    const panel = createPagePanel(TABLE_VIEW_TYPE, title(target), this.context.extensionUri, PAGE);
     this.adopt(panel, target);
   }
 

@@ -16,12 +16,13 @@
  * media/cardFrame.js (allowed by its hash), which re-creates them from blob: URLs. The page
  * believes only VS Code's host and the card's own frame, in the shapes it expects.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import * as vscode from 'vscode';
 import type { Server } from './client';
 import { log } from './log';
+import { createPagePanel, OWN, type PageSpec, showPage } from './webviewPage';
 
 export const VIEW_TYPE = 'flowspin.cardView';
 
@@ -90,10 +91,6 @@ function setKey(c: CardSet): string {
   return c.source === 'run' ? `run/${c.runId ?? ''}/${c.taskId ?? ''}` : 'spin';
 }
 
-function nonce(): string {
-  return randomBytes(16).toString('base64').replace(/[^A-Za-z0-9]/g, '');
-}
-
 class CardView implements vscode.Disposable {
   private panel: vscode.WebviewPanel | undefined;
   private state: ViewState = {};
@@ -141,15 +138,7 @@ class CardView implements vscode.Disposable {
     }
     this.state = { uri, step, pinned: false, source: this.state.source ?? 'auto' };
     if (!this.panel) {
-      this.adopt(
-        vscode.window.createWebviewPanel(
-          VIEW_TYPE,
-          'Card',
-          { viewColumn: vscode.ViewColumn.Beside, preserveFocus: true },
-          this.options(),
-        ),
-        this.state,
-      );
+      this.adopt(createPagePanel(VIEW_TYPE, 'Card', this.context.extensionUri, this.page()), this.state);
     } else {
       this.panel.reveal(vscode.ViewColumn.Beside, true);
     }
@@ -161,8 +150,7 @@ class CardView implements vscode.Disposable {
     this.panel?.dispose();
     this.panel = panel;
     this.state = state ?? {};
-    panel.webview.options = this.options();
-    panel.webview.html = this.page(panel.webview);
+    showPage(panel, this.context.extensionUri, this.page());
     panel.onDidDispose(() => {
       if (this.panel === panel) {
         this.panel = undefined;
@@ -182,14 +170,6 @@ class CardView implements vscode.Disposable {
         void this.refresh();
       }
     });
-  }
-
-  private options(): vscode.WebviewOptions & vscode.WebviewPanelOptions {
-    const roots = [vscode.Uri.joinPath(this.context.extensionUri, 'media')];
-    for (const folder of vscode.workspace.workspaceFolders ?? []) {
-      roots.push(vscode.Uri.joinPath(folder.uri, '.flowspin', 'cards'));
-    }
-    return { enableScripts: true, localResourceRoots: roots, retainContextWhenHidden: false };
   }
 
   /** Follows the cursor to another step (unless pinned), a moment after it stops moving. */
@@ -326,41 +306,36 @@ class CardView implements vscode.Disposable {
     return chunks;
   }
 
-  /** The panel's page, with a nonce of its own (fresh for every page, never in card content). */
-  private page(webview: vscode.Webview): string {
-    const n = nonce();
-    const media = (name: string) => webview.asWebviewUri(vscode.Uri.joinPath(this.context.extensionUri, 'media', name)).toString();
-    const policy = (scripts: string) =>
-      [
-        "default-src 'none'",
-        `img-src ${webview.cspSource} data:`,
-        `style-src ${webview.cspSource} 'unsafe-inline'`,
-        `script-src ${scripts}`,
-        `font-src ${webview.cspSource} data:`,
-        "connect-src 'none'",
-        'frame-src data: about:',
-      ].join('; ');
-    // The page's script by nonce; in a card's frame (which inherits this policy) the helper by
-    // its hash, and the card's own scripts as the helper re-creates them, from blob: URLs.
-    const csp = policy(`'nonce-${n}' ${this.frameHash} blob:`);
-    // The card's frame also gets a policy without the nonce (the iframe's `csp`, enforced on
-    // top of the inherited one): a card can read the page's policy, nonce included, from a
-    // violation report, and a nonce would let it load scripts from anywhere.
-    const cardCsp = policy(`${this.frameHash} blob:`);
+  /**
+   * The panel's page (see webviewPage.ts), with a nonce of its own: fresh for every page, never
+   * in card content. Besides media/, it may read each folder's .flowspin/cards.
+   */
+  private page(): PageSpec {
     const toggle = SOURCES.map(
       (s) => `<button data-source="${s}" aria-pressed="false" title="${TOGGLE_TITLES[s]}">${s[0]?.toUpperCase()}${s.slice(1)}</button>`,
     ).join('');
-    return `<!doctype html>
-<html><head><meta charset="utf-8">
-<meta http-equiv="Content-Security-Policy" content="${csp}">
-<link rel="stylesheet" href="${media('cardView.css')}">
-</head>
-<body>
-<header><strong id="step"></strong><span class="label" id="label"></span><nav id="tabs"></nav><span class="toggle" role="group" aria-label="Card source">${toggle}</span><button id="pin" title="Keep this card while the cursor moves">Pin</button></header>
+    return {
+      title: 'Card',
+      styles: ['media/cardView.css'],
+      scripts: ['media/cardView.js'],
+      roots: (vscode.workspace.workspaceFolders ?? []).map((f) => vscode.Uri.joinPath(f.uri, '.flowspin', 'cards')),
+      // The page's script by nonce; in a card's frame (which inherits this policy) the helper by
+      // its hash, and the card's own scripts as the helper re-creates them, from blob: URLs.
+      csp: {
+        'img-src': [OWN, 'data:'],
+        'style-src': [OWN, "'unsafe-inline'"],
+        'script-src': [this.frameHash, 'blob:'],
+        'font-src': [OWN, 'data:'],
+        'connect-src': ["'none'"],
+        'frame-src': ['data:', 'about:'],
+      },
+      // The card's frame also gets the policy without the nonce (the iframe's `csp`, enforced on
+      // top of the inherited one): a card can read the page's policy, nonce included, from a
+      // violation report, and a nonce would let it load scripts from anywhere.
+      body: ({ policyWithoutNonce }) => `<header><strong id="step"></strong><span class="label" id="label"></span><nav id="tabs"></nav><span class="toggle" role="group" aria-label="Card source">${toggle}</span><button id="pin" title="Keep this card while the cursor moves">Pin</button></header>
 <div id="empty" hidden></div>
-<iframe id="card" sandbox="allow-scripts" csp="${cardCsp}" title="card"></iframe>
-<script nonce="${n}" src="${media('cardView.js')}"></script>
-</body></html>`;
+<iframe id="card" sandbox="allow-scripts" csp="${policyWithoutNonce}" title="card"></iframe>`,
+    };
   }
 
   dispose(): void {

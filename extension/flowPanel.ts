@@ -8,18 +8,18 @@
  * step under the editor's cursor (`flowspin/stepAt`); a click on a node reveals the step in the
  * editor, and a node's buttons run Spin, Resume from here, Show Card and Spin Downstream.
  *
- * The page follows the card viewer's rules: a nonce made fresh for each page, a strict CSP (no
- * inline script or style, no network), its assets through asWebviewUri from localResourceRoots,
- * messages from the page accepted only in the expected shapes, and a WebviewPanelSerializer
- * that brings the panel back after a window reload.
+ * The page is built by webviewPage.ts like the card viewer's: a nonce made fresh for each page,
+ * a strict CSP (no inline script or style, no network), its assets through asWebviewUri from
+ * localResourceRoots (media/ and dist/). Messages from the page are accepted only in the
+ * expected shapes, and a WebviewPanelSerializer brings the panel back after a window reload.
  */
-import { randomBytes } from 'node:crypto';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { Server } from './client';
 import { show } from './commands';
 import { log } from './log';
 import type { FlowGraph, FromWebview, PanelState, StepAction, ToWebview } from './flowPanel/protocol';
+import { createPagePanel, OWN, type PageSpec, showPage } from './webviewPage';
 
 export const FLOW_VIEW_TYPE = 'flowspin.flowPanel';
 
@@ -31,9 +31,24 @@ const CURSOR_DEBOUNCE_MS = 100;
 
 const ACTIONS: readonly StepAction[] = ['spin', 'debug', 'resume', 'card', 'downstream'];
 
-function nonce(): string {
-  return randomBytes(16).toString('base64').replace(/[^A-Za-z0-9]/g, '');
-}
+/** The page (see webviewPage.ts): no inline script or style, assets from media/ and dist/. */
+const PAGE: PageSpec = {
+  title: 'Flow',
+  styles: ['media/flowPanel.css'],
+  scripts: ['dist/flowPanel.js'],
+  csp: { 'img-src': [OWN], 'font-src': [OWN] },
+  body: `<header>
+<strong id="flowName"></strong><select id="flow" aria-label="Flow" hidden></select><span class="file" id="file"></span>
+<span class="spacer"></span>
+<span id="zoom"><button id="zoomOut" title="Zoom out (-)" aria-label="Zoom out">−</button><button id="fit" title="Fit the flow (0)">Fit</button><button id="zoomIn" title="Zoom in (+)" aria-label="Zoom in">+</button></span>
+</header>
+<div id="banner" role="status" hidden></div>
+<div id="empty" role="status" hidden><p class="message">Loading the flow…</p></div>
+<svg id="graph" role="group" aria-label="Flow graph: Tab moves through the steps, Enter shows a step in the editor">
+<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M 0 0 L 10 5 L 0 10 z"/></marker></defs>
+<g id="viewport"></g>
+</svg>`,
+};
 
 function isMessage(m: unknown): m is FromWebview {
   if (!m || typeof m !== 'object') {
@@ -60,13 +75,12 @@ class FlowPanel implements vscode.Disposable {
   constructor(
     readonly uri: vscode.Uri,
     readonly panel: vscode.WebviewPanel,
-    private readonly context: vscode.ExtensionContext,
+    context: vscode.ExtensionContext,
     private readonly server: Server,
     onDispose: () => void,
   ) {
-    panel.webview.options = FlowPanel.options(context);
     panel.title = `Flow: ${path.basename(uri.fsPath)}`;
-    panel.webview.html = this.page(panel.webview);
+    showPage(panel, context.extensionUri, PAGE);
     this.disposables.push(
       panel.onDidDispose(() => {
         this.dispose();
@@ -83,14 +97,6 @@ class FlowPanel implements vscode.Disposable {
         }
       }),
     );
-  }
-
-  static options(context: vscode.ExtensionContext): vscode.WebviewOptions & vscode.WebviewPanelOptions {
-    return {
-      enableScripts: true,
-      localResourceRoots: [vscode.Uri.joinPath(context.extensionUri, 'media'), vscode.Uri.joinPath(context.extensionUri, 'dist')],
-      retainContextWhenHidden: false,
-    };
   }
 
   /** Asks for the graph again in `ms` (later calls within that time fold into one). */
@@ -209,39 +215,6 @@ class FlowPanel implements vscode.Disposable {
     editor.revealRange(new vscode.Range(position, position), vscode.TextEditorRevealType.InCenterIfOutsideViewport);
   }
 
-  /** The page: a nonce of its own, no inline script or style, assets from media/ and dist/. */
-  private page(webview: vscode.Webview): string {
-    const n = nonce();
-    const asset = (...parts: string[]) => webview.asWebviewUri(vscode.Uri.joinPath(this.context.extensionUri, ...parts)).toString();
-    const csp = [
-      "default-src 'none'",
-      `style-src ${webview.cspSource}`,
-      `script-src 'nonce-${n}'`,
-      `img-src ${webview.cspSource}`,
-      `font-src ${webview.cspSource}`,
-    ].join('; ');
-    return `<!doctype html>
-<html lang="en"><head><meta charset="utf-8">
-<meta http-equiv="Content-Security-Policy" content="${csp}">
-<link rel="stylesheet" href="${asset('media', 'flowPanel.css')}">
-<title>Flow</title>
-</head>
-<body>
-<header>
-<strong id="flowName"></strong><select id="flow" aria-label="Flow" hidden></select><span class="file" id="file"></span>
-<span class="spacer"></span>
-<span id="zoom"><button id="zoomOut" title="Zoom out (-)" aria-label="Zoom out">−</button><button id="fit" title="Fit the flow (0)">Fit</button><button id="zoomIn" title="Zoom in (+)" aria-label="Zoom in">+</button></span>
-</header>
-<div id="banner" role="status" hidden></div>
-<div id="empty" role="status" hidden><p class="message">Loading the flow…</p></div>
-<svg id="graph" role="group" aria-label="Flow graph: Tab moves through the steps, Enter shows a step in the editor">
-<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M 0 0 L 10 5 L 0 10 z"/></marker></defs>
-<g id="viewport"></g>
-</svg>
-<script nonce="${n}" src="${asset('dist', 'flowPanel.js')}"></script>
-</body></html>`;
-  }
-
   dispose(): void {
     clearTimeout(this.timer);
     clearTimeout(this.cursorTimer);
@@ -291,12 +264,7 @@ class FlowPanels implements vscode.Disposable {
       open.schedule(0);
       return;
     }
-    const panel = vscode.window.createWebviewPanel(
-      FLOW_VIEW_TYPE,
-      `Flow: ${path.basename(uri.fsPath)}`,
-      { viewColumn: vscode.ViewColumn.Beside, preserveFocus: true },
-      FlowPanel.options(this.context),
-    );
+    const panel = createPagePanel(FLOW_VIEW_TYPE, `Flow: ${path.basename(uri.fsPath)}`, this.context.extensionUri, PAGE);
     this.adopt(panel, uri);
   }
 
