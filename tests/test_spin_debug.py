@@ -424,3 +424,58 @@ def test_subprocess_mode_debugs_too(env):
     result = spin.finish()
     assert result.mode == "subprocess"
     assert result.error["type"] == "DebugTimeout" and result.debug["port"] == port, result.error
+
+
+@pytest.mark.parametrize("filters", [["uncaught"], []])
+def test_post_mortem_stops_at_the_raising_line_with_its_locals(env, tmp_path, filters):
+    """The child catches the step's exception to report it; under a debugger it is shown to
+    the client as uncaught, so with "uncaught" exception breakpoints on (what the editor's
+    "Debug this step" quick fix sets) the session stops at the raising line, its locals and
+    `self` there; continuing, the spin reports the error as a plain spin does. Without the
+    filter the step just fails."""
+    workdir, flow, svc = env
+    worker = svc.worker_pid(flow)
+    bad = tmp_path / "bad_values.py"
+    bad.write_text('ARTIFACTS = {"values": [1, "a", 3]}\n')  # sum() of int and str fails
+    options = {"persist": False, "artifacts_module": str(bad)}
+    raising = line_of(flow, "self.total = sum(self.scaled)")
+    plain = svc.spin(flow, "work", options)
+    assert plain.error["type"] == "TypeError" and plain.error["line"] == raising, plain.error
+
+    spin = Spin(svc, flow, {**options, "debug_port": 0})
+    dap = DapClient(*spin.address())
+    try:
+        dap.request("initialize", adapterID="flowspin", pathFormat="path")
+        attach = dap.send("attach", justMyCode=False)
+        dap.event("initialized")
+        dap.request("setExceptionBreakpoints", filters=filters)
+        dap.request("configurationDone")
+        dap.response(attach)
+        if filters:
+            stopped = dap.event("stopped")
+            assert stopped["reason"] == "exception", stopped
+            thread = stopped["threadId"]
+            info = dap.request("exceptionInfo", threadId=thread)
+            assert "TypeError" in info["exceptionId"] and info["breakMode"] == "unhandled", info
+            frame = dap.request("stackTrace", threadId=thread)["stackFrames"][0]
+            assert Path(frame["source"]["path"]).resolve() == flow.resolve()
+            assert frame["line"] == raising and frame["name"] == "work"
+            scopes = dap.request("scopes", frameId=frame["id"])["scopes"]
+            local = variables(dap, scopes[0]["variablesReference"])
+            assert local["factor"]["value"] == "4"
+            attrs = variables(dap, local["self"]["variablesReference"])
+            assert attrs["scaled"]["value"] == "[4, 'aaaa', 12]"
+            answer = dap.request("evaluate", expression="self.scaled[1]", frameId=frame["id"])
+            assert answer["result"] == "'aaaa'"
+            dap.send("continue", threadId=thread)
+        result = spin.finish()
+        seen = [m.get("event") for m in dap.messages]
+    finally:
+        dap.close()
+    assert "stopped" not in seen  # one stop at most: no other for the same exception
+    assert result.status == "error" and result.error["type"] == "TypeError", result.error
+    assert result.error["line"] == raising and result.error["file"] == plain.error["file"]
+    assert result.debug["port"] > 0
+    assert svc.worker_pid(flow) == worker
+    after = svc.spin(flow, "work", {"persist": False})
+    assert after.ok and after.artifacts["total"]["repr"] == "24", after.error

@@ -354,6 +354,13 @@ def _run(job, parents, cls, graph, node, report, notices, timings, t0, fail, pen
     except BaseException as exc:  # SystemExit and KeyboardInterrupt (cancel) included
         error = exc
         print(step_traceback(exc, flow_file, workspace), end="", file=sys.stderr)
+        if job.get("debug"):
+            # Caught here, so debugpy would never see it: shown to the client as uncaught,
+            # it stops at the raising line (post-mortem) when "uncaught" exceptions break.
+            from flowspin.spin.debugstep import post_mortem
+
+            sys.stderr.flush()
+            post_mortem(exc)
     timings["step_ms"] = (time.perf_counter() - t_step) * 1e3
     sys.stdout.flush()
     sys.stderr.flush()

@@ -13,6 +13,13 @@ can match (`DEBUG_LINE`), which the worker streams live, and waits for a Debug A
 Protocol client. `debugpy.wait_for_client()` returns once that client has sent its
 breakpoints and `configurationDone` (pydevd's `block_until_configuration_done`), so the step
 starts with every breakpoint in place. No client within the timeout: `DebugTimeout`.
+
+Post-mortem: the child catches the step's exception (to report it), so to debugpy it is never
+uncaught. `post_mortem` hands it to debugpy as if it were (`debugpy.trigger_exception_handler`,
+pydevd's own unhandled-exception stop on a debugpy without it): the client's exception
+breakpoints decide, so a session with "Uncaught Exceptions" on (VS Code's default; the editor's
+"Debug this step" quick fix forces it) stops at the raising line with its frames and locals,
+and continuing lets the spin report the error as usual.
 """
 
 from __future__ import annotations
@@ -109,6 +116,48 @@ def listen_and_wait(port: int, timeout: float) -> dict[str, Any]:
         )
     info["attached_ms"] = (time.perf_counter() - t0) * 1e3
     return info
+
+
+def post_mortem(error: BaseException) -> None:
+    """Show the step's exception to the attached client as uncaught: it stops at the raising
+    frame when its "uncaught" exception filter is on, and returns once the client continues.
+    A cancel (KeyboardInterrupt) is not shown; nothing happens without a client."""
+    if isinstance(error, KeyboardInterrupt) or error.__traceback__ is None:
+        return
+    try:
+        import debugpy
+
+        if not debugpy.is_client_connected():
+            return
+        trigger = getattr(debugpy, "trigger_exception_handler", None)
+        if trigger is not None:  # a recent debugpy
+            trigger(error, as_uncaught=True)
+        else:
+            _pydevd_post_mortem(error)
+    except Exception as exc:  # the step's own error is what the spin reports
+        print(f"flowspin-debug: could not stop at the exception: {exc}", file=sys.stderr)
+
+
+def _pydevd_post_mortem(error: BaseException) -> None:
+    """What `trigger_exception_handler` does, on a debugpy without it: pydevd's own stop for
+    an unhandled exception, which applies the client's "uncaught" filter."""
+    import pydevd  # type: ignore[import-not-found]
+    from _pydevd_bundle.pydevd_breakpoints import (  # type: ignore[import-not-found]
+        stop_on_unhandled_exception,
+    )
+
+    py_db = pydevd.get_global_debugger()
+    if py_db is None:
+        return
+    thread = threading.current_thread()
+    info = py_db.set_additional_thread_info(thread)
+    info.is_tracing += 1  # the debugger's own frames are not traced while it waits
+    try:
+        stop_on_unhandled_exception(
+            py_db, thread, info, (type(error), error, error.__traceback__)
+        )
+    finally:
+        info.is_tracing -= 1
 
 
 def _check_free(port: int) -> None:
