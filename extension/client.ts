@@ -1,6 +1,11 @@
 /**
  * The language client: starts `<python> -m flowspin lsp` over stdio, keeps the status bar in
  * step with it, and is the one door through which commands reach the server.
+ *
+ * Multi-root workspaces: one server serves the whole window. It gets the window's settings and
+ * each folder's (settings.ts, `serverSettings`) and resolves a file's settings by its folder;
+ * they are sent again when a setting or the set of folders changes. The interpreter and the
+ * server's working directory are one choice for the window: see `serverFolder`.
  */
 import * as vscode from 'vscode';
 import {
@@ -16,7 +21,7 @@ import {
 } from 'vscode-languageclient/node';
 import { log, logServerLine, TraceChannel } from './log';
 import { checkFlowspin, type Interpreter, resolveInterpreter, shellQuote } from './python';
-import { readSettings, SECTION, type TraceLevel } from './settings';
+import { readSettings, SECTION, serverSettings, type TraceLevel } from './settings';
 import { versionMismatch } from './version';
 import type { StatusItem } from './status';
 
@@ -52,6 +57,17 @@ const WALKTHROUGH_ID = 'flowspin.gettingStarted';
 
 const TRACE: Record<TraceLevel, Trace> = { off: Trace.Off, messages: Trace.Messages, verbose: Trace.Verbose };
 
+/**
+ * The folder whose interpreter runs the server and which is its working directory: the folder of
+ * the active editor's file if it is in one, else the first folder (none when no folder is open).
+ * Chosen when the server starts; switching editors later does not restart it ("Flowspin: Restart
+ * Server" does, with the folder active then). Per-file settings do not depend on this choice.
+ */
+function serverFolder(): vscode.WorkspaceFolder | undefined {
+  const active = vscode.window.activeTextEditor?.document.uri;
+  return (active && vscode.workspace.getWorkspaceFolder(active)) ?? vscode.workspace.workspaceFolders?.[0];
+}
+
 export class Server implements vscode.Disposable {
   private client: LanguageClient | undefined;
   private readonly trace: TraceChannel;
@@ -61,12 +77,15 @@ export class Server implements vscode.Disposable {
   private starting: Promise<void> | undefined;
   /** Notification handlers registered by other parts of the extension (the card viewer). */
   private handlers: [string, (params: unknown) => void][] = [];
+  private readonly folders: vscode.Disposable;
 
   constructor(
     private readonly out: vscode.LogOutputChannel,
     private readonly status: StatusItem,
   ) {
     this.trace = new TraceChannel(out, readSettings().trace);
+    // A folder added or removed: the server learns its settings (or forgets them).
+    this.folders = vscode.workspace.onDidChangeWorkspaceFolders(() => this.sendSettings());
   }
 
   get running(): boolean {
@@ -111,13 +130,15 @@ export class Server implements vscode.Disposable {
   }
 
   /**
-   * Sends the whole `flowspin` section to the running server (workspace/didChangeConfiguration
-   * with `{settings: {flowspin: ...}}`). Done here rather than by the client's deprecated
-   * `synchronize.configurationSection`, which would try to start a server that is restarting.
+   * Sends the settings to the running server: workspace/didChangeConfiguration with
+   * `{settings: {flowspin: <window's section>, folder_settings: [{uri, settings}, ...]}}`. Done
+   * here rather than by the client's deprecated `synchronize.configurationSection`, which would
+   * try to start a server that is restarting (and knows nothing of folders).
    */
   sendSettings(): void {
     if (this.client && this.running) {
-      const settings = { [SECTION]: readSettings(vscode.workspace.workspaceFolders?.[0]) };
+      const current = serverSettings();
+      const settings = { [SECTION]: current.settings, folder_settings: current.folder_settings };
       this.client.sendNotification(DidChangeConfigurationNotification.type, { settings }).catch((e: unknown) => {
         log.warn(`Sending settings to the server: ${String(e)}`);
       });
@@ -189,11 +210,11 @@ export class Server implements vscode.Disposable {
     if (this.client) {
       return;
     }
-    const folder = vscode.workspace.workspaceFolders?.[0];
-    const settings = readSettings(folder);
-    const python = await resolveInterpreter(settings.python, folder);
+    const folder = serverFolder();
+    const python = await resolveInterpreter(readSettings(folder).python, folder);
+    const settings = serverSettings();
     this.status.set('starting', `Starting ${python.command} -m flowspin lsp`);
-    log.info(`Python interpreter: ${python.command} (from ${python.source})`);
+    log.info(`Python interpreter: ${python.command} (from ${python.source}${folder ? `, folder ${folder.name}` : ''})`);
 
     const check = await checkFlowspin(python.command, folder?.uri.fsPath);
     if (!check.ok) {
@@ -235,7 +256,8 @@ export class Server implements vscode.Disposable {
           });
         },
       },
-      initializationOptions: { settings },
+      // `{settings: <window's section>, folder_settings: [{uri, settings}, ...]}`
+      initializationOptions: settings,
       markdown: { isTrusted: false, supportHtml: false },
     };
     const client = new LanguageClient('flowspinServer', 'flowspin', serverOptions, clientOptions);
@@ -261,7 +283,7 @@ export class Server implements vscode.Disposable {
     try {
       await client.start();
       this.problem = '';
-      await client.setTrace(TRACE[settings.trace]);
+      await client.setTrace(TRACE[settings.settings.trace]);
       log.info(`flowspin server started: ${python.command} -m flowspin lsp`);
       const info = client.initializeResult?.serverInfo;
       const manifest = vscode.extensions.getExtension(EXTENSION_ID)?.packageJSON as { version?: string } | undefined;
@@ -331,6 +353,7 @@ export class Server implements vscode.Disposable {
   }
 
   dispose(): void {
+    this.folders.dispose();
     void this.stop();
     this.trace.dispose();
   }

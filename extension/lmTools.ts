@@ -1,8 +1,8 @@
 /**
  * VS Code language-model tools (agent mode): spin, check, run and show-artifact.
  *
- * Each tool runs `<python> -m flowspin.mcp.call TOOL` in the workspace folder with the input as
- * JSON on stdin, so agents in the editor get exactly what MCP clients get (same engines, same
+ * Each tool runs `<python> -m flowspin.mcp.call TOOL` in the workspace folder of the tool's file
+ * (see `workspaceFolder`) with the input as JSON on stdin, so agents in the editor get exactly what MCP clients get (same engines, same
  * compact results, same warm spin daemon) and the extension stays a thin shell. The schemas
  * and descriptions in package.json are generated from the MCP tool definitions
  * (`python -m flowspin.mcp.lmtools`). Cancelling a call (the user stops the agent) sends the
@@ -10,6 +10,8 @@
  * and still answers with the cancelled result.
  */
 import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { log } from './log';
 import { resolveInterpreter } from './python';
@@ -28,9 +30,27 @@ const TOOLS: { id: string; tool: string; confirm: boolean }[] = [
   { id: 'flowspin_showArtifact', tool: 'show_artifact', confirm: false },
 ];
 
-function workspaceFolder(): vscode.WorkspaceFolder | undefined {
+/**
+ * The folder a call runs in (the MCP engines keep to their working directory): the folder holding
+ * the input's `file` (an absolute path inside a folder, or a relative path that exists under one,
+ * the active editor's folder tried first), else the active editor's folder, else the first one.
+ */
+function workspaceFolder(file: string | undefined): vscode.WorkspaceFolder | undefined {
   const active = vscode.window.activeTextEditor?.document.uri;
-  return (active && vscode.workspace.getWorkspaceFolder(active)) ?? vscode.workspace.workspaceFolders?.[0];
+  const activeFolder = active && vscode.workspace.getWorkspaceFolder(active);
+  if (file && path.isAbsolute(file)) {
+    const holder = vscode.workspace.getWorkspaceFolder(vscode.Uri.file(file));
+    if (holder) {
+      return holder;
+    }
+  } else if (file) {
+    const folders = [...(activeFolder ? [activeFolder] : []), ...(vscode.workspace.workspaceFolders ?? [])];
+    const holder = folders.find((f) => f.uri.scheme === 'file' && existsSync(path.join(f.uri.fsPath, file)));
+    if (holder) {
+      return holder;
+    }
+  }
+  return activeFolder ?? vscode.workspace.workspaceFolders?.[0];
 }
 
 /** What the agent reads when the bridge gave no answer: the cause and what to do about it. */
@@ -46,7 +66,8 @@ function bridgeFailure(python: string, stderr: string, code: number | null): str
 }
 
 async function callTool(tool: string, input: unknown, token: vscode.CancellationToken): Promise<string> {
-  const folder = workspaceFolder();
+  const file = (input as ToolInput | null | undefined)?.file;
+  const folder = workspaceFolder(typeof file === 'string' && file ? file : undefined);
   if (!folder) {
     // The tools are confined to the workspace folder; without one there is nothing to confine to.
     return JSON.stringify({

@@ -4,8 +4,10 @@
  * reads, so a setting's meaning is documented once next to its type.
  *
  * The extension itself only uses `python` and `trace`. The others belong to the server: they are
- * sent in `initializationOptions.settings` and on every change (`workspace/didChangeConfiguration`
- * with the whole `flowspin` section), so the server decides what they do.
+ * sent at start and on every change, so the server decides what they do. Multi-root workspaces:
+ * one server serves the window, so it gets the window's `flowspin` section (read with no scope)
+ * and each folder's own (read for that folder), and resolves a file's settings by its folder
+ * (`serverSettings` below).
  */
 import * as vscode from 'vscode';
 
@@ -78,5 +80,33 @@ export function readSettings(scope?: vscode.ConfigurationScope): FlowspinSetting
       env: stringMap(c.get('run.env')),
       promptParameters: c.get<boolean>('run.promptParameters') !== false,
     },
+  };
+}
+
+/** One workspace folder's `flowspin` section, as the server gets it. */
+export interface FolderSettings {
+  /** The folder's URI (`WorkspaceFolder.uri.toString()`). */
+  uri: string;
+  settings: FlowspinSettings;
+}
+
+/**
+ * What the server gets: the window's section (for files outside every folder) and each folder's.
+ * Sent as `initializationOptions` (`{settings, folder_settings}`) and, on a change of settings or
+ * of the workspace's folders, as `workspace/didChangeConfiguration` with
+ * `{settings: {flowspin: settings, folder_settings}}`.
+ */
+export interface ServerSettings {
+  settings: FlowspinSettings;
+  folder_settings: FolderSettings[];
+}
+
+export function serverSettings(): ServerSettings {
+  return {
+    settings: readSettings(),
+    folder_settings: (vscode.workspace.workspaceFolders ?? []).map((folder) => ({
+      uri: folder.uri.toString(),
+      settings: readSettings(folder),
+    })),
   };
 }
