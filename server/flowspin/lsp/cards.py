@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from flowspin.lsp import commands
+from flowspin.lsp.commands import Command
 
 if TYPE_CHECKING:
     from flowspin.lsp.server import FlowspinServer
@@ -35,16 +36,41 @@ HOW_TO = (
     'current.card.append(Markdown("...")) in its body), then spin it or run the flow.'
 )
 
-_watchers: dict[Any, Any] = {}  # workspace root, or ("run-cards", folder)
-_lock = threading.Lock()
-_pool: ThreadPoolExecutor | None = None
 
+class CardWatchers:
+    """The server's card file watchers (one per workspace's spin cards, one per flow's run
+    card folder) and the threads that read cards; `stop()` ends them all (at shutdown)."""
 
-def _executor() -> ThreadPoolExecutor:
-    global _pool
-    if _pool is None:
-        _pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="flowspin-cards")
-    return _pool
+    def __init__(self) -> None:
+        self.watchers: dict[Any, Any] = {}  # workspace root, or ("run-cards", folder)
+        self.lock = threading.Lock()
+        self.closed = False
+        self._pool: ThreadPoolExecutor | None = None
+
+    def executor(self) -> ThreadPoolExecutor:
+        with self.lock:
+            if self.closed:
+                raise RuntimeError("the language server is shutting down")
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="flowspin-cards")
+            return self._pool
+
+    def stop(self) -> None:
+        """Stop every watcher and the card readers (idempotent); none start after this."""
+        with self.lock:
+            self.closed = True
+            watchers = list(self.watchers.values())
+            self.watchers.clear()
+            pool, self._pool = self._pool, None
+        for watcher in watchers:
+            try:
+                watcher.stop()
+            except Exception:
+                log.exception("stopping a card watcher failed")
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
+        if watchers:
+            log.info("stopped %d card watcher(s)", len(watchers))
 
 
 def card_for(
@@ -108,8 +134,9 @@ def _ensure_watcher(ls: FlowspinServer, root: Path, loop: asyncio.AbstractEventL
     from flowspin.cards.lookup import spin_index_cards
     from flowspin.cards.watch import CardWatcher
 
-    with _lock:
-        if root in _watchers:
+    cards = ls.cards
+    with cards.lock:
+        if root in cards.watchers or cards.closed:
             return
 
         def changed(flow: str, step: str, path: str) -> None:
@@ -127,7 +154,7 @@ def _ensure_watcher(ls: FlowspinServer, root: Path, loop: asyncio.AbstractEventL
         except Exception as exc:  # e.g. inotify limits: the viewer still works on request
             log.warning("cannot watch %s for card changes: %s", files.cards_root(root), exc)
             return
-        _watchers[root] = watcher
+        cards.watchers[root] = watcher
         log.info("watching %s for new cards", files.cards_root(root))
 
 
@@ -139,8 +166,9 @@ def _ensure_run_watcher(
     from flowspin.cards.watch import RunCardEvent, RunCardWatcher
 
     key = ("run-cards", card_root)
-    with _lock:
-        if key in _watchers:
+    cards = ls.cards
+    with cards.lock:
+        if key in cards.watchers or cards.closed:
             return
 
         def changed(event: RunCardEvent) -> None:
@@ -164,19 +192,20 @@ def _ensure_run_watcher(
         except Exception as exc:
             log.warning("cannot watch %s for run cards: %s", card_root, exc)
             return
-        _watchers[key] = watcher
+        cards.watchers[key] = watcher
+
+
+COMMANDS = (Command("flowspin.server.showCard", show_card, needs_step=True),)
 
 
 def register(server: FlowspinServer) -> None:
-    commands.HANDLERS["flowspin.server.showCard"] = (show_card, True)
-
     @server.feature(CARD_FOR)
     async def on_card_for(ls: FlowspinServer, params: Any) -> dict[str, Any]:
         argument = params if isinstance(params, dict) else _as_dict(params)
         loop = asyncio.get_running_loop()
         # Reading a run's cards imports Metaflow's client: off the event loop, on our own
         # thread (pygls's default executor is busy reading stdin).
-        return await loop.run_in_executor(_executor(), card_for, ls, argument, loop)
+        return await loop.run_in_executor(ls.cards.executor(), card_for, ls, argument, loop)
 
 
 def _as_dict(params: Any) -> dict[str, Any]:

@@ -1,16 +1,19 @@
-"""`workspace/executeCommand` handlers, one per command, in a dispatch table.
+"""`workspace/executeCommand`: a typed, frozen registry of the server's commands.
 
 Every command takes one object `{"uri": str, "step"?: str, "line"?: int (0-based)}` and
-answers `{"ok": bool, "message": str, ...}`. The feature modules (`spinning`, `running`,
-`cards`) put their handlers into `HANDLERS`; this module only resolves targets and dispatches.
+answers `{"ok": bool, "message": str, ...}`. Each feature module declares its commands as a
+module-level `COMMANDS` tuple of `Command`s (`spinning`, `running`, `cards`, `diffs`);
+`create_server` builds one `CommandRegistry` from them, once per server, and registers each
+name with pygls. This module only resolves targets and dispatches: it imports no feature.
 """
 
 from __future__ import annotations
 
 import inspect
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from flowspin.analysis import Flow, Step, queries
@@ -44,6 +47,60 @@ class Target:
 
 # A handler may be async (a spin awaits its worker off the event loop).
 Handler = Callable[["FlowspinServer", Target], "Result | Awaitable[Result]"]
+
+
+@dataclass(frozen=True)
+class Command:
+    """One `flowspin.server.*` command: its handler, and whether its target must be a step
+    (a flow-level command, such as run, gets the flow only, not the cursor's step)."""
+
+    name: str
+    handler: Handler
+    needs_step: bool = False
+
+
+class CommandRegistry(Mapping[str, Command]):
+    """The server's commands by name, built once from the features' `COMMANDS` and frozen
+    (a name declared twice is a bug, caught at start)."""
+
+    def __init__(self, *groups: Iterable[Command]) -> None:
+        table: dict[str, Command] = {}
+        for group in groups:
+            for command in group:
+                if command.name in table:
+                    raise ValueError(f"command {command.name!r} is declared twice")
+                table[command.name] = command
+        self._table: Mapping[str, Command] = MappingProxyType(table)
+
+    def __getitem__(self, name: str) -> Command:
+        return self._table[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._table)
+
+    def __len__(self) -> int:
+        return len(self._table)
+
+    async def execute(self, ls: FlowspinServer, name: str, arguments: list[Any]) -> Result:
+        command = self._table.get(name)
+        if command is None:
+            return {"ok": False, "message": f"Unknown flowspin command {name!r}."}
+        try:
+            target = resolve(ls, arguments[0] if arguments else None, command.needs_step)
+            if target.error is not None:
+                return {"ok": False, "message": target.error}
+            answer = command.handler(ls, target)
+            return await answer if inspect.isawaitable(answer) else answer
+        except OSError as exc:
+            return {"ok": False, "message": f"Cannot read the flow file: {exc}"}
+        except Exception as exc:  # report, never crash the server
+            log.exception("%s failed", name)
+            return {"ok": False, "message": f"{name} failed: {exc}"}
+
+    def register(self, server: FlowspinServer) -> None:
+        """Register every command with pygls (which lists them in the server's capabilities)."""
+        for name in self._table:
+            server.command(name)(_bound(name))
 
 
 def resolve(ls: FlowspinServer, argument: Any, need_step: bool) -> Target:
@@ -88,70 +145,12 @@ def _resolve(ls: FlowspinServer, argument: Any, need_step: bool) -> Target:
     return Target(uri, model.flows[0])
 
 
-def not_available(feature: str) -> Handler:
-    """The placeholder until a feature module registers its handler (see `register`)."""
-
-    def handler(ls: FlowspinServer, target: Target) -> Result:
-        return {
-            "ok": False,
-            "message": f"{feature} is not available in this build of flowspin "
-            f"({target.describe()}).",
-        }
-
-    return handler
-
-
-def cancel(ls: FlowspinServer, target: Target) -> Result:
-    return {"ok": True, "message": "Nothing to cancel: no spin or run is in progress."}
-
-
-# command -> (handler, needs a step)
-HANDLERS: dict[str, tuple[Handler, bool]] = {
-    "flowspin.server.spin": (not_available("Spin"), True),
-    "flowspin.server.run": (not_available("Run"), False),
-    "flowspin.server.resume": (not_available("Resume"), False),
-    "flowspin.server.showCard": (not_available("Show Card"), True),
-    "flowspin.server.selectBaseRun": (not_available("Select Base Run"), False),
-    "flowspin.server.restartWorker": (not_available("Restart Worker"), False),
-    "flowspin.server.cancel": (cancel, False),
-}
-
-
-async def execute(ls: FlowspinServer, command: str, arguments: list[Any]) -> Result:
-    entry = HANDLERS.get(command)
-    if entry is None:
-        return {"ok": False, "message": f"Unknown flowspin command {command!r}."}
-    handler, need_step = entry
-    try:
-        target = resolve(ls, arguments[0] if arguments else None, need_step)
-        if target.error is not None:
-            return {"ok": False, "message": target.error}
-        answer = handler(ls, target)
-        return await answer if inspect.isawaitable(answer) else answer
-    except OSError as exc:
-        return {"ok": False, "message": f"Cannot read the flow file: {exc}"}
-    except Exception as exc:  # report, never crash the server
-        log.exception("%s failed", command)
-        return {"ok": False, "message": f"{command} failed: {exc}"}
-
-
-def register(server: FlowspinServer) -> None:
-    # Spins (spin, cancel, restartWorker) and runs (run, resume, selectBaseRun) plug their
-    # handlers into HANDLERS.
-    from flowspin.lsp import diffs, running, spinning
-
-    spinning.register(server)
-    running.register(server)
-    diffs.register(server)
-    for name in HANDLERS:
-        server.command(name)(_bound(name))
-
-
 def _bound(name: str) -> Callable[..., Awaitable[Result]]:
     # No annotation on `ls`: pygls resolves these hints at call time, outside TYPE_CHECKING.
-    # Async, so a long handler (a spin) never blocks the event loop.
+    # Async, so a long handler (a spin) never blocks the event loop. The registry is the
+    # server's own (`ls.commands`), looked up per call.
     async def command(ls, *args: Any) -> Result:
-        return await execute(ls, name, list(args))
+        return await ls.commands.execute(ls, name, list(args))
 
     command.__name__ = name.rsplit(".", 1)[-1]
     return command

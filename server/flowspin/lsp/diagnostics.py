@@ -95,8 +95,11 @@ class DiagnosticsScheduler:
         # Per document: the pending check and the version it was scheduled for.
         self._tasks: dict[str, tuple[asyncio.Task[None], int | None]] = {}
         self.failed: set[str] = set()
+        self.closed = False
 
     def schedule(self, uri: str) -> None:
+        if self.closed:
+            return
         version = self.server.workspace.get_text_document(uri).version
         previous, previous_version = self._tasks.get(uri, (None, None))
         pending = previous is not None and not previous.done()
@@ -113,6 +116,15 @@ class DiagnosticsScheduler:
         task, _ = self._tasks.pop(uri, (None, None))
         if task is not None:
             task.cancel()
+
+    def shutdown(self) -> None:
+        """Cancel every pending check; none is scheduled after this (idempotent)."""
+        self.closed = True
+        for uri in list(self._tasks):
+            try:
+                self.cancel(uri)
+            except RuntimeError:  # its loop is closed already (the server's last breath)
+                pass
 
     async def _analysed(self, uri: str) -> bool:
         """Parse and lint the document's current text on its worker thread; False when a
@@ -133,9 +145,7 @@ class DiagnosticsScheduler:
             if not await self._analysed(uri):
                 return
             self.publish_now(uri)  # on the loop, with no await since the check: cached
-            stale = getattr(self.server, "stale", None)
-            if stale is not None:
-                stale.analysed(uri)  # the first text seen is the base run's code
+            self.server.stale.analysed(uri)  # the first text seen is the base run's code
             notify_changed(self.server, uri)  # the flow panel asks for the new graph
         except Exception as exc:  # a bug in a rule must not silence later checks
             log.exception("checking %s failed", uri)
@@ -151,10 +161,8 @@ class DiagnosticsScheduler:
         state = self.server.state
         doc = self.server.workspace.get_text_document(uri)
         # A failed spin's exception stays beside the lint findings (see `spinning`).
-        spun: list[types.Diagnostic] = []
-        for source in ("spins", "runs"):  # so does a failed run task's (see `running`)
-            tracker = getattr(self.server, source, None)
-            spun += tracker.diagnostics_for(uri) if tracker is not None else []
+        # So does a failed run task's (see `running`).
+        spun = self.server.spins.diagnostics_for(uri) + self.server.runs.diagnostics_for(uri)
         if doc.language_id not in (None, "python") or not looks_like_flow(doc.source):
             if spun:
                 self._publish(uri, spun, doc.version)
@@ -232,9 +240,6 @@ def register(server: FlowspinServer) -> None:
         ls.work.forget(uri)
         ls.state.models.forget(uri)
         scheduler.clear(uri)
-        others: set[str] = set()
-        for source in ("spins", "runs"):
-            tracker = getattr(ls, source, None)
-            others.update(tracker.forget(uri) if tracker is not None else [])
+        others = set(ls.spins.forget(uri)) | ls.runs.forget(uri)
         for other in sorted(others):
             scheduler.publish_now(other)  # errors of this flow shown in a helper module

@@ -7,6 +7,7 @@ import asyncio
 from typing import TYPE_CHECKING
 
 from flowspin.lsp import commands
+from flowspin.lsp.commands import Command
 from flowspin.lsp.documents import flow_file_of
 
 if TYPE_CHECKING:
@@ -35,5 +36,4 @@ async def diff(ls: FlowspinServer, target: commands.Target) -> commands.Result:
     }
 
 
-def register(server: FlowspinServer) -> None:
-    commands.HANDLERS["flowspin.server.diff"] = (diff, True)
+COMMANDS = (Command("flowspin.server.diff", diff, needs_step=True),)

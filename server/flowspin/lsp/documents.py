@@ -35,7 +35,7 @@ from flowspin.analysis import (
 )
 from flowspin.analysis.index import ModelIndex
 from flowspin.lsp.bases import fresh
-from flowspin.lsp.splice import same_lenses, splice_step
+from flowspin.lsp.splice import repair, same_lenses, splice_step
 
 if TYPE_CHECKING:
     from flowspin.lsp.server import FlowspinServer
@@ -266,24 +266,6 @@ class ModelStore:
             self.last_good_source.pop(uri, None)
             self.repaired.pop(uri, None)
             self.views.pop(uri, None)
-
-
-def repair(source: str, lines_to_blank: list[int], path: str) -> FlowModel | None:
-    """The model of `source` with one of the given (0-based) lines, or all of them, replaced
-    by `pass` at the same indentation; None when none of that parses."""
-    lines = source.splitlines(keepends=True)
-    valid = sorted({n for n in lines_to_blank if 0 <= n < len(lines)})
-    attempts = [[n] for n in valid] + ([valid] if len(valid) > 1 else [])
-    for blank in attempts:
-        patched = list(lines)
-        for n in blank:
-            text = patched[n]
-            indent = text[: len(text) - len(text.lstrip())].rstrip("\r\n")
-            patched[n] = f"{indent}pass\n"
-        model = parse_source("".join(patched), path)
-        if model.syntax_error is None:
-            return model
-    return None
 
 
 def _utf16_col(lines: Sequence[str] | None, line: int, col: int) -> int:

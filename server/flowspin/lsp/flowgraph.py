@@ -11,7 +11,6 @@ it, changed since (`flowspin.analysis.staleness`, kept by `staleness.StaleTracke
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -63,9 +62,7 @@ def _empty_status() -> dict[str, Any]:
 
 def _spin_status(ls: FlowspinServer, uri: str, flow_file: Path | None, step: str) -> Any:
     """(time, status) of the step's latest spin from this editor, or None."""
-    tracker = getattr(ls, "spins", None)
-    if tracker is None:
-        return None
+    tracker = ls.spins
     with tracker.lock:
         spinning = tracker.active_steps.get((uri, step), 0)
         last = tracker.results.get((uri, step))
@@ -73,7 +70,7 @@ def _spin_status(ls: FlowspinServer, uri: str, flow_file: Path | None, step: str
     status["source"] = "spin"
     if spinning:
         status["state"] = "running"
-        return time.time(), status
+        return ls.clock(), status
     if last is None:
         return None
     at, result = last
@@ -96,8 +93,8 @@ _RUN_STATES = {"done": "ok", "failed": "failed", "cancelled": "failed", "running
 
 def _run_status(ls: FlowspinServer, uri: str, flow_file: Path | None, flow: Flow, step: str) -> Any:
     """(time, status) of the step in the file's latest editor run, or None."""
-    runs = getattr(ls, "runs", None)
-    if runs is None or flow_file is None:
+    runs = ls.runs
+    if flow_file is None:
         return None
     with runs.lock:
         last = runs.last.get(flow_file)
@@ -128,7 +125,7 @@ def _run_status(ls: FlowspinServer, uri: str, flow_file: Path | None, flow: Flow
             if body is not None and (body.expected is not None or body.tasks):
                 status["num_splits"] = body.expected if body.expected is not None else body.tasks
                 break
-    return getattr(last, "updated", 0.0), status
+    return last.updated, status
 
 
 def step_status(
@@ -193,10 +190,9 @@ def flow_graph(ls: FlowspinServer, doc: DocSnapshot, check: Callable[[], None]) 
         answer["error"] = "no flow in this file"
         return answer
     flow_file = Path(doc.path).resolve() if doc.path else None
-    stale_of = getattr(ls, "stale", None)
     for flow in model.flows:
         check()
-        stale = stale_of.stale_steps(doc.uri, flow) if stale_of is not None else {}
+        stale = ls.stale.stale_steps(doc.uri, flow)
         steps = [
             {
                 "name": step.name,

@@ -28,10 +28,9 @@ def _title(label: str, status: str | None) -> str:
 
 def _run_status(ls: FlowspinServer, flow_file: Path | None, step: str) -> str | None:
     """The step's status in the file's latest run from the editor (see `running`)."""
-    runs = getattr(ls, "runs", None)
-    if runs is None or flow_file is None:
+    if flow_file is None:
         return None
-    return runs.lens(flow_file, step)
+    return ls.runs.lens(flow_file, step)
 
 
 def code_lenses(
@@ -45,10 +44,9 @@ def code_lenses(
     uri = doc.uri
     lenses: list[types.CodeLens] = []
     flow_file = Path(doc.path).resolve() if doc.path else None  # once, not once per step
-    stale_of = getattr(ls, "stale", None)
     for flow in view.model.flows:
         flow_index = view.index.of(flow)
-        stale = stale_of.stale_steps(uri, flow) if stale_of is not None else {}
+        stale = ls.stale.stale_steps(uri, flow)
         if not flow.is_base:  # the flow panel of this file, from the class line
             at = types.Position(line=flow.span.line - 1, character=0)
             lenses.append(

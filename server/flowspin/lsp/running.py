@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 from lsprotocol import types
 
 from flowspin.lsp import commands, progress
+from flowspin.lsp.commands import Command
 from flowspin.lsp.documents import flow_file_of
 from flowspin.lsp.failures import exception_diagnostic
 from flowspin.lsp.flowgraph import notify_changed
@@ -95,6 +96,28 @@ class RunTracker:
     pinned: dict[Path, str] = field(default_factory=dict)  # flow file -> base run id for spins
     lock: threading.Lock = field(default_factory=threading.Lock)
 
+    def pinned_run(self, flow_file: Path) -> str | None:
+        """The base run pinned for the flow's spins with Select Base Run, if any."""
+        with self.lock:
+            return self.pinned.get(flow_file)
+
+    def cancel(self, flow_file: Path) -> str | None:
+        """Cancel the flow's run, if one is in progress; what was cancelled."""
+        with self.lock:
+            active = self.active.get(flow_file)
+        if active is None:
+            return None
+        active.handle.cancel()
+        run = f" {active.handle.run_id}" if active.handle.run_id else ""
+        return (
+            f"Cancelling the {active.verb}{run} of {active.flow} (Metaflow stops its tasks; "
+            "resume it later)."
+        )
+
+    def shutdown(self) -> None:
+        """The editor closes: a run started from it ends with it."""
+        self.manager.cancel_all()
+
     def diagnostics_for(self, uri: str) -> list[types.Diagnostic]:
         with self.lock:
             return [d for items in self.errors.values() for shown, d in items if shown == uri]
@@ -138,11 +161,13 @@ def _resume_hint(step: str | None) -> str:
     return f"{RESUME_COMMAND} with the cursor in '{step}'" if step else RESUME_COMMAND
 
 
-def _environment(ls: FlowspinServer) -> tuple[list[str], dict[str, str]]:
-    """`flowspin.run.args` and the runs' environment (the server's plus `flowspin.run.env`)."""
-    args = setting(ls.state.settings, "run.args", [])
+def _environment(ls: FlowspinServer, uri: str) -> tuple[list[str], dict[str, str]]:
+    """`flowspin.run.args` and the runs' environment (the server's plus `flowspin.run.env`),
+    from the settings of the file's workspace folder."""
+    settings = ls.state.settings_for(uri)
+    args = setting(settings, "run.args", [])
     extra = [str(a) for a in args] if isinstance(args, list) else []
-    env = worker_env(ls.state.settings)
+    env = worker_env(settings)
     env.setdefault("USER", env.get("METAFLOW_USER", "flowspin"))
     return extra, env
 
@@ -178,7 +203,7 @@ async def run(ls: FlowspinServer, target: commands.Target) -> commands.Result:
     params, problem = _clean_params(target)
     if problem:
         return {"ok": False, "message": problem}
-    extra, env = _environment(ls)
+    extra, env = _environment(ls, target.uri)
     manager = ls.runs.manager
     flow = target.flow.name if target.flow else None  # a file may hold several
 
@@ -197,10 +222,9 @@ async def resume(ls: FlowspinServer, target: commands.Target) -> commands.Result
     flow_file = flow_file_of(ls, target.uri)
     origin = target.argument.get("originRunId")
     if not isinstance(origin, str) or not origin:
-        with ls.runs.lock:
-            origin = ls.runs.pinned.get(flow_file)  # else Metaflow's latest run
+        origin = ls.runs.pinned_run(flow_file)  # else Metaflow's latest run
     step = target.step.name if target.step is not None else None
-    extra, env = _environment(ls)
+    extra, env = _environment(ls, target.uri)
     manager = ls.runs.manager
     flow = target.flow.name if target.flow else None  # a file may hold several
 
@@ -244,7 +268,9 @@ async def _drive(
     box["run"] = active
     with tracker.lock:
         tracker.active[flow_file] = active
-        tracker.last[flow_file] = LastRun(None, handle.progress.steps(), finished=False)
+        tracker.last[flow_file] = LastRun(
+            None, handle.progress.steps(), finished=False, updated=ls.clock()
+        )
     ls.diagnostics.republish(tracker.drop_errors(uri))
     ls.stale.run_started(uri)  # the run's code is the text it starts from
     ls.refresh_lenses()
@@ -322,7 +348,7 @@ def _translate(ls: FlowspinServer, active: ActiveRun, event: dict[str, Any]) -> 
     flow_file = handle.target.path
     finished = kind == "run_finished"
     with ls.runs.lock:
-        ls.runs.last[flow_file] = LastRun(handle.run_id, steps, finished)
+        ls.runs.last[flow_file] = LastRun(handle.run_id, steps, finished, updated=ls.clock())
     ls.refresh_lenses()
     if kind == "task_failed":
         _add_error(ls, active, event)
@@ -395,18 +421,6 @@ def _after_run(ls: FlowspinServer, flow_file: Path, loop: asyncio.AbstractEventL
     loop.call_soon_threadsafe(ls.spins.rewarm, ls, flow_file)
 
 
-def cancel_runs(ls: FlowspinServer, flow_file: Path) -> str | None:
-    """Cancel the flow's run, if one is in progress; what was cancelled."""
-    with ls.runs.lock:
-        active = ls.runs.active.get(flow_file)
-    if active is None:
-        return None
-    active.handle.cancel()
-    run = f" {active.handle.run_id}" if active.handle.run_id else ""
-    return f"Cancelling the {active.verb}{run} of {active.flow} (Metaflow stops its tasks; "
-    "resume it later)."
-
-
 async def cancel_run(ls: FlowspinServer, target: commands.Target) -> commands.Result:
     """Cancel one run by id (the palette's Cancel Run…): this server's own, or one another
     launcher started, alive or not."""
@@ -468,11 +482,6 @@ def select_base_run(ls: FlowspinServer, target: commands.Target) -> commands.Res
     return {"ok": True, "message": message, "runId": ls.runs.pinned.get(flow_file)}
 
 
-def pinned_run(ls: FlowspinServer, flow_file: Path) -> str | None:
-    with ls.runs.lock:
-        return ls.runs.pinned.get(flow_file)
-
-
 def flow_info(ls: FlowspinServer, params: Any) -> dict[str, Any]:
     """The flow at the cursor, its steps and Parameters (for the run and resume prompts)."""
     target = commands.resolve(ls, _as_dict(params), need_step=True)
@@ -502,7 +511,7 @@ async def list_runs(ls: FlowspinServer, params: Any) -> dict[str, Any]:
     if refused:
         return {**refused, "runs": []}
     flow_file = flow_file_of(ls, target.uri)
-    _, env = _environment(ls)
+    _, env = _environment(ls, target.uri)
     try:
         runs = await asyncio.to_thread(
             read_runs, flow_file, python=sys.executable, env=env, limit=30
@@ -513,7 +522,7 @@ async def list_runs(ls: FlowspinServer, params: Any) -> dict[str, Any]:
         "ok": True,
         "flow": target.flow.name,
         "runs": [r.as_dict() for r in runs],
-        "pinned": pinned_run(ls, flow_file),
+        "pinned": ls.runs.pinned_run(flow_file),
         "message": f"{len(runs)} runs of {target.flow.name}"
         if runs
         else f"No runs of {target.flow.name} yet: run the flow first (Flowspin: Run Flow).",
@@ -526,12 +535,15 @@ def _as_dict(params: Any) -> dict[str, Any]:
     return {k: getattr(params, k) for k in ("uri", "line", "step") if hasattr(params, k)}
 
 
+COMMANDS = (
+    Command("flowspin.server.run", run),
+    Command("flowspin.server.resume", resume),
+    Command("flowspin.server.selectBaseRun", select_base_run),
+    Command("flowspin.server.cancelRun", cancel_run),
+)
+
+
 def register(server: FlowspinServer) -> None:
-    server.runs = RunTracker()
-    commands.HANDLERS["flowspin.server.run"] = (run, False)
-    commands.HANDLERS["flowspin.server.resume"] = (resume, False)
-    commands.HANDLERS["flowspin.server.selectBaseRun"] = (select_base_run, False)
-    commands.HANDLERS["flowspin.server.cancelRun"] = (cancel_run, False)
 
     @server.feature(FLOW_INFO)
     def on_flow_info(ls: FlowspinServer, params: Any) -> dict[str, Any]:

@@ -14,12 +14,13 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from flowspin.daemon.server import SocketServer
-    from flowspin.spin.service import SpinService
+    from flowspin.spin.result import SpinResult
 
 log = logging.getLogger(__name__)
 
@@ -56,11 +57,54 @@ def worker_env(settings: dict[str, Any]) -> dict[str, str]:
     return env
 
 
+class SpinEngine(Protocol):
+    """What the language server asks of its warm workers: `flowspin.spin.service.SpinService`,
+    or a light fake in tests of the editor features where real Metaflow adds nothing."""
+
+    env: dict[str, str]
+
+    def spin(
+        self,
+        flow_file: Path,
+        step: str,
+        options: dict[str, Any] | None = None,
+        on_log: Callable[[str, str], None] | None = None,
+    ) -> SpinResult: ...
+
+    def preload_state(
+        self, flow_file: Path, step: str, base: dict[str, Any] | None = None
+    ) -> dict[str, Any]: ...
+
+    def cancel(self, flow_file: Path) -> None: ...
+
+    def rebase(self, flow_file: Path) -> None: ...
+
+    def restart_worker(self, flow_file: Path) -> None: ...
+
+    def shutdown(self) -> None: ...
+
+
+EngineFactory = Callable[[dict[str, str]], SpinEngine]  # the workers' environment -> engine
+
+
+def spin_service(env: dict[str, str]) -> SpinEngine:
+    """The real engine: warm Metaflow workers (imported on the first spin, not at start)."""
+    from flowspin.spin.service import SpinService
+
+    # No fixed root: each flow file's workspace root is found from its path.
+    return SpinService(None, env=env)
+
+
 class SpinHost:
-    def __init__(self) -> None:
-        self._service: SpinService | None = None
+    """The server's one engine, made on first use from the settings last synced, and the
+    workspace sockets it serves (only a real `SpinService` is served to the shell)."""
+
+    def __init__(self, factory: EngineFactory = spin_service) -> None:
+        self._factory = factory
+        self._service: SpinEngine | None = None
         self._sockets: dict[Path, SocketServer | None] = {}
         self._lock = threading.Lock()
+        self._closed = False
         self.settings: dict[str, Any] = {}
 
     def sync(self, settings: dict[str, Any]) -> None:
@@ -74,13 +118,12 @@ class SpinHost:
                 env.setdefault("USER", env.get("METAFLOW_USER", "flowspin"))
                 self._service.env = env
 
-    def service(self) -> SpinService:
+    def service(self) -> SpinEngine:
         with self._lock:
             if self._service is None:
-                from flowspin.spin.service import SpinService
-
-                # No fixed root: each flow file's workspace root is found from its path.
-                self._service = SpinService(None, env=worker_env(self.settings))
+                if self._closed:
+                    raise RuntimeError("the language server is shutting down: no new workers")
+                self._service = self._factory(worker_env(self.settings))
             return self._service
 
     def serve(self, flow_file: Path) -> None:
@@ -89,7 +132,7 @@ class SpinHost:
 
         root = workspace_root(flow_file)
         with self._lock:
-            if root in self._sockets:
+            if root in self._sockets or self._closed:
                 return
             self._sockets[root] = None
         threading.Thread(
@@ -99,9 +142,12 @@ class SpinHost:
     def _take_socket(self, root: Path) -> None:
         from flowspin.daemon import client
         from flowspin.daemon.server import host_socket
+        from flowspin.spin.service import SpinService
         from flowspin.store.root import UnsafeWorkspace
 
         service = self.service()
+        if not isinstance(service, SpinService):
+            return  # a fake engine in a test: the shell has nothing to share
         try:
             server = host_socket(root, service)
         except UnsafeWorkspace as exc:  # another user's or a shared .flowspin: never serve it
@@ -119,7 +165,12 @@ class SpinHost:
                 time.sleep(0.05)
                 server = host_socket(root, service)
         with self._lock:
-            self._sockets[root] = server
+            closed = self._closed
+            if not closed:
+                self._sockets[root] = server
+        if closed and server is not None:
+            server.stop()  # the server shut down while this thread took the socket over
+            return
         if server is None:
             log.warning(
                 "could not serve %s: another flowspin process holds it; shell spins there "
@@ -134,7 +185,9 @@ class SpinHost:
             return self._sockets.get(root)
 
     def shutdown(self) -> None:
+        """Stop serving the sockets and stop the workers (idempotent)."""
         with self._lock:
+            self._closed = True
             sockets = [s for s in self._sockets.values() if s is not None]
             self._sockets.clear()
             service, self._service = self._service, None

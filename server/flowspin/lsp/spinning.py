@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,6 +31,7 @@ from lsprotocol import types
 
 from flowspin.analysis import Flow, Step
 from flowspin.lsp import commands, progress
+from flowspin.lsp.commands import Command
 from flowspin.lsp.documents import DocSnapshot, flow_file_of, looks_like_flow
 from flowspin.lsp.failures import exception_diagnostic
 from flowspin.lsp.flowgraph import notify_changed
@@ -91,14 +91,13 @@ class SpinTracker:
 
 def _base(ls: FlowspinServer, flow_file: Path) -> dict[str, Any]:
     """The base run pinned with Select Base Run, else none (the newest run decides)."""
-    from flowspin.lsp.running import pinned_run
-
-    pinned = pinned_run(ls, flow_file)
+    pinned = ls.runs.pinned_run(flow_file)
     return {"run": pinned} if pinned else {}
 
 
 def _options(ls: FlowspinServer, argument: dict[str, Any], flow_file: Path) -> dict[str, Any]:
-    timeout = setting(ls.state.settings, "spin.timeout")
+    # The settings of the flow's workspace folder (`argument["uri"]` is the flow's).
+    timeout = setting(ls.state.settings_for(argument.get("uri")), "spin.timeout")
     options: dict[str, Any] = {}
     debugging = argument.get("debug_port") is not None
     # A step paused at a breakpoint is not hung: the spin.timeout setting is not applied to a
@@ -118,8 +117,7 @@ def _options(ls: FlowspinServer, argument: dict[str, Any], flow_file: Path) -> d
 def _with_code_base(ls: FlowspinServer, uri: str, flow: str, options: dict[str, Any]) -> None:
     """What the base run ran (see `staleness`), so the result's `code` and stale-parent
     notices are right for a step above that was edited and not spun since."""
-    stale = getattr(ls, "stale", None)
-    base = stale.code_base(uri, flow) if stale is not None else {}
+    base = ls.stale.code_base(uri, flow)
     if base:
         options["code_base"] = base
 
@@ -185,7 +183,7 @@ async def spin(ls: FlowspinServer, target: commands.Target) -> commands.Result:
         }
     flow_file = flow_file_of(ls, uri)
     host = ls.spin_host
-    host.sync(ls.state.settings)
+    host.sync(ls.state.settings_for(uri))
     service = host.service()
     host.serve(flow_file)
     loop = asyncio.get_running_loop()
@@ -288,7 +286,7 @@ def _record(
     step = step_node.name
     with tracker.lock:
         tracker.preloaded[flow_file] = step
-        tracker.results[(uri, step)] = (time.time(), result)
+        tracker.results[(uri, step)] = (ls.clock(), result)
     ls.stale.spin_ended(uri, step, result)
 
     ls.set_step_status(uri, step, lens_status(result))
@@ -341,7 +339,7 @@ async def spin_downstream(ls: FlowspinServer, target: commands.Target) -> comman
         }
     flow_file = flow_file_of(ls, uri)
     host = ls.spin_host
-    host.sync(ls.state.settings)
+    host.sync(ls.state.settings_for(uri))
     service = host.service()
     host.serve(flow_file)
     loop = asyncio.get_running_loop()
@@ -425,8 +423,6 @@ async def _call(fn: Callable[..., None], *args: Any) -> None:
 
 def cancel(ls: FlowspinServer, target: commands.Target) -> commands.Result:
     """Cancel what runs for this flow file: its spin, its Metaflow run, or both."""
-    from flowspin.lsp.running import cancel_runs
-
     tracker: SpinTracker = ls.spins
     flow_file = flow_file_of(ls, target.uri)
     with tracker.lock:
@@ -435,7 +431,7 @@ def cancel(ls: FlowspinServer, target: commands.Target) -> commands.Result:
     if running:
         ls.spin_host.service().cancel(flow_file)
         said.append(f"Cancelling the spin of {target.describe()}.")
-    run = cancel_runs(ls, flow_file)
+    run = ls.runs.cancel(flow_file)
     if run:
         said.append(run)
     if not said:
@@ -445,7 +441,7 @@ def cancel(ls: FlowspinServer, target: commands.Target) -> commands.Result:
 
 async def restart_worker(ls: FlowspinServer, target: commands.Target) -> commands.Result:
     flow_file = flow_file_of(ls, target.uri)
-    ls.spin_host.sync(ls.state.settings)
+    ls.spin_host.sync(ls.state.settings_for(target.uri))
     service = ls.spin_host.service()
     await asyncio.to_thread(service.restart_worker, flow_file)
     with ls.spins.lock:
@@ -497,7 +493,7 @@ def _preload(ls: FlowspinServer, uri: str, line: int, path: str, step: str) -> N
                 tracker.wanted[flow_file] = step
             return
         tracker.preloading[flow_file] = step
-    ls.spin_host.sync(ls.state.settings)
+    ls.spin_host.sync(ls.state.settings_for(uri))
     ls.spin_host.serve(flow_file)
     threading.Thread(
         target=_preload_loop, args=(ls, flow_file, step), name="flowspin-preload", daemon=True
@@ -533,16 +529,16 @@ def _field(params: Any, name: str) -> Any:
     return params.get(name) if isinstance(params, dict) else getattr(params, name, None)
 
 
-def register(server: FlowspinServer) -> None:
-    from flowspin.lsp.spin_host import SpinHost
+COMMANDS = (
+    Command("flowspin.server.spin", spin, needs_step=True),
+    Command("flowspin.server.debugStep", debug_step, needs_step=True),
+    Command("flowspin.server.cancel", cancel),
+    Command("flowspin.server.spinDownstream", spin_downstream, needs_step=True),
+    Command("flowspin.server.restartWorker", restart_worker),
+)
 
-    server.spins = SpinTracker()
-    server.spin_host = SpinHost()
-    commands.HANDLERS["flowspin.server.spin"] = (spin, True)
-    commands.HANDLERS["flowspin.server.debugStep"] = (debug_step, True)
-    commands.HANDLERS["flowspin.server.cancel"] = (cancel, False)
-    commands.HANDLERS["flowspin.server.spinDownstream"] = (spin_downstream, True)
-    commands.HANDLERS["flowspin.server.restartWorker"] = (restart_worker, False)
+
+def register(server: FlowspinServer) -> None:
 
     @server.feature(CURSOR)
     def cursor(ls: FlowspinServer, params: Any) -> None:
@@ -552,10 +548,3 @@ def register(server: FlowspinServer) -> None:
                 on_cursor(ls, uri, line)
             except Exception:
                 log.exception("preload at %s:%s failed", uri, line)
-
-    @server.feature(types.SHUTDOWN)
-    def shutdown(ls: FlowspinServer, params: Any) -> None:
-        runs = getattr(ls, "runs", None)
-        if runs is not None:
-            runs.manager.cancel_all()  # a run started from the editor ends with it
-        ls.spin_host.shutdown()

@@ -109,11 +109,26 @@ def _reparse(
 
 
 def _repaired(text: str, lines_to_blank: list[int]) -> FlowModel | None:
-    """`documents.repair` (the same attempts as for the whole file), imported late: the
-    document store imports this module."""
-    from flowspin.lsp.documents import repair
-
+    """`repair` (the same attempts as the document store makes for the whole file)."""
     return repair(text, lines_to_blank, _PATH)
+
+
+def repair(source: str, lines_to_blank: list[int], path: str) -> FlowModel | None:
+    """The model of `source` with one of the given (0-based) lines, or all of them, replaced
+    by `pass` at the same indentation; None when none of that parses."""
+    lines = source.splitlines(keepends=True)
+    valid = sorted({n for n in lines_to_blank if 0 <= n < len(lines)})
+    attempts = [[n] for n in valid] + ([valid] if len(valid) > 1 else [])
+    for blank in attempts:
+        patched = list(lines)
+        for n in blank:
+            text = patched[n]
+            indent = text[: len(text) - len(text.lstrip())].rstrip("\r\n")
+            patched[n] = f"{indent}pass\n"
+        model = parse_source("".join(patched), path)
+        if model.syntax_error is None:
+            return model
+    return None
 
 
 def same_lenses(model: FlowModel, old_lines: Sequence[str], new_lines: Sequence[str]) -> bool:

@@ -20,7 +20,6 @@ import asyncio
 import logging
 import os
 import threading
-import time
 from typing import TYPE_CHECKING, Any
 
 from flowspin.analysis import Flow
@@ -121,7 +120,7 @@ class StaleTracker:
             if codes:
                 with self.lock:
                     self.run_codes.setdefault(uri, codes)
-                    self.run_at.setdefault(uri, time.time())
+                    self.run_at.setdefault(uri, self.server.clock())
         parsed = self._parsed(uri)
         if parsed is None or not parsed[0].flows:
             return None
@@ -136,7 +135,7 @@ class StaleTracker:
         codes = self.codes(uri)
         with self.lock:
             self.run_codes[uri] = codes
-            self.run_at[uri] = time.time()
+            self.run_at[uri] = self.server.clock()
             for known in (self.spun, self.failed):
                 for key in [k for k in known if k[0] == uri]:
                     del known[key]
@@ -144,7 +143,7 @@ class StaleTracker:
     def spin_ended(self, uri: str, step: str, result: Any) -> None:
         with self.lock:
             if result.status == "ok" and result.code:
-                self.spun[(uri, step)] = (time.time(), dict(result.code))
+                self.spun[(uri, step)] = (self.server.clock(), dict(result.code))
             if result.status == "error" and result.code:
                 self.failed[(uri, step)] = dict(result.code)
             elif result.status == "ok":
@@ -174,7 +173,3 @@ class StaleTracker:
             if name in stale and name in now.steps and stale_reason(now, name, code, codes) is None:
                 del stale[name]
         return stale
-
-
-def register(server: FlowspinServer) -> None:
-    server.stale = StaleTracker(server)

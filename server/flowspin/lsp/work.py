@@ -78,21 +78,35 @@ class FileWork:
         # Requests being answered per document, and who waits for that to drop to zero.
         self._answering: dict[str, int] = {}
         self._idle: dict[str, asyncio.Event] = {}
+        self._closed = False
 
     def note_version(self, uri: str, version: int | None) -> None:
         """A new version of the document arrived (call on the loop, before scheduling)."""
         self._versions[uri] = version
 
     def is_current(self, doc: DocSnapshot) -> bool:
-        return self._versions.get(doc.uri, doc.version) == doc.version
+        return not self._closed and self._versions.get(doc.uri, doc.version) == doc.version
 
     def _pool(self, uri: str) -> ThreadPoolExecutor:
         with self._lock:
+            if self._closed:
+                raise RuntimeError("the language server is shutting down")
             pool = self._pools.get(uri)
             if pool is None:
                 pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="flowspin-file")
                 self._pools[uri] = pool
             return pool
+
+    def shutdown(self) -> None:
+        """Drop every file's queued jobs and let the threads end (idempotent). A job running
+        now stops at its next checkpoint: its document is no longer current."""
+        with self._lock:
+            self._closed = True
+            pools = list(self._pools.values())
+            self._pools.clear()
+        self._versions.clear()
+        for pool in pools:
+            pool.shutdown(wait=False, cancel_futures=True)
 
     def forget(self, uri: str) -> None:
         """The document closed: drop its queued jobs and let its thread end."""
@@ -113,7 +127,7 @@ class FileWork:
         stopped = threading.Event()
 
         def check() -> None:
-            if stopped.is_set() or (drop_stale and not self.is_current(doc)):
+            if stopped.is_set() or self._closed or (drop_stale and not self.is_current(doc)):
                 raise Stale(doc.uri)
 
         def work() -> T:
