@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Union
 
 import pytest
 import pytest_lsp
@@ -228,3 +228,134 @@ async def test_stopping_the_debugger_lets_the_step_finish(
     result = await asyncio.wait_for(answer, TIMEOUT)
     assert result["ok"] is True, result["message"]
     assert result["result"]["artifacts"]["y"]["repr"] == "12"
+
+
+FAILING = """
+from metaflow import FlowSpec, step
+
+
+class PostMortemFlow(FlowSpec):
+    @step
+    def start(self):
+        self.items = [5, 2, 0]
+        self.next(self.train, foreach="items")
+
+    @step
+    def train(self):
+        scale = 10
+        self.out = scale / self.input
+        self.next(self.join)
+
+    @step
+    def join(self, inputs):
+        self.next(self.end)
+
+    @step
+    def end(self):
+        pass
+
+
+if __name__ == "__main__":
+    PostMortemFlow()
+"""
+RUN_TIMEOUT = 240.0  # an upper bound for a hung Metaflow run, not a wait
+
+
+def post_mortem_session(host: str, port: int) -> dict[str, Any]:
+    """What VS Code does for "Debug this step": attach with "uncaught" exception breakpoints
+    (the extension sets them for a post-mortem session), stop where the step raised, read
+    its locals and `self.input`, continue. Blocking (run it off the event loop)."""
+    dap = DapClient(host, port)
+    try:
+        dap.request("initialize", adapterID="flowspin", clientID="vscode", pathFormat="path")
+        attach = dap.send("attach", justMyCode=False)
+        dap.event("initialized")
+        dap.request("setExceptionBreakpoints", filters=["uncaught"])
+        dap.request("configurationDone")
+        dap.response(attach)
+        stopped = dap.event("stopped")
+        frame = dap.request("stackTrace", threadId=stopped["threadId"])["stackFrames"][0]
+        scopes = dap.request("scopes", frameId=frame["id"])["scopes"]
+        local = {
+            v["name"]: v["value"]
+            for v in dap.request("variables", variablesReference=scopes[0]["variablesReference"])[
+                "variables"
+            ]
+        }
+        value = dap.request("evaluate", expression="self.input", frameId=frame["id"])
+        dap.send("continue", threadId=stopped["threadId"])
+        return {"reason": stopped["reason"], "frame": frame, "local": local, "input": value}
+    finally:
+        dap.close()
+
+
+def read_code_actions_by_the_spec(client: LanguageClient) -> None:
+    """lsprotocol 2025.0's client reads any code action that carries a command as a bare
+    Command (its hook looks for the key, not its type); the spec's rule instead: a Command's
+    `command` is a string, a CodeAction's an object."""
+    conv = client.protocol._converter
+    conv.register_structure_hook(
+        Union[types.Command, types.CodeAction],  # noqa: UP007 (the key lsprotocol registers)
+        lambda obj, _: conv.structure(
+            obj, types.Command if isinstance(obj.get("command"), str) else types.CodeAction
+        ),
+    )
+
+
+async def test_debug_this_step_on_a_failed_run_task_and_a_failed_spin(
+    client: LanguageClient, root: Path
+) -> None:
+    """A foreach whose third split divides by zero: the run's failed task and a failed spin
+    of that split each offer "Debug this step" after their spin fix; the run task's fix names
+    the very task (Flow/run/step/task), the spin's its split, both with `post_mortem`. Run as
+    the extension runs it, the task's fix stops at the raising line with its locals."""
+    doc = Doc(client, root / "failing.py", FAILING.lstrip())
+    await doc.wait_diagnostics(lambda d: True)
+    ran = await asyncio.wait_for(command(client, "run", {"uri": doc.uri}), RUN_TIMEOUT)
+    assert ran["ok"] is False and ran["status"] == "failed", ran["message"]
+    line = doc.line_of("self.out = scale / self.input")
+    found = await doc.wait_diagnostics(lambda d: any(x.code == "run-error" for x in d))
+    run_diag = next(d for d in found if d.code == "run-error")
+    assert run_diag.range.start.line == line
+    task_id = run_diag.message.rsplit("task train/", 1)[1].rstrip(")")
+
+    spun = await command(client, "spin", {"uri": doc.uri, "step": "train", "split": 2})
+    assert spun["result"]["error"]["type"] == "ZeroDivisionError", spun["message"]
+    found = await doc.wait_diagnostics(lambda d: any(x.code == "spin-error" for x in d))
+    spin_diag = next(d for d in found if d.code == "spin-error")
+
+    read_code_actions_by_the_spec(client)
+    actions = await client.text_document_code_action_async(
+        types.CodeActionParams(
+            text_document=doc.ident(),
+            range=run_diag.range,
+            context=types.CodeActionContext(diagnostics=[run_diag, spin_diag]),
+        )
+    )
+    fixes = [a for a in actions or [] if isinstance(a, types.CodeAction) and a.command]
+    assert [(a.title, a.command.command) for a in fixes] == [  # type: ignore[union-attr]
+        ("Spin this step ('train')", "flowspin.spin"),
+        ("Debug this step ('train')", "flowspin.debugStep"),
+        ("Spin 'train' again", "flowspin.spin"),
+        ("Debug this step ('train')", "flowspin.debugStep"),
+    ]
+    run_fix = fixes[1].command.arguments[0]  # type: ignore[union-attr,index]
+    spin_fix = fixes[3].command.arguments[0]  # type: ignore[union-attr,index]
+    task = f"PostMortemFlow/{ran['runId']}/train/{task_id}"
+    assert run_fix == {"uri": doc.uri, "step": "train", "post_mortem": True, "task": task}
+    assert spin_fix == {"uri": doc.uri, "step": "train", "post_mortem": True, "split": 2}
+
+    before = len(_seen["listening"])
+    answer = asyncio.ensure_future(command(client, "debugStep", run_fix))
+    await wait_until(client, "flowspin/debugListening", lambda: len(_seen["listening"]) > before)
+    note = _seen["listening"][-1]
+    assert (note.uri, note.step) == (doc.uri, "train")
+    seen = await asyncio.to_thread(post_mortem_session, note.host, note.port)
+    assert seen["reason"] == "exception"
+    assert Path(seen["frame"]["source"]["path"]).resolve() == doc.path.resolve()
+    assert seen["frame"]["line"] == line + 1  # DAP lines are 1-based
+    assert seen["local"]["scale"] == "10" and seen["input"]["result"] == "0"  # that task's split
+
+    result = await asyncio.wait_for(answer, TIMEOUT)
+    assert result["ok"] is False and result["result"]["error"]["type"] == "ZeroDivisionError"
+    assert result["result"]["split_index"] == 2

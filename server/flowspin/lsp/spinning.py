@@ -188,6 +188,8 @@ async def spin(ls: FlowspinServer, target: commands.Target) -> commands.Result:
     host.serve(flow_file)
     loop = asyncio.get_running_loop()
     options = _options(ls, target.argument, flow_file)
+    if isinstance(target.argument.get("params"), dict):  # launch.json's `params`
+        options["params"] = target.argument["params"]
     debug_seen = DebugAnnouncement(uri, step) if "debug_port" in options else None
 
     box: dict[str, str | None] = {"token": None}
