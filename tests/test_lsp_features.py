@@ -290,7 +290,7 @@ async def test_step_at_a_line(client: LanguageClient, train: Doc) -> None:
     expected = {
         "flow": "TrainFlow",
         "step": "train",
-        "nodeType": "linear",
+        "node_type": "linear",
         "line": train.line_of("def train"),
     }
     assert inside._asdict() == expected

@@ -5,17 +5,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from flowspin import protocol
 from flowspin.lsp.documents import DocSnapshot, looks_like_flow, no_check
 
 if TYPE_CHECKING:
     from flowspin.lsp.server import FlowspinServer
 
-METHOD = "flowspin/stepAt"
+METHOD = protocol.STEP_AT
 
 
 def step_at(
     ls: FlowspinServer, doc: DocSnapshot, line: int, check: Callable[[], None] = no_check
-) -> dict[str, Any] | None:
+) -> protocol.StepAt | None:
     if not looks_like_flow(doc.source):
         return None
     view = ls.state.models.view(doc, check=check)
@@ -26,7 +27,7 @@ def step_at(
     return {
         "flow": flow.name,
         "step": step.name,
-        "nodeType": step.node_type,
+        "node_type": step.node_type,
         "line": step.span.line - 1,
     }
 
@@ -39,7 +40,7 @@ def _field(params: Any, name: str) -> Any:
 
 def register(server: FlowspinServer) -> None:
     @server.feature(METHOD)
-    async def on_step_at(ls: FlowspinServer, params: Any) -> dict[str, Any] | None:
+    async def on_step_at(ls: FlowspinServer, params: Any) -> protocol.StepAt | None:
         uri, line = _field(params, "uri"), _field(params, "line")
         if not isinstance(uri, str) or not isinstance(line, int):
             return None
