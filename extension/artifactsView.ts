@@ -10,51 +10,10 @@ import * as vscode from 'vscode';
 import { ArtifactTables, type ArtifactTarget } from './artifactTable';
 import type { Server } from './client';
 import { log } from './log';
+import type { ArtifactChildren, ArtifactListing, ArtifactRow, RunList, SpinResultNote } from './protocol';
 
 export const ARTIFACTS_VIEW_ID = 'flowspin.artifacts';
 const CURSOR_DEBOUNCE_MS = 300;
-
-interface ArtifactRow {
-  name: string;
-  type: string | null;
-  shape: number[] | null;
-  len: number | null;
-  size: number | null;
-  sizeText: string;
-  badge: 'new' | 'changed' | 'inherited' | null;
-  summary: string;
-  expandable: boolean;
-  table: boolean;
-}
-
-interface Listing {
-  ok: boolean;
-  message?: string;
-  flow?: string;
-  step?: string;
-  label?: string;
-  /** What the rows' children and pages are read from ("run" for a step never spun). */
-  source_key?: string;
-  note?: string | null;
-  artifacts?: ArtifactRow[];
-}
-
-interface ChildRow {
-  key: string;
-  label: string;
-  type: string;
-  summary: string;
-  expandable: boolean;
-  table: boolean;
-  info?: boolean;
-}
-
-interface Children {
-  ok: boolean;
-  message?: string;
-  children?: ChildRow[];
-  more?: number;
-}
 
 /** A row of the tree: an artifact, a value below one, or a note ("12 more…"). */
 export interface ArtifactNode {
@@ -113,7 +72,7 @@ class ArtifactsProvider implements vscode.TreeDataProvider<ArtifactNode> {
     if (!node) {
       return this.roots();
     }
-    const answer = await this.server.request<Children>('flowspin/artifactChildren', {
+    const answer: ArtifactChildren = await this.server.request('flowspin/artifactChildren', {
       uri: node.target.uri,
       step: node.target.step,
       source: node.target.source,
@@ -155,9 +114,9 @@ class ArtifactsProvider implements vscode.TreeDataProvider<ArtifactNode> {
       }
       return [];
     }
-    let listing: Listing;
+    let listing: ArtifactListing;
     try {
-      listing = await this.server.request<Listing>('flowspin/artifacts', { uri: this.uri, step: this.step, source: this.source });
+      listing = await this.server.request('flowspin/artifacts', { uri: this.uri, step: this.step, source: this.source });
     } catch (e) {
       listing = { ok: false, message: e instanceof Error ? e.message : String(e) };
     }
@@ -173,7 +132,7 @@ class ArtifactsProvider implements vscode.TreeDataProvider<ArtifactNode> {
     const step = this.step;
     const source = listing.source_key ?? this.source;
     return listing.artifacts.map((a): ArtifactNode => {
-      const facts = [shortType(a.type), shapeText(a), a.sizeText].filter(Boolean).join(' · ');
+      const facts = [shortType(a.type), shapeText(a), a.size_text].filter(Boolean).join(' · ');
       const badge = a.badge ? BADGES[a.badge] ?? a.badge : '';
       return {
         target: { uri, step, source, path: [a.name] },
@@ -235,8 +194,8 @@ export function registerArtifactsView(context: vscode.ExtensionContext, server: 
         follow(vscode.window.activeTextEditor);
       }
     }),
-    server.onNotification<{ uri?: string; step?: string }>('flowspin/spinResult', (p) => {
-      if (p?.uri === provider.uri && p?.step === provider.step) {
+    server.onNotification('flowspin/spinResult', (p: SpinResultNote) => {
+      if (p.uri === provider.uri && p.step === provider.step) {
         provider.refresh();
       }
     }),
@@ -277,18 +236,12 @@ export function registerArtifactsView(context: vscode.ExtensionContext, server: 
   ];
 }
 
-interface RunList {
-  ok: boolean;
-  message: string;
-  runs: { run_id: string; status?: string; created_at?: string }[];
-}
-
 async function pickRun(server: Server, uri: string | undefined): Promise<string | undefined> {
   if (!uri) {
     void vscode.window.showInformationMessage('Put the cursor in a step of a flow first.');
     return undefined;
   }
-  const runs = await server.request<RunList>('flowspin/listRuns', { uri });
+  const runs: RunList = await server.request('flowspin/listRuns', { uri });
   if (!runs.ok || !runs.runs.length) {
     void vscode.window.showInformationMessage(runs.message || 'No runs of this flow yet.');
     return undefined;

@@ -144,7 +144,7 @@ def list_artifacts(
                 "shape": summary.get("shape"),
                 "len": summary.get("len"),
                 "size": summary.get("size"),
-                "sizeText": human_size(summary.get("size")),
+                "size_text": human_size(summary.get("size")),
                 "badge": badge,
                 "summary": one_line(summary, 80),
                 "expandable": _expandable_type(str(summary.get("type") or "")),

@@ -4,7 +4,7 @@ the safe unpickler, size-capped, the last few kept for paging); they run on the 
 thread, never the event loop, and a value never travels whole to the client.
 
 - `flowspin/artifacts {uri, step? | line?, source?}` -> `{ok, message?, flow, step, source,
-  label, artifacts: [{name, type, shape, len, size, sizeText, badge, summary, expandable,
+  label, artifacts: [{name, type, shape, len, size, size_text, badge, summary, expandable,
   table}]}`
 - `flowspin/artifactChildren {uri, step, source?, path: [name, key...]}` -> `{ok, children:
   [{key, label, type, summary, expandable, table}], total, more}`
@@ -23,6 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from flowspin import protocol
 from flowspin.lsp.documents import DocSnapshot, looks_like_flow
 
 if TYPE_CHECKING:
@@ -30,9 +31,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-ARTIFACTS = "flowspin/artifacts"
-CHILDREN = "flowspin/artifactChildren"
-PAGE = "flowspin/artifactPage"
+ARTIFACTS = protocol.ARTIFACTS
+CHILDREN = protocol.ARTIFACT_CHILDREN
+PAGE = protocol.ARTIFACT_PAGE
 
 
 def _get(params: Any, name: str) -> Any:
