@@ -1,53 +1,15 @@
 /**
  * The flow panel's shapes, shared by the extension (flowPanel.ts) and the page script
- * (flowPanel/webview.ts): the server's `flowspin/flowGraph` answer and the messages between
- * the extension and the webview.
+ * (flowPanel/webview.ts): the server's `flowspin/flowGraph` answer (generated, see
+ * ../protocol.ts) and the messages between the extension and the webview.
  */
 
-export type StepKind = 'start' | 'linear' | 'split' | 'foreach' | 'switch' | 'join' | 'end';
-export type StepState = 'ok' | 'failed' | 'running' | 'never' | 'stale';
+import type { FlowGraph } from '../protocol';
 
-export interface StepStatus {
-  state: StepState;
-  source?: 'spin' | 'run' | null;
-  duration_ms?: number | null;
-  error_line?: number | null;
-  tasks_done?: number | null;
-  tasks_total?: number | null;
-  num_splits?: number | null;
-  reason?: string | null;
-}
-
-export interface FlowStep {
-  name: string;
-  /** 1-based line of the step's `def`. */
-  line: number;
-  kind: StepKind;
-  status?: StepStatus | null;
-}
-
-export interface FlowEdge {
-  from: string;
-  to: string;
-  /** A switch's case, else null. */
-  label?: string | null;
-  /** A recursive switch edge back to an earlier step. */
-  back?: boolean;
-}
-
-export interface Flow {
-  name: string;
-  steps: FlowStep[];
-  edges: FlowEdge[];
-}
-
-/** `flowspin/flowGraph` `{uri}` answers this. */
-export interface FlowGraph {
-  uri: string;
-  flows: Flow[];
-  /** A syntax error, no flow in the file, ...: the panel shows it instead of a graph. */
-  error?: string | null;
-}
+// The server's shapes come from the generated protocol (type-only: nothing enters the page's
+// bundle); `Flow` is the protocol's FlowGraphFlow.
+export type { FlowEdge, FlowGraph, FlowStep, StepKind, StepState, StepStatus } from '../protocol';
+export type { FlowGraphFlow as Flow } from '../protocol';
 
 /** Extension → webview. */
 export type ToWebview =
