@@ -15,15 +15,9 @@ declare function acquireVsCodeApi(): {
   setState(state: CardViewState): void;
 };
 
-/** A card as cardView.ts sends it: its HTML split in chunks (odd ones are asset keys). */
-interface CardPageCard {
-  type: string;
-  id: string | null;
-  path: string;
-  error?: string | null;
-  data?: unknown;
-  chunks?: string[];
-}
+/** A card as cardView.ts sends it (the server's, see protocol.ts) with its HTML split in chunks
+ * (odd ones are asset keys). */
+type CardPageCard = import('./protocol').CardEntry & { chunks?: string[] };
 
 /** cardView.ts's `cards` and `empty` messages (an `empty` one may carry only `message`). */
 interface CardPageMessage {
