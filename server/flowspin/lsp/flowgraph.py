@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
+from flowspin import protocol
 from flowspin.analysis import Flow
 from flowspin.analysis.graph import metaflow_facts
 from flowspin.lsp.documents import DocSnapshot, looks_like_flow
@@ -24,10 +25,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-FLOW_GRAPH = "flowspin/flowGraph"
-FLOW_GRAPH_CHANGED = "flowspin/flowGraphChanged"
+FLOW_GRAPH = protocol.FLOW_GRAPH
+FLOW_GRAPH_CHANGED = protocol.FLOW_GRAPH_CHANGED
 
-_KINDS = {
+_KINDS: dict[str, protocol.StepKind] = {
     "start": "start",
     "linear": "linear",
     "split": "split",
@@ -42,12 +43,13 @@ _KINDS = {
 def notify_changed(ls: FlowspinServer, uri: str) -> None:
     """Tell the client the graph of `uri` may have changed (on the event loop)."""
     try:
-        ls.protocol.notify(FLOW_GRAPH_CHANGED, {"uri": uri})
+        params: protocol.UriParams = {"uri": uri}
+        ls.protocol.notify(FLOW_GRAPH_CHANGED, params)
     except Exception:
         log.debug("flowGraphChanged for %s not sent", uri, exc_info=True)
 
 
-def _empty_status() -> dict[str, Any]:
+def _empty_status() -> protocol.StepStatus:
     return {
         "state": "never",
         "source": None,
@@ -88,7 +90,12 @@ def _spin_status(ls: FlowspinServer, uri: str, flow_file: Path | None, step: str
     return at, status
 
 
-_RUN_STATES = {"done": "ok", "failed": "failed", "cancelled": "failed", "running": "running"}
+_RUN_STATES: dict[str, protocol.StepState] = {
+    "done": "ok",
+    "failed": "failed",
+    "cancelled": "failed",
+    "running": "running",
+}
 
 
 def _run_status(ls: FlowspinServer, uri: str, flow_file: Path | None, flow: Flow, step: str) -> Any:
@@ -106,7 +113,7 @@ def _run_status(ls: FlowspinServer, uri: str, flow_file: Path | None, flow: Flow
     if state is None:  # pending: not run (yet)
         return None
     status = _empty_status()
-    status.update(state=state, source="run")
+    status["state"], status["source"] = state, "run"
     width = progress.expected if progress.expected is not None else progress.tasks
     status["tasks_done"] = progress.done
     status["tasks_total"] = width
@@ -135,7 +142,7 @@ def step_status(
     flow: Flow,
     step: str,
     stale: dict[str, str],
-) -> dict[str, Any]:
+) -> protocol.StepStatus:
     """The panel's status of one step: the newer of its latest spin and run; "stale" (with
     the reason) instead when its code or code upstream changed since, unless it is running."""
     found = [
@@ -146,19 +153,20 @@ def step_status(
         )
         if s is not None
     ]
-    running = [s for _, s in found if s["state"] == "running"]
+    running: list[protocol.StepStatus] = [s for _, s in found if s["state"] == "running"]
     if running:
         return running[0]
-    status = max(found, key=lambda s: s[0])[1] if found else _empty_status()
+    status: protocol.StepStatus = max(found, key=lambda s: s[0])[1] if found else _empty_status()
     if step in stale:
-        status = {**status, "state": "stale", "reason": stale[step]}
+        status = status.copy()
+        status["state"], status["reason"] = "stale", stale[step]
     return status
 
 
-def _edges(flow: Flow) -> list[dict[str, Any]]:
+def _edges(flow: Flow) -> list[protocol.FlowEdge]:
     facts = metaflow_facts(flow)
     reached = {name for name, f in facts.items() if f["in_funcs"]} | {flow.start_step}
-    edges: list[dict[str, Any]] = []
+    edges: list[protocol.FlowEdge] = []
     for step in flow.steps.values():
         tail = step.tail_transition
         labels: dict[str, list[str | None]] = {}
@@ -174,9 +182,11 @@ def _edges(flow: Flow) -> list[dict[str, Any]]:
     return edges
 
 
-def flow_graph(ls: FlowspinServer, doc: DocSnapshot, check: Callable[[], None]) -> dict[str, Any]:
+def flow_graph(
+    ls: FlowspinServer, doc: DocSnapshot, check: Callable[[], None]
+) -> protocol.FlowGraph:
     """The answer to `flowspin/flowGraph` for the document's current text."""
-    answer: dict[str, Any] = {"uri": doc.uri, "flows": [], "error": None}
+    answer: protocol.FlowGraph = {"uri": doc.uri, "flows": [], "error": None}
     if not looks_like_flow(doc.source):
         answer["error"] = "no flow in this file"
         return answer
@@ -193,7 +203,7 @@ def flow_graph(ls: FlowspinServer, doc: DocSnapshot, check: Callable[[], None]) 
     for flow in model.flows:
         check()
         stale = ls.stale.stale_steps(doc.uri, flow)
-        steps = [
+        steps: list[protocol.FlowStep] = [
             {
                 "name": step.name,
                 "line": step.span.line,
@@ -208,7 +218,7 @@ def flow_graph(ls: FlowspinServer, doc: DocSnapshot, check: Callable[[], None]) 
 
 def register(server: FlowspinServer) -> None:
     @server.feature(FLOW_GRAPH)
-    async def on_flow_graph(ls: FlowspinServer, params: Any) -> dict[str, Any]:
+    async def on_flow_graph(ls: FlowspinServer, params: Any) -> protocol.FlowGraph:
         uri = params.get("uri") if isinstance(params, dict) else getattr(params, "uri", None)
         if not isinstance(uri, str):
             return {"uri": "", "flows": [], "error": 'expected {"uri": ...}'}
