@@ -7,11 +7,31 @@ import * as vscode from 'vscode';
 import type { CommandResult, Server } from './client';
 import { log, logChannel } from './log';
 
-/** What code lenses (and other callers) may pass: `uri` as a string or Uri, `step` a step name. */
+/**
+ * What code lenses (and other callers) may pass: `uri` as a string or Uri, `step` a step name.
+ * A spin or debug spin may also name its inputs (`split`, `run`, `task`, `params`, forwarded as
+ * the server's spin options); `post_mortem` (Debug Step, the "Debug this step" quick fix) makes
+ * the debug session break on uncaught exceptions.
+ */
 export interface Target {
   uri?: string | vscode.Uri;
   step?: string;
   line?: number;
+  split?: number;
+  run?: string;
+  task?: string;
+  params?: Record<string, string>;
+  post_mortem?: boolean;
+}
+
+/** The spin options a caller's target passes on to the server as they are. */
+const SPIN_INPUTS = ['split', 'run', 'task', 'params'] as const;
+
+/** What a debug session needs to know of its spin beyond the step (debug.ts). */
+export interface DebugOptions {
+  split?: number;
+  task?: string;
+  post_mortem?: boolean;
 }
 
 interface ServerCommand {
@@ -42,7 +62,7 @@ const SERVER_COMMANDS: readonly ServerCommand[] = [
 
 /** Told of each debug spin as it is requested: debug.ts starts VS Code's session at once. */
 export interface DebugStarter {
-  willDebug(uri: string, step: string, answer: Promise<CommandResult>): void;
+  willDebug(uri: string, step: string, answer: Promise<CommandResult>, options?: DebugOptions): void;
 }
 
 export function toUri(value: string | vscode.Uri): vscode.Uri {
@@ -62,7 +82,7 @@ export async function saveIfDirty(uri: vscode.Uri): Promise<boolean> {
 }
 
 async function runServerCommand(server: Server, spec: ServerCommand, raw: unknown, debug?: DebugStarter): Promise<void> {
-  const given = isTarget(raw) ? raw : raw instanceof vscode.Uri ? { uri: raw } : {};
+  const given: Target = isTarget(raw) ? raw : raw instanceof vscode.Uri ? { uri: raw } : {};
   const editor = vscode.window.activeTextEditor;
   const uri = given.uri ? toUri(given.uri) : editor?.document.uri;
   const arg: Record<string, unknown> = {};
@@ -106,9 +126,16 @@ async function runServerCommand(server: Server, spec: ServerCommand, raw: unknow
   if (step) {
     arg.step = step;
   }
+  if (spec.needsStep) {
+    for (const key of SPIN_INPUTS) {
+      if (given[key] !== undefined) {
+        arg[key] = given[key];
+      }
+    }
+  }
   const answer = server.execute(spec.id, arg);
   if (spec.id === 'debugStep' && step && uri) {
-    debug?.willDebug(uri.toString(), step, answer);
+    debug?.willDebug(uri.toString(), step, answer, { split: given.split, task: given.task, post_mortem: given.post_mortem });
   }
   const result = await answer;
   if (spec.id === 'diff' && result.ok && typeof result.text === 'string') {
