@@ -479,3 +479,45 @@ def test_post_mortem_stops_at_the_raising_line_with_its_locals(env, tmp_path, fi
     assert svc.worker_pid(flow) == worker
     after = svc.spin(flow, "work", {"persist": False})
     assert after.ok and after.artifacts["total"]["repr"] == "24", after.error
+
+
+@pytest.mark.parametrize(
+    "crash",
+    ["__import__('os')._exit(7)", "__import__('ctypes').string_at(0)"],
+    ids=["os._exit", "segfault"],
+)
+def test_a_crash_while_paused_ends_the_session_like_a_crashed_spin(env, tmp_path, crash):
+    """The step's process dies while paused at a breakpoint (here: the debug console runs
+    `os._exit` or reads address 0): the debugger's connection closes, which ends an editor's
+    session, and the spin reports the crash as a plain spin whose process dies the same way
+    (a module of overrides that crashes as the child loads it); the worker stays warm."""
+    workdir, flow, svc = env
+    worker = svc.worker_pid(flow)
+    crasher = tmp_path / "crasher.py"
+    crasher.write_text(f"{crash}\nARTIFACTS = {{}}\n")
+    plain = svc.spin(flow, "work", {"persist": False, "artifacts_module": str(crasher)})
+    assert plain.status == "error" and plain.error["type"] in ("ProcessExit", "Segfault")
+
+    spin = Spin(svc, flow, {"debug_port": 0, "persist": False})
+    dap = DapClient(*spin.address())
+    try:
+        dap.request("initialize", adapterID="flowspin", pathFormat="path")
+        attach = dap.send("attach", justMyCode=False)
+        dap.event("initialized")
+        line = line_of(flow, "self.total = sum")
+        dap.request("setBreakpoints", source={"path": str(flow)}, breakpoints=[{"line": line}])
+        dap.request("configurationDone")
+        dap.response(attach)
+        stopped = dap.event("stopped")
+        frame = dap.request("stackTrace", threadId=stopped["threadId"])["stackFrames"][0]
+        dap.send("evaluate", expression=crash, frameId=frame["id"], context="repl")
+        wait_until(lambda: dap.closed, 60, "the debugger's connection to close")
+        result = spin.finish()
+    finally:
+        dap.close()
+    assert result.status == plain.status
+    assert result.error["type"] == plain.error["type"], result.error
+    assert result.error["message"] == plain.error["message"]
+    assert svc.worker_pid(flow) == worker
+    after = svc.spin(flow, "work", {"persist": False})
+    assert after.ok and after.artifacts["total"]["repr"] == "24", after.error
