@@ -6,6 +6,8 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from flowspin.protocol import error_info
+
 
 @dataclass
 class SpinResult:
@@ -23,7 +25,7 @@ class SpinResult:
     stderr: str = ""
     duration_ms: float = 0.0
     cards: list[dict[str, Any]] = field(default_factory=list)
-    error: dict[str, Any] | None = None
+    error: dict[str, Any] | None = None  # flowspin.protocol.ErrorInfo
     # Beyond the contract: useful to humans and the editor, ignored by strict consumers.
     notices: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
@@ -78,13 +80,7 @@ class SpinResult:
             spin_id=spin_id,
             mode=mode,
             flow_file=flow_file,
-            error={
-                "type": err_type,
-                "message": message,
-                "traceback": traceback,
-                "file": file,
-                "line": line,
-            },
+            error=dict(error_info(err_type, message, traceback=traceback, file=file, line=line)),
         )
 
     def summary(self) -> str:
