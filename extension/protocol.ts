@@ -22,9 +22,9 @@ export type SpinStatus = 'ok' | 'error' | 'cancelled';
 
 /** What a spin's parent state came from. */
 export interface SpinBase {
-  run_id?: string;
-  tasks?: string[];
-  chained_from?: string[];
+  run_id?: string | null; // "" or None: no base run
+  tasks?: string[]; // Metaflow pathspecs of the parent tasks
+  chained_from?: string[]; // the parent spins a chained spin read
 }
 
 /**
@@ -46,7 +46,7 @@ export interface SpinResultData {
   cards: Record<string, unknown>[];
   error: ErrorInfo | null;
   notices: string[];
-  timings: Record<string, number>;
+  timings: Record<string, number | null>; // ms per phase
   split_index: number | null;
   splits: Record<string, unknown>[];
   flow_file: string;
@@ -656,7 +656,7 @@ export const TYPES: Readonly<Record<TypeName, Check>> = {
   SpinStatus: { literal: ['ok', 'error', 'cancelled'] },
   SpinBase: {
     keys: {
-      run_id: 'string',
+      run_id: { anyOf: ['string', 'null'] },
       tasks: { list: 'string' },
       chained_from: { list: 'string' },
     },
@@ -678,7 +678,7 @@ export const TYPES: Readonly<Record<TypeName, Check>> = {
       cards: { list: { record: 'unknown' } },
       error: { anyOf: [{ ref: 'ErrorInfo' }, 'null'] },
       notices: { list: 'string' },
-      timings: { record: 'number' },
+      timings: { record: { anyOf: ['number', 'null'] } },
       split_index: { anyOf: ['number', 'null'] },
       splits: { list: { record: 'unknown' } },
       flow_file: 'string',

@@ -80,9 +80,9 @@ SpinStatus = Literal["ok", "error", "cancelled"]
 class SpinBase(TypedDict, total=False):
     """What a spin's parent state came from."""
 
-    run_id: str
-    tasks: list[str]
-    chained_from: list[str]
+    run_id: str | None  # "" or None: no base run
+    tasks: list[str]  # Metaflow pathspecs of the parent tasks
+    chained_from: list[str]  # the parent spins a chained spin read
 
 
 class SpinResultData(TypedDict):
@@ -103,7 +103,7 @@ class SpinResultData(TypedDict):
     cards: list[dict[str, Any]]
     error: ErrorInfo | None
     notices: list[str]
-    timings: dict[str, float]
+    timings: dict[str, float | None]  # ms per phase
     split_index: int | None
     splits: list[dict[str, Any]]
     flow_file: str
