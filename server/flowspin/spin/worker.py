@@ -404,7 +404,7 @@ class Worker:
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     flow_file, workspace, req_fd, resp_fd = args[0], args[1], int(args[2]), int(args[3])
-    log_to_stderr("worker")  # stderr is .flowspin/logs/worker-<flow>.log (spin/service.py)
+    log_to_stderr("worker")  # stderr is .flowspin/logs/worker-<flow>.log (workerhandle.py)
     os.environ.setdefault("USER", os.environ.get("METAFLOW_USER", "flowspin"))
     worker = Worker(flow_file, workspace, req_fd, resp_fd)
     worker.flow.preimport()
