@@ -2,6 +2,11 @@
 // After changing the protocol, run `.venv/bin/python scripts/gen_protocol.py`
 // (tests/test_protocol.py fails while this file is out of date).
 
+/** A document: `flowspin/flowGraph`'s params, `flowspin/flowGraphChanged`'s payload. */
+export interface UriParams {
+  uri: string;
+}
+
 /** A request the server cannot answer for this target: why, for the user. */
 export interface Refusal {
   ok: false;
@@ -131,11 +136,6 @@ export interface DebugListening {
 export interface CursorParams {
   uri: string;
   line: number; // 0-based
-}
-
-/** A document: `flowspin/flowGraph`'s params, `flowspin/flowGraphChanged`'s payload. */
-export interface UriParams {
-  uri: string;
 }
 
 export type StepKind = 'start' | 'linear' | 'split' | 'foreach' | 'switch' | 'join' | 'end';
@@ -472,6 +472,7 @@ export type NotificationParams<M extends NotificationMethod> = Notifications[M];
 export type ClientNotificationMethod = keyof ClientNotifications;
 
 export type TypeName =
+  | 'UriParams'
   | 'Refusal'
   | 'ErrorInfo'
   | 'SpinStatus'
@@ -487,7 +488,6 @@ export type TypeName =
   | 'SpinResultNote'
   | 'DebugListening'
   | 'CursorParams'
-  | 'UriParams'
   | 'StepKind'
   | 'StepState'
   | 'StepStatus'
@@ -635,6 +635,12 @@ export function checkNotification<M extends NotificationMethod>(method: M, value
 
 /** Every protocol type, as data. */
 export const TYPES: Readonly<Record<TypeName, Check>> = {
+  UriParams: {
+    keys: {
+      uri: 'string',
+    },
+    required: ['uri'],
+  },
   Refusal: {
     keys: {
       ok: { literal: [false] },
@@ -774,12 +780,6 @@ export const TYPES: Readonly<Record<TypeName, Check>> = {
       line: 'number',
     },
     required: ['uri', 'line'],
-  },
-  UriParams: {
-    keys: {
-      uri: 'string',
-    },
-    required: ['uri'],
   },
   StepKind: { literal: ['start', 'linear', 'split', 'foreach', 'switch', 'join', 'end'] },
   StepState: { literal: ['ok', 'failed', 'running', 'never', 'stale'] },

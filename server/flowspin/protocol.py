@@ -44,6 +44,12 @@ RUN_STATUS = "flowspin/runStatus"
 # -- shared -----------------------------------------------------------------------------------
 
 
+class UriParams(TypedDict):
+    """A document: `flowspin/flowGraph`'s params, `flowspin/flowGraphChanged`'s payload."""
+
+    uri: str
+
+
 class Refusal(TypedDict):
     """A request the server cannot answer for this target: why, for the user."""
 
@@ -131,11 +137,7 @@ class CommandResult(_CommandResult, total=False):
     text: str  # diff: the comparison, as text
 
 
-class _CommandArgument(TypedDict):
-    uri: str
-
-
-class CommandArgument(_CommandArgument, total=False):
+class CommandArgument(UriParams, total=False):
     """The one argument of every `flowspin.server.*` command."""
 
     step: str
@@ -216,12 +218,6 @@ class CursorParams(TypedDict):
     line: int  # 0-based
 
 
-class UriParams(TypedDict):
-    """A document: `flowspin/flowGraph`'s params, `flowspin/flowGraphChanged`'s payload."""
-
-    uri: str
-
-
 # -- flowspin/flowGraph ------------------------------------------------------------------------
 
 StepKind = Literal["start", "linear", "split", "foreach", "switch", "join", "end"]
@@ -279,11 +275,7 @@ class FlowGraph(TypedDict):
 ArtifactBadge = Literal["new", "changed", "inherited"]
 
 
-class _ArtifactsParams(TypedDict):
-    uri: str
-
-
-class ArtifactsParams(_ArtifactsParams, total=False):
+class ArtifactsParams(UriParams, total=False):
     step: str
     line: int  # 0-based: the step there, when no `step` is given
     source: str  # "spin" (default) | "run" | "run:<run id>"
@@ -404,11 +396,7 @@ class ArtifactPage(ArtifactAnswer, total=False):
 CardSource = Literal["auto", "spin", "run"]
 
 
-class _CardParams(TypedDict):
-    uri: str
-
-
-class CardForParams(_CardParams, total=False):
+class CardForParams(UriParams, total=False):
     step: str
     line: int
     source: CardSource
@@ -494,11 +482,7 @@ class RunStatus(TypedDict):
     text: str
 
 
-class _FlowParams(TypedDict):
-    uri: str
-
-
-class FlowParams(_FlowParams, total=False):
+class FlowParams(UriParams, total=False):
     """`flowspin/flowInfo`, `flowspin/listRuns`: the flow at `line` (else the file's first)."""
 
     line: int | None
