@@ -2,7 +2,8 @@
 // user: open the flow, spin `start` (the worker is warm from then on), put a breakpoint in
 // `train` (Ctrl+G, F9), run "Flowspin: Debug Step" from the palette, wait for VS Code's debugger
 // to show the paused state at that line (the top stack frame's decoration, `train` in the call
-// stack), press F5 and wait for the spin's ✓ on train's lens.
+// stack), press F5 and wait for the spin's ✓ on train's lens. Then make train raise, spin it,
+// take the quick fix "Debug this step" and wait for the editor paused at the raising line.
 // Usage: node drive_debug.mjs CONFIG.json. One JSON line per finished check; exit 1 on failure.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -77,9 +78,48 @@ async function main() {
     );
     report('finished', { lens });
 
+    // Post-mortem: `train` now raises; its failed spin's diagnostic offers "Debug this step",
+    // which spins the same task under the debugger, breaking on uncaught exceptions: the editor
+    // stops at the raising line with the exception shown.
+    writeFileSync(config.flowPath, config.raisingSource);
+    // The editor takes the file from disk (it is not dirty) before the cursor moves in it.
+    await waitFor('the editor to show the raising line', async () =>
+      (await text(page, '.monaco-editor .view-lines')).replace(/\s+/g, ' ').includes(config.raisingText),
+    );
+    await gotoLine(page, config.raiseLine);
+    await page.keyboard.press('Control+Alt+S');
+    await waitFor('the ✗ ZeroDivisionError of the failed spin', async () => (await lensText(page)).includes('✗ ZeroDivisionError'));
+    await waitFor('the spin error underlined', async () => (await page.locator('.monaco-editor .squiggly-error').count()) > 0);
+    await page.keyboard.press('End');
+    await page.keyboard.press('Control+.');
+    const fix = page.locator('.action-widget .monaco-list-row', { hasText: 'Debug this step' }).first();
+    await waitFor('the "Debug this step" quick fix', () => fix.isVisible());
+    const chosen = Date.now();
+    await fix.click();
+    const exception = await waitFor('the exception widget at the raising line', async () => {
+      const t = await text(page, '.exception-widget');
+      return t.includes('ZeroDivisionError') ? t : '';
+    }, 90_000);
+    const postMortemMs = Date.now() - chosen;
+    await page.locator('.debug-top-stack-frame-line').first().waitFor({ state: 'attached', timeout: 60_000 });
+    const raisedAt = (await statusText(page)).match(/Ln \d+/)?.[0];
+    report('post-mortem', { pausedMs: postMortemMs, exception: exception.slice(0, 300), cursor: raisedAt });
+    await page.keyboard.press('Control+1');
+    await page.keyboard.press('F5');
+    await waitFor('the post-mortem session to end', async () =>
+      !(await page.locator('.debug-toolbar').isVisible().catch(() => false)),
+    );
+    report('post-mortem-ended', { lens: (await lensLines(page)).find((t) => t.includes('✗')) ?? '' });
+    // Its failure's toast goes, so the next check reads only its own.
+    await palette(page, 'Notifications: Clear All Notifications');
+    await waitFor('no notification toast left', async () => (await page.locator('.notifications-toasts .notification-toast').count()) === 0);
+
     // A debug spin that fails before its step listens (the DAG broken on disk): the session
     // started for it ends quietly, and the spin's failure is the one message.
     writeFileSync(config.flowPath, config.brokenSource);
+    await waitFor('the editor to show the broken next()', async () =>
+      (await text(page, '.monaco-editor .view-lines')).includes('self.nope'),
+    );
     await waitFor('the broken next() underlined', async () => (await page.locator('.monaco-editor .squiggly-error').count()) > 0);
     await gotoLine(page, config.breakLine);
     await palette(page, 'Flowspin: Debug Step');

@@ -1,7 +1,9 @@
 """Debug Step in a real VS Code (code-server + chromium): a breakpoint set with F9, "Flowspin:
 Debug Step" from the palette, VS Code's own debugger UI paused at that line in the spin's
 child (no Python extension installed: the `flowspin` debug type talks DAP to debugpy), F5,
-and the spin's ✓ on the step's lens. Prints the time from the command to the paused editor."""
+and the spin's ✓ on the step's lens; then a step that raises, its failed spin's quick fix "Debug
+this step", and the editor paused at the raising line with the exception shown. Prints the time
+from the command to the paused editor."""
 
 from __future__ import annotations
 
@@ -51,6 +53,10 @@ FLOW = textwrap.dedent(
 )
 
 
+# `train` raising at its first line (same lines as FLOW), for "Debug this step".
+RAISING = FLOW.replace("factor = self.x + 1", "factor = self.x + 1 / (self.x - 3)")
+
+
 def line_of(text: str) -> int:
     return next(i for i, ln in enumerate(FLOW.splitlines(), 1) if text in ln)
 
@@ -78,6 +84,9 @@ def test_debug_step_pauses_at_a_breakpoint_in_vscode(tmp_path: Path) -> None:
                 "breakLine": line_of("self.y = self.x * factor"),
                 "flowPath": str(flow),
                 "brokenSource": FLOW.replace("self.next(self.end)", "self.next(self.nope)"),
+                "raisingSource": RAISING,
+                "raiseLine": line_of("factor = self.x + 1"),
+                "raisingText": "1 / (self.x - 3)",
                 "timeoutSeconds": 90,
             },
             tmp_path,
@@ -89,11 +98,18 @@ def test_debug_step_pauses_at_a_breakpoint_in_vscode(tmp_path: Path) -> None:
         "breakpoint-set",
         "paused",
         "finished",
+        "post-mortem",
+        "post-mortem-ended",
         "failed-quietly",
     ]
     paused = by_name["paused"]
     assert "train" in paused["stack"]
     assert paused["cursor"] == f"Ln {line_of('self.y = self.x * factor')}"
+    post_mortem = by_name["post-mortem"]
+    assert "ZeroDivisionError" in post_mortem["exception"], post_mortem
+    assert post_mortem["cursor"] == f"Ln {line_of('factor = self.x + 1')}", post_mortem
+    assert "ZeroDivisionError" in by_name["post-mortem-ended"]["lens"]
     failed = by_name["failed-quietly"]
     assert "FlowGraphError" in failed["message"] and not failed["dialog"], failed
     print(f"Debug Step -> paused at the breakpoint in VS Code: {paused['pausedMs']} ms")
+    print(f"Debug this step -> paused at the raising line: {post_mortem['pausedMs']} ms")
