@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed-stamp
 # papermill and nbconvert (docs/cards.md).
 CARD_NOTEBOOK := $(VENV)/metaflow-card-notebook
 
-.PHONY: demo test test-fast setup setup-node setup-e2e lint pytest extension bench clean
+.PHONY: demo test test-fast setup setup-node setup-e2e lint protocol pytest extension bench clean
 
 demo: setup
 	$(VENV)/bin/flowspin demo
@@ -48,7 +48,13 @@ extension: setup-node
 lint: setup setup-node
 	$(VENV)/bin/ruff check server tests benchmarks
 	$(VENV)/bin/mypy
+	$(PY) scripts/gen_protocol.py --check
 	npm run --silent lint
+
+# extension/protocol.ts from server/flowspin/protocol.py (tests/test_protocol.py fails until
+# it is regenerated after a change to the protocol).
+protocol: setup
+	$(PY) scripts/gen_protocol.py
 
 pytest: setup
 	$(VENV)/bin/python -m pytest -q -p no:cacheprovider --durations=20
