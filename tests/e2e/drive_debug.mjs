@@ -2,7 +2,8 @@
 // user: open the flow, spin `start` (the worker is warm from then on), put a breakpoint in
 // `train` (Ctrl+G, F9), run "Flowspin: Debug Step" from the palette, wait for VS Code's debugger
 // to show the paused state at that line (the top stack frame's decoration, `train` in the call
-// stack), press F5 and wait for the spin's ✓ on train's lens. Then make train raise, spin it,
+// stack), press F5 and wait for the spin's ✓ on train's lens. F5 on a launch.json `flowspin`
+// configuration pauses at the same breakpoint. Then make train raise, spin it,
 // take the quick fix "Debug this step" and wait for the editor paused at the raising line.
 // Usage: node drive_debug.mjs CONFIG.json. One JSON line per finished check; exit 1 on failure.
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -77,6 +78,25 @@ async function main() {
       !(await page.locator('.debug-toolbar').isVisible().catch(() => false)),
     );
     report('finished', { lens });
+
+    // launch.json: a `flowspin` configuration naming the step; F5 starts the same debug spin.
+    mkdirSync(join(config.workspace, '.vscode'), { recursive: true });
+    writeFileSync(join(config.workspace, '.vscode', 'launch.json'), JSON.stringify({ version: '0.2.0', configurations: [config.launch] }, null, 2));
+    await waitFor('Run and Debug to offer the launch.json configuration', async () =>
+      (await text(page, '.part.sidebar')).includes(config.launch.name),
+    );
+    await page.keyboard.press('Control+1');
+    const launched = Date.now();
+    await page.keyboard.press('F5');
+    await page.locator('.debug-top-stack-frame-line').first().waitFor({ state: 'attached', timeout: 60_000 });
+    const launchMs = Date.now() - launched;
+    const launchCursor = (await statusText(page)).match(/Ln \d+/)?.[0];
+    await page.keyboard.press('Control+1');
+    await page.keyboard.press('F5');
+    await waitFor('the launch.json session to end', async () =>
+      !(await page.locator('.debug-toolbar').isVisible().catch(() => false)),
+    );
+    report('launch-json', { pausedMs: launchMs, cursor: launchCursor });
 
     // Post-mortem: `train` now raises; its failed spin's diagnostic offers "Debug this step",
     // which spins the same task under the debugger, breaking on uncaught exceptions: the editor

@@ -1,7 +1,8 @@
 """Debug Step in a real VS Code (code-server + chromium): a breakpoint set with F9, "Flowspin:
 Debug Step" from the palette, VS Code's own debugger UI paused at that line in the spin's
 child (no Python extension installed: the `flowspin` debug type talks DAP to debugpy), F5,
-and the spin's ✓ on the step's lens; then a step that raises, its failed spin's quick fix "Debug
+and the spin's ✓ on the step's lens; F5 on a `flowspin` launch.json configuration naming the
+step, paused at the same breakpoint; then a step that raises, its failed spin's quick fix "Debug
 this step", and the editor paused at the raising line with the exception shown. Prints the time
 from the command to the paused editor."""
 
@@ -87,6 +88,13 @@ def test_debug_step_pauses_at_a_breakpoint_in_vscode(tmp_path: Path) -> None:
                 "raisingSource": RAISING,
                 "raiseLine": line_of("factor = self.x + 1"),
                 "raisingText": "1 / (self.x - 3)",
+                "launch": {
+                    "type": "flowspin",
+                    "request": "launch",
+                    "name": "Debug train from launch.json",
+                    "program": "${workspaceFolder}/flow.py",
+                    "step": "train",
+                },
                 "timeoutSeconds": 90,
             },
             tmp_path,
@@ -98,6 +106,7 @@ def test_debug_step_pauses_at_a_breakpoint_in_vscode(tmp_path: Path) -> None:
         "breakpoint-set",
         "paused",
         "finished",
+        "launch-json",
         "post-mortem",
         "post-mortem-ended",
         "failed-quietly",
@@ -105,6 +114,7 @@ def test_debug_step_pauses_at_a_breakpoint_in_vscode(tmp_path: Path) -> None:
     paused = by_name["paused"]
     assert "train" in paused["stack"]
     assert paused["cursor"] == f"Ln {line_of('self.y = self.x * factor')}"
+    assert by_name["launch-json"]["cursor"] == paused["cursor"]  # the same breakpoint
     post_mortem = by_name["post-mortem"]
     assert "ZeroDivisionError" in post_mortem["exception"], post_mortem
     assert post_mortem["cursor"] == f"Ln {line_of('factor = self.x + 1')}", post_mortem
@@ -112,4 +122,5 @@ def test_debug_step_pauses_at_a_breakpoint_in_vscode(tmp_path: Path) -> None:
     failed = by_name["failed-quietly"]
     assert "FlowGraphError" in failed["message"] and not failed["dialog"], failed
     print(f"Debug Step -> paused at the breakpoint in VS Code: {paused['pausedMs']} ms")
+    print(f"launch.json, F5 -> paused at the breakpoint: {by_name['launch-json']['pausedMs']} ms")
     print(f"Debug this step -> paused at the raising line: {post_mortem['pausedMs']} ms")
