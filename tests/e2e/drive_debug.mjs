@@ -123,7 +123,8 @@ async function main() {
     const postMortemMs = Date.now() - chosen;
     await page.locator('.debug-top-stack-frame-line').first().waitFor({ state: 'attached', timeout: 60_000 });
     const raisedAt = (await statusText(page)).match(/Ln \d+/)?.[0];
-    report('post-mortem', { pausedMs: postMortemMs, exception: exception.slice(0, 300), cursor: raisedAt });
+    const postMortemStack = await text(page, '.debug-call-stack');
+    report('post-mortem', { pausedMs: postMortemMs, exception: exception.slice(0, 300), cursor: raisedAt, stack: postMortemStack.slice(0, 300) });
     await page.keyboard.press('Control+1');
     await page.keyboard.press('F5');
     await waitFor('the post-mortem session to end', async () =>
