@@ -19,11 +19,17 @@ TIMEOUT = 20.0  # an upper bound for a hung server, not a wait
 STATUS = "flowspin/status"
 
 
-async def start_session(client: LanguageClient, root: Path) -> tuple[Any, types.InitializeResult]:
+async def start_session(
+    client: LanguageClient,
+    root: Path,
+    folders: list[Path] | None = None,
+    options: dict[str, Any] | None = None,
+) -> tuple[Any, types.InitializeResult]:
     """Initialize the session; returns the `flowspin/status` the server sent when ready and
     the server's initialize result. The client answers `workspace/codeLens/refresh` as VS Code
     does (the server asks for it when lens titles change: spins, runs, staleness), unless the
-    test registered its own handler to watch for it."""
+    test registered its own handler to watch for it. `folders`: the workspace folders (default:
+    `root` alone); `options`: the `initializationOptions` (the extension's settings)."""
     if types.WORKSPACE_CODE_LENS_REFRESH not in client.protocol.fm.features:
         client.feature(types.WORKSPACE_CODE_LENS_REFRESH)(lambda ls, params: None)
     status = client.protocol.wait_for_notification_async(STATUS)
@@ -31,7 +37,11 @@ async def start_session(client: LanguageClient, root: Path) -> tuple[Any, types.
         types.InitializeParams(
             capabilities=client_capabilities("visual-studio-code"),
             root_uri=root.as_uri(),
-            workspace_folders=[types.WorkspaceFolder(uri=root.as_uri(), name="ws")],
+            workspace_folders=[
+                types.WorkspaceFolder(uri=folder.as_uri(), name=folder.name)
+                for folder in (folders or [root])
+            ],
+            initialization_options=options,
         )
     )
     return await asyncio.wait_for(status, TIMEOUT), result
