@@ -12,7 +12,8 @@ hold no flow logic of their own. One module per feature:
 - `hover`, `navigation` (definition, references), `completion` (trigger "."), `symbols`.
 - `commands`: `workspace/executeCommand` for `flowspin.server.{spin, run, resume, showCard,
   selectBaseRun, restartWorker, cancel}`; one argument `{"uri", "step"?, "line"? (0-based)}`,
-  result `{"ok": bool, "message": str, ...}`. `commands.HANDLERS` maps each to its handler.
+  result `{"ok": bool, "message": str, ...}`. Each feature declares its commands (`COMMANDS`);
+  `create_server` builds one frozen `commands.CommandRegistry` from them.
 - `spinning` (+ `spin_host`): `flowspin.server.spin` runs the step through the warm worker
   (off the event loop), streaming `flowspin/log` `{uri, step, stream, text}`, a cancellable
   `$/progress` "Spinning <step>", then the lens status, `flowspin/spinResult` `{uri, flow,
@@ -28,9 +29,12 @@ hold no flow logic of their own. One module per feature:
   "line"}` (0-based def line) or null.
 - notification to the client `flowspin/status` `{"state": "ready"|"busy"|"error", "message"}`.
 
-Initialization options: `{"settings": {...the flowspin section...}, "logLevel": "debug"?}`;
-`workspace/didChangeConfiguration` updates `state.settings`. Logs of the `flowspin` logger go
-to the client as `window/logMessage`; nothing is printed (stdout is the protocol).
+Initialization options: `{"settings": {...the window's flowspin section...}, "folder_settings":
+[{"uri": folder uri, "settings": {...that folder's section...}}]?, "logLevel": "debug"?}`;
+`workspace/didChangeConfiguration` `{"flowspin": {...}, "folder_settings"?: [...]}` replaces
+them. A file's settings are its folder's (`state.settings_for(uri)`). Logs of the `flowspin`
+logger go to the client as `window/logMessage`; nothing is printed (stdout is the protocol).
+The `shutdown` request stops the engines (`FlowspinServer.stop_engines`).
 """
 
 from flowspin.lsp.server import FlowspinServer, create_server
