@@ -3,7 +3,7 @@
 Its own module because every preview (children, pages, an agent's head of a table) starts by
 reading a value, and reading has rules of its own that the walking and the paging need not
 know: the language server never imports user code (values are read with
-`values._SafeUnpickler`: standard library and data libraries only), a stored blob is checked
+`values.SafeUnpickler`: standard library and data libraries only), a stored blob is checked
 against its content hash before it is trusted, and nothing stored over `PREVIEW_CAP` bytes is
 read at all. The last few values read are kept (with a scratch dict each, `memo_for`), so
 paging and sorting a big value do not read it again.
@@ -18,7 +18,7 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
-from flowspin.agents.values import _SafeUnpickler, human_size, run_values, spin_values
+from flowspin.agents.values import SafeUnpickler, human_size, run_values, spin_values
 
 PREVIEW_CAP = 1_000_000_000  # bytes as stored: a value over this is described, never read
 KEPT_VALUES = 4  # values kept in memory for paging
@@ -48,7 +48,7 @@ def _loads_safely(data: bytes | memoryview) -> Any:
         pos += 8
         buffers.append(view[pos : pos + blen])
         pos += blen
-    return _SafeUnpickler(io.BytesIO(head), buffers=buffers).load()
+    return SafeUnpickler(io.BytesIO(head), buffers=buffers).load()
 
 
 def _read_blob(store: Any, sha: str) -> Any:
@@ -69,14 +69,14 @@ def _read_blob(store: Any, sha: str) -> Any:
 
 def _read_task_artifact(pathspec: str, name: str) -> Any:
     """A run task's artifact from Metaflow's datastore, through the same safe unpickler."""
-    from flowspin.agents.values import _load_safely
+    from flowspin.agents.values import load_safely
     from flowspin.store.mfload import open_task
 
     opened = open_task(pathspec)
     key = opened.tds._objects.get(name)
     if key is None:
         raise PreviewError(f"task {pathspec} has no artifact {name!r}")
-    loaded = _load_safely(opened, {name: key})
+    loaded = load_safely(opened, {name: key})
     if name not in loaded:
         raise PreviewError(f"{name!r} not read here: its class is not one the editor may import")
     return loaded[name]
@@ -94,7 +94,7 @@ def read_value(
     """The artifact's value from `source` (see `preview.list_artifacts`), read safely; kept for
     the next pages when `keep` (the listing's small reads are not: they would push out the big
     value being paged). `record`: the spin's record, when the caller has read it."""
-    from flowspin.agents.values import _open_datastore
+    from flowspin.agents.values import open_datastore
     from flowspin.store import Store, workspace_root
 
     if source == "spin":
@@ -115,7 +115,7 @@ def read_value(
         elif ref.get("kind") == "metaflow":
             pathspec, ref_name = str(ref["pathspec"]), str(ref["name"])
             key = ("task", pathspec, ref_name)
-            _open_datastore(flow_file)
+            open_datastore(flow_file)
             reader = lambda: _read_task_artifact(pathspec, ref_name)  # noqa: E731
         else:
             raise PreviewError(f"{name!r} was not saved by that spin")

@@ -47,7 +47,7 @@ def _is_ndarray(value: Any) -> bool:
     return cls.__name__ == "ndarray" and cls.__module__ == "numpy"
 
 
-def _safe_repr(value: Any, limit: int) -> str:
+def safe_repr(value: Any, limit: int) -> str:
     try:
         # reprlib bounds the work for huge containers; plain repr is nicer for everything else.
         if isinstance(value, (list, tuple, dict, set, frozenset)) and len(value) > 100:
@@ -86,11 +86,11 @@ def summarize(value: Any, limit: int = REPR_LIMIT) -> dict[str, Any]:
             summary["shape"] = list(value.shape)
             summary["dtype"] = str(value.dtype)
             if value.size <= 20:
-                summary["repr"] = _safe_repr(value, limit)
+                summary["repr"] = safe_repr(value, limit)
             return summary
     except Exception as exc:  # summarising must never fail the tool call
         summary["summary_error"] = f"{type(exc).__name__}: {exc}"
     if isinstance(value, (list, tuple, dict, set, frozenset, str, bytes)):
         summary["len"] = len(value)
-    summary["repr"] = _safe_repr(value, limit)
+    summary["repr"] = safe_repr(value, limit)
     return summary

@@ -217,7 +217,7 @@ _tasks: dict[tuple[str, str, str], StepValues | None] = {}  # (flow, run id, ste
 _runs: dict[str, tuple[float, list[str]]] = {}  # flow -> (when, newest run ids)
 
 
-class _SafeUnpickler(pickle.Unpickler):
+class SafeUnpickler(pickle.Unpickler):
     """Rebuilds only classes of the standard and data-library modules in `_SAFE_MODULES`."""
 
     def find_class(self, module: str, name: str) -> Any:
@@ -234,7 +234,7 @@ def _type_of_info(text: str) -> str:
     return name[len("builtins.") :] if name.startswith("builtins.") else name
 
 
-def _open_datastore(flow_file: Path) -> bool:
+def open_datastore(flow_file: Path) -> bool:
     from flowspin.cards.lookup import _use_local_datastore_of
 
     return _use_local_datastore_of(flow_file)
@@ -247,7 +247,7 @@ def latest_run_ids(flow_file: Path, flow_name: str) -> list[str]:
         if cached is not None and time.monotonic() - cached[0] < RUNS_TTL_S:
             return cached[1]
     ids: list[str] = []
-    if _open_datastore(flow_file):
+    if open_datastore(flow_file):
         from metaflow import Flow, namespace
         from metaflow.exception import MetaflowNotFound
 
@@ -291,7 +291,7 @@ def _read_task(
     flow_file: Path, flow_name: str, run_id: str, step: str, load: bool
 ) -> tuple[StepValues | None, bool]:
     """(summaries, whether they are final): a task still running is read again next time."""
-    if not _open_datastore(flow_file):
+    if not open_datastore(flow_file):
         return None, False
     from metaflow import Run, namespace
     from metaflow.exception import MetaflowNotFound
@@ -326,7 +326,7 @@ def _read_task(
                 values[name]["unread"] = f"over {human_size(LOAD_CAP)}"
             elif "pickle" in encoding and name in objects:
                 small[name] = objects[name]
-        loaded = _load_safely(opened, small)
+        loaded = load_safely(opened, small)
         for name in small:
             if name in loaded:
                 values[name] = from_value(loaded[name], values[name]["size"])
@@ -337,8 +337,8 @@ def _read_task(
     return None, True
 
 
-def _load_safely(opened: Any, wanted: dict[str, str]) -> dict[str, Any]:
-    """name -> value of `wanted` (name -> blob key), each read with `_SafeUnpickler`; a value
+def load_safely(opened: Any, wanted: dict[str, str]) -> dict[str, Any]:
+    """name -> value of `wanted` (name -> blob key), each read with `SafeUnpickler`; a value
     that needs any other class is left out (its type and size still show)."""
     if not wanted:
         return {}
@@ -360,7 +360,7 @@ def _load_safely(opened: Any, wanted: dict[str, str]) -> dict[str, Any]:
         key, blob = item[0], item[1]
         for name in by_key.get(key, []):
             try:
-                out[name] = _SafeUnpickler(io.BytesIO(blob)).load()
+                out[name] = SafeUnpickler(io.BytesIO(blob)).load()
             except Exception:
                 continue
     return out
@@ -371,7 +371,7 @@ def load_value(flow_file: Path, pathspec: str, name: str, cap: int = LOAD_CAP) -
     LookupError when it is stored larger than `cap` bytes."""
     from flowspin.store.mfload import open_task
 
-    _open_datastore(flow_file)
+    open_datastore(flow_file)
     opened = open_task(pathspec)
     size = int((opened.tds._info.get(name) or {}).get("size") or 0)
     if size > cap:

@@ -184,11 +184,11 @@ def _as_text(value: Any, limit: int = 20_000) -> str:
     (both cut, so a huge string never travels whole)."""
     import json
 
-    from flowspin.agents.summary import _safe_repr
+    from flowspin.agents.summary import safe_repr
 
     if isinstance(value, str):
         return value[:limit]
     try:
         return json.dumps(value, indent=2, default=str)[:limit]
     except (TypeError, ValueError):
-        return _safe_repr(value, limit)
+        return safe_repr(value, limit)

@@ -118,9 +118,9 @@ def _summary(value: Any) -> dict[str, Any]:
     if kind in ("scalar", "list", "dict", "set", "object") or (
         kind == "ndarray" and getattr(value, "size", 0) <= 20
     ):
-        from flowspin.agents.summary import _safe_repr
+        from flowspin.agents.summary import safe_repr
 
-        summary["repr"] = _safe_repr(value, 120)
+        summary["repr"] = safe_repr(value, 120)
     if kind == "series" or kind == "ndarray":
         summary["dtype"] = str(value.dtype)
     return summary
