@@ -22,6 +22,8 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from flowspin.analysis.source import Source
+
 Reader = Callable[[str], "str | None"]
 
 MAX_FILE_BYTES = 2_000_000  # a generated or data file is no base flow
@@ -49,7 +51,7 @@ class Module:
     classes: dict[str, ast.ClassDef]
     # local name -> (module, level, imported attribute or None for `import x`)
     imports: dict[str, tuple[str, int, str | None]] = field(default_factory=dict)
-    src: object = None  # the parser's `_Source` for this text, set by the parser
+    src: Source | None = None  # positions in this text, made once by the parser
 
 
 def module_of(path: str, text: str, tree: ast.Module) -> Module:
