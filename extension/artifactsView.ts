@@ -10,7 +10,7 @@ import * as vscode from 'vscode';
 import { ArtifactTables, type ArtifactTarget } from './artifactTable';
 import type { Server } from './client';
 import { log } from './log';
-import type { ArtifactChildren, ArtifactListing, ArtifactRow, RunList, SpinResultNote } from './protocol';
+import type { ArtifactListing, ArtifactRow } from './protocol';
 
 export const ARTIFACTS_VIEW_ID = 'flowspin.artifacts';
 const CURSOR_DEBOUNCE_MS = 300;
@@ -72,7 +72,7 @@ class ArtifactsProvider implements vscode.TreeDataProvider<ArtifactNode> {
     if (!node) {
       return this.roots();
     }
-    const answer: ArtifactChildren = await this.server.request('flowspin/artifactChildren', {
+    const answer = await this.server.request('flowspin/artifactChildren', {
       uri: node.target.uri,
       step: node.target.step,
       source: node.target.source,
@@ -194,7 +194,7 @@ export function registerArtifactsView(context: vscode.ExtensionContext, server: 
         follow(vscode.window.activeTextEditor);
       }
     }),
-    server.onNotification('flowspin/spinResult', (p: SpinResultNote) => {
+    server.onNotification('flowspin/spinResult', (p) => {
       if (p.uri === provider.uri && p.step === provider.step) {
         provider.refresh();
       }
@@ -241,7 +241,7 @@ async function pickRun(server: Server, uri: string | undefined): Promise<string 
     void vscode.window.showInformationMessage('Put the cursor in a step of a flow first.');
     return undefined;
   }
-  const runs: RunList = await server.request('flowspin/listRuns', { uri });
+  const runs = await server.request('flowspin/listRuns', { uri });
   if (!runs.ok || !runs.runs.length) {
     void vscode.window.showInformationMessage(runs.message || 'No runs of this flow yet.');
     return undefined;

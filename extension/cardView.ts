@@ -22,51 +22,13 @@ import { readFile } from 'node:fs/promises';
 import * as vscode from 'vscode';
 import type { Server } from './client';
 import { log } from './log';
+import type { CardAnswer, CardChanged, CardSet } from './protocol';
 import { createPagePanel, OWN, type PageSpec, showPage } from './webviewPage';
 
 export const VIEW_TYPE = 'flowspin.cardView';
 
 type Source = 'auto' | 'spin' | 'run';
 const SOURCES: readonly Source[] = ['auto', 'spin', 'run'];
-
-interface CardEntry {
-  type: string;
-  id: string | null;
-  path: string;
-  error?: string | null;
-  /** A run card's latest data update (`{reload_token, data, created_on}`). */
-  data?: unknown;
-}
-
-/** Where cards came from: `flowspin/cardFor`'s answer and `flowspin/cardChanged` share it. */
-interface CardSet {
-  flow?: string;
-  step?: string;
-  source?: 'spin' | 'run';
-  label?: string;
-  created?: number | null;
-  baseRun?: string | null;
-  runId?: string | null;
-  taskId?: string | null;
-  live?: boolean;
-  cards: CardEntry[];
-}
-
-interface CardAnswer extends CardSet {
-  ok: boolean;
-  asked?: Source;
-  message?: string;
-  howTo?: string;
-  hasCardDecorator?: boolean;
-}
-
-interface CardChanged extends CardSet {
-  flow: string;
-  step: string;
-  path: string;
-  kind?: 'html' | 'data';
-  data?: unknown;
-}
 
 /** What the panel remembers across window reloads (WebviewPanelSerializer). */
 interface ViewState {
@@ -88,7 +50,7 @@ const ASSET_MIN = 32 * 1024;
 
 /** Which spin or run task a card set belongs to. */
 function setKey(c: CardSet): string {
-  return c.source === 'run' ? `run/${c.runId ?? ''}/${c.taskId ?? ''}` : 'spin';
+  return c.source === 'run' ? `run/${c.run_id ?? ''}/${c.task_id ?? ''}` : 'spin';
 }
 
 class CardView implements vscode.Disposable {
@@ -223,7 +185,7 @@ class CardView implements vscode.Disposable {
       return;
     }
     const seq = this.seq;
-    const answer = await this.server.request<CardAnswer>('flowspin/cardFor', {
+    const answer = await this.server.request('flowspin/cardFor', {
       uri: this.state.uri,
       step: this.state.step,
       source: this.state.source ?? 'auto',
@@ -266,16 +228,16 @@ class CardView implements vscode.Disposable {
       asked: this.state.source ?? 'auto',
       label: answer.label ?? '',
       created: answer.created ?? null,
-      baseRun: answer.baseRun ?? null,
-      runId: answer.runId ?? null,
-      taskId: answer.taskId ?? null,
+      baseRun: answer.base_run ?? null,
+      runId: answer.run_id ?? null,
+      taskId: answer.task_id ?? null,
       live: !!answer.live,
       pinned: !!this.state.pinned,
       cards,
       assets,
       frameScript: this.frameScript,
       message: answer.message ?? '',
-      howTo: answer.howTo ?? '',
+      howTo: answer.how_to ?? '',
       state: this.state,
     });
   }

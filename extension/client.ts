@@ -13,7 +13,6 @@ import {
   ExecuteCommandRequest,
   LanguageClient,
   type LanguageClientOptions,
-  RequestType,
   type ServerOptions,
   State,
   Trace,
@@ -25,31 +24,25 @@ import { readSettings, SECTION, serverSettings, type TraceLevel } from './settin
 import { versionMismatch } from './version';
 import type { StatusItem } from './status';
 
-/** `flowspin/stepAt`: which step holds this (0-based) line, decided by the server's model. */
-export interface StepAtParams {
-  uri: string;
-  line: number;
-}
-export interface StepAt {
-  flow: string;
-  step: string;
-  nodeType: string;
-  line: number;
-}
-const StepAtRequest = new RequestType<StepAtParams, StepAt | null, void>('flowspin/stepAt');
+import {
+  checkNotification,
+  checkResult,
+  type ClientNotificationMethod,
+  type ClientNotifications,
+  type CommandResult,
+  type NotificationMethod,
+  type NotificationParams,
+  type Params,
+  ProtocolError,
+  type RequestMethod,
+  type Result,
+  type StepAt,
+  validate,
+} from './protocol';
 
-/** `flowspin/status` notification: the server's own state for the status bar. */
-interface StatusParams {
-  state: 'ready' | 'busy' | 'error';
-  message?: string;
-}
-
-/** What every `flowspin.server.*` command answers. */
-export interface CommandResult {
-  ok: boolean;
-  message: string;
-  [key: string]: unknown;
-}
+// The shapes of every flowspin/* message are generated from the server's definitions
+// (protocol.ts); these two are re-exported for the modules that already took them from here.
+export type { CommandResult, StepAt } from './protocol';
 
 // The walkthrough in package.json (contributes.walkthroughs); VS Code names it by extension id.
 const EXTENSION_ID = 'flowspin.flowspin';
@@ -145,14 +138,24 @@ export class Server implements vscode.Disposable {
     }
   }
 
-  /** A custom `flowspin/*` request (e.g. `flowspin/cardFor`). */
-  async request<R>(method: string, params: object): Promise<R> {
+  /**
+   * A custom `flowspin/*` request, typed by method. The reply is checked against the protocol:
+   * one that does not match (a server of another version, a bug) is logged with what was wrong
+   * and thrown as a ProtocolError, never handed on.
+   */
+  async request<M extends RequestMethod>(method: M, params: Params<M>): Promise<Result<M>> {
     const client = await this.ready();
-    return client.sendRequest<R>(method, params);
+    const reply: unknown = await client.sendRequest(method, params);
+    try {
+      return checkResult(method, reply);
+    } catch (e) {
+      log.error(e instanceof Error ? e.message : String(e));
+      throw e;
+    }
   }
 
   /** A `flowspin/*` notification to the running server; dropped when it is not running. */
-  notify(method: string, params: object): void {
+  notify<M extends ClientNotificationMethod>(method: M, params: ClientNotifications[M]): void {
     if (this.client && this.running) {
       this.client.sendNotification(method, params).catch((e: unknown) => {
         log.warn(`${method}: ${String(e)}`);
@@ -160,21 +163,51 @@ export class Server implements vscode.Disposable {
     }
   }
 
-  /** A handler for a server notification, kept across server restarts. */
-  onNotification<P>(method: string, handler: (params: P) => void): vscode.Disposable {
-    const entry: [string, (params: P) => void] = [method, handler];
-    const stored = entry as unknown as [string, (params: unknown) => void];
+  /**
+   * A handler for a server notification, kept across server restarts. It runs only for a
+   * payload that matches the protocol (see `checked`).
+   */
+  onNotification<M extends NotificationMethod>(
+    method: M,
+    handler: (params: NotificationParams<M>) => void,
+  ): vscode.Disposable {
+    const stored: [string, (params: unknown) => void] = [
+      method,
+      (raw: unknown) => {
+        const params = this.checked(method, raw);
+        if (params !== undefined) {
+          handler(params);
+        }
+      },
+    ];
     this.handlers.push(stored);
-    const current = this.client?.onNotification(method, handler);
+    const current = this.client?.onNotification(method, stored[1]);
     return new vscode.Disposable(() => {
       this.handlers = this.handlers.filter((h) => h !== stored);
       current?.dispose();
     });
   }
 
+  /** `flowspin/stepAt`: which step holds this (0-based) line, decided by the server's model. */
   async stepAt(uri: vscode.Uri, line: number): Promise<StepAt | null> {
-    const client = await this.ready();
-    return client.sendRequest(StepAtRequest, { uri: uri.toString(), line });
+    return this.request('flowspin/stepAt', { uri: uri.toString(), line });
+  }
+
+  /**
+   * A notification's payload when it matches the protocol, else undefined: the handlers do not
+   * run on it, and what was wrong is logged (once per problem, a run's log is many lines).
+   */
+  private checked<M extends NotificationMethod>(method: M, raw: unknown): NotificationParams<M> | undefined {
+    try {
+      return checkNotification(method, raw);
+    } catch (e) {
+      const message = e instanceof Error ? e.message : String(e);
+      if (!this.warned.has(`protocol:${message}`)) {
+        this.warned.add(`protocol:${message}`);
+        log.error(`${message}; the notification was dropped.`);
+      }
+      return undefined;
+    }
   }
 
   async execute(name: string, arg: Record<string, unknown>): Promise<CommandResult> {
@@ -185,11 +218,16 @@ export class Server implements vscode.Disposable {
       command,
       arguments: [arg],
     });
-    if (result && typeof result === 'object' && typeof (result as CommandResult).message === 'string') {
-      const r = result as CommandResult;
-      return { ...r, ok: r.ok === true };
+    if (result === null || result === undefined) {
+      return { ok: false, message: `flowspin server gave no answer to ${command}.` };
     }
-    return { ok: false, message: `flowspin server gave no answer to ${command}.` };
+    const found = validate('CommandResult', result);
+    if (found.length) {
+      const problem = new ProtocolError(command, found).message;
+      log.error(problem);
+      return { ok: false, message: `${problem}.` };
+    }
+    return result as CommandResult;
   }
 
   /** The running client, starting the server if needed; throws with the reason it is not up. */
@@ -269,7 +307,11 @@ export class Server implements vscode.Disposable {
         this.status.set('error', 'The server stopped. Click to see the logs; "Flowspin: Restart Server" restarts it.');
       }
     });
-    client.onNotification('flowspin/status', (params: StatusParams) => {
+    client.onNotification('flowspin/status', (raw: unknown) => {
+      const params = this.checked('flowspin/status', raw);
+      if (!params) {
+        return;
+      }
       const state = params.state === 'busy' || params.state === 'error' ? params.state : 'ready';
       this.status.set(state, params.message ?? '');
       if (params.message && state === 'error') {

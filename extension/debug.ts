@@ -26,15 +26,9 @@ import * as vscode from 'vscode';
 import type { CommandResult, Server } from './client';
 import { type DebugOptions, saveIfDirty, show } from './commands';
 import { log } from './log';
+import type { DebugListening } from './protocol';
 
 export const DEBUG_TYPE = 'flowspin';
-
-interface DebugListening {
-  uri: string;
-  step: string;
-  host: string;
-  port: number;
-}
 
 interface Pending {
   resolve: (adapter: vscode.DebugAdapterDescriptor) => void;
@@ -302,7 +296,7 @@ export class LaunchProvider implements vscode.DebugConfigurationProvider {
 
 export function registerDebugUi(server: Server, launcher: DebugLauncher): vscode.Disposable[] {
   const factory = vscode.debug.registerDebugAdapterDescriptorFactory(DEBUG_TYPE, launcher);
-  const onListening = server.onNotification<DebugListening>('flowspin/debugListening', (p) => launcher.listening(p));
+  const onListening = server.onNotification('flowspin/debugListening', (p) => launcher.listening(p));
   const postMortem = vscode.debug.registerDebugAdapterTrackerFactory(DEBUG_TYPE, {
     createDebugAdapterTracker: (session) =>
       (session.configuration as { post_mortem?: unknown }).post_mortem === true ? { onWillReceiveMessage: breakOnUncaught } : undefined,

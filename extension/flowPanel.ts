@@ -115,7 +115,7 @@ class FlowPanel implements vscode.Disposable {
     const file = vscode.workspace.asRelativePath(this.uri, false);
     let graph: FlowGraph;
     try {
-      graph = await this.server.request<FlowGraph>('flowspin/flowGraph', { uri: this.uri.toString() });
+      graph = await this.server.request('flowspin/flowGraph', { uri: this.uri.toString() });
     } catch (e) {
       if (seq === this.seq) {
         const message = e instanceof Error ? e.message : String(e);
@@ -234,7 +234,7 @@ class FlowPanels implements vscode.Disposable {
     private readonly server: Server,
   ) {
     this.disposables.push(
-      server.onNotification<{ uri?: string }>('flowspin/flowGraphChanged', (p) => {
+      server.onNotification('flowspin/flowGraphChanged', (p) => {
         if (typeof p?.uri === 'string') {
           this.panels.get(p.uri)?.schedule(CHANGED_DEBOUNCE_MS);
         }

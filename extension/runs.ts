@@ -9,55 +9,10 @@
 import * as vscode from 'vscode';
 import type { Server } from './client';
 import { guarded, isTarget, saveIfDirty, show, toUri } from './commands';
+import type { FlowInfo, RunList, RunState, RunSummary } from './protocol';
 import { readSettings } from './settings';
 
-interface ParameterPrompt {
-  name: string;
-  default: string | null;
-  help: string | null;
-  type: string | null;
-}
-
-interface FlowInfo {
-  ok: boolean;
-  message?: string;
-  flow: string;
-  steps: string[];
-  step: string | null;
-  parameters: ParameterPrompt[];
-}
-
-interface RunSummary {
-  run_id: string;
-  status: string;
-  created_at: string | null;
-  user: string | null;
-  parameters: Record<string, string>;
-}
-
-interface RunList {
-  ok: boolean;
-  message: string;
-  flow?: string;
-  runs: RunSummary[];
-  pinned?: string | null;
-}
-
-interface RunLog {
-  uri: string;
-  flow: string;
-  text: string;
-}
-
-interface RunStatus {
-  uri: string;
-  flow: string;
-  runId: string | null;
-  state: 'running' | 'ok' | 'failed' | 'cancelled';
-  text: string;
-}
-
-const ICONS: Record<RunStatus['state'], string> = {
+const ICONS: Record<RunState, string> = {
   running: '$(sync~spin)',
   ok: '$(pass)',
   failed: '$(error)',
@@ -121,9 +76,9 @@ async function askParameters(
 }
 
 async function flowInfo(server: Server, uri: vscode.Uri, line?: number): Promise<FlowInfo | undefined> {
-  const info = await server.request<FlowInfo>('flowspin/flowInfo', { uri: uri.toString(), line });
+  const info = await server.request('flowspin/flowInfo', { uri: uri.toString(), line });
   if (!info.ok) {
-    void vscode.window.showWarningMessage(info.message ?? 'No Metaflow flow here.');
+    void vscode.window.showWarningMessage(info.message || 'No Metaflow flow here.');
     return undefined;
   }
   return info;
@@ -132,7 +87,7 @@ async function flowInfo(server: Server, uri: vscode.Uri, line?: number): Promise
 async function listRuns(server: Server, uri: vscode.Uri, line?: number): Promise<RunList | undefined> {
   const runs = await vscode.window.withProgress(
     { location: vscode.ProgressLocation.Window, title: 'flowspin: reading past runs' },
-    () => server.request<RunList>('flowspin/listRuns', { uri: uri.toString(), line }),
+    () => server.request('flowspin/listRuns', { uri: uri.toString(), line }),
   );
   if (!runs.ok || runs.runs.length === 0) {
     void vscode.window.showInformationMessage(runs.message);
@@ -222,7 +177,7 @@ async function resumeFlow(server: Server, raw: unknown): Promise<void> {
   }
   show(
     'resume',
-    await server.execute('resume', { uri: at.uri.toString(), line: at.line, step, originRunId: origin.runId }),
+    await server.execute('resume', { uri: at.uri.toString(), line: at.line, step, origin_run_id: origin.runId }),
   );
 }
 
@@ -247,7 +202,7 @@ async function selectBaseRun(server: Server, raw: unknown): Promise<void> {
   if (!choice) {
     return;
   }
-  show('selectBaseRun', await server.execute('selectBaseRun', { uri: at.uri.toString(), line: at.line, runId: choice.runId }));
+  show('selectBaseRun', await server.execute('selectBaseRun', { uri: at.uri.toString(), line: at.line, run_id: choice.runId }));
 }
 
 async function cancelRun(server: Server, raw: unknown): Promise<void> {
@@ -271,7 +226,7 @@ async function cancelRun(server: Server, raw: unknown): Promise<void> {
   if (!choice) {
     return;
   }
-  show('cancelRun', await server.execute('cancelRun', { uri: at.uri.toString(), line: at.line, runId: choice.runId }));
+  show('cancelRun', await server.execute('cancelRun', { uri: at.uri.toString(), line: at.line, run_id: choice.runId }));
 }
 
 async function save(uri: vscode.Uri): Promise<boolean> {
@@ -289,16 +244,16 @@ export function registerRunUi(server: Server, context: vscode.ExtensionContext):
   item.command = 'flowspin.showRunOutput';
   let shownFor = '';
 
-  const onLog = server.onNotification<RunLog>('flowspin/runLog', (p) => {
+  const onLog = server.onNotification('flowspin/runLog', (p) => {
     output.appendLine(p.text);
   });
-  const onStatus = server.onNotification<RunStatus>('flowspin/runStatus', (p) => {
-    const run = p.runId ? ` ${p.runId}` : '';
+  const onStatus = server.onNotification('flowspin/runStatus', (p) => {
+    const run = p.run_id ? ` ${p.run_id}` : '';
     item.text = `${ICONS[p.state] ?? ''} ${p.flow}${run}`;
     item.tooltip = `${p.text}\nClick to show the run's log.`;
     item.accessibilityInformation = { label: `flowspin run ${p.state}: ${p.text}` };
     item.show();
-    const key = `${p.uri}#${p.runId ?? ''}`;
+    const key = `${p.uri}#${p.run_id ?? ''}`;
     if (p.state === 'running' && shownFor !== key) {
       shownFor = key;
       output.show(true); // a new run: its log visible, focus stays in the editor

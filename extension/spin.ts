@@ -6,22 +6,6 @@
 import * as vscode from 'vscode';
 import type { Server } from './client';
 
-interface SpinLog {
-  uri: string;
-  step: string;
-  stream: string;
-  text: string;
-}
-
-interface SpinResultNote {
-  uri: string;
-  step: string;
-  status: 'ok' | 'error' | 'cancelled';
-  durationMs: number;
-  summary: string;
-  error?: { type?: string; message?: string };
-}
-
 const CURSOR_DEBOUNCE_MS = 300;
 
 export function registerSpinUi(server: Server): vscode.Disposable[] {
@@ -32,7 +16,7 @@ export function registerSpinUi(server: Server): vscode.Disposable[] {
   let shown = false;
   let lastStep = '';
 
-  const onLog = server.onNotification<SpinLog>('flowspin/log', (p) => {
+  const onLog = server.onNotification('flowspin/log', (p) => {
     if (p.step !== lastStep) {
       lastStep = p.step;
       output.appendLine(`── spin of ${p.step} ──`);
@@ -43,9 +27,9 @@ export function registerSpinUi(server: Server): vscode.Disposable[] {
       output.show(true); // first output: visible, focus stays in the editor
     }
   });
-  const onResult = server.onNotification<SpinResultNote>('flowspin/spinResult', (p) => {
+  const onResult = server.onNotification('flowspin/spinResult', (p) => {
     const mark = p.status === 'ok' ? '✓' : p.status === 'cancelled' ? '■' : '✗';
-    const detail = p.status === 'ok' ? `${Math.round(p.durationMs)} ms` : p.error?.type ?? p.status;
+    const detail = p.status === 'ok' ? `${Math.round(p.duration_ms)} ms` : p.error?.type ?? p.status;
     item.text = `${mark} ${p.step} ${detail}`;
     item.tooltip = p.summary;
     item.show();

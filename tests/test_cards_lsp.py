@@ -88,7 +88,7 @@ async def test_card_of_the_run_then_of_a_spin_with_a_change_notification(
     first = await card_for(client, flow, line)
     assert first.ok and first.step == "show" and first.source == "run"
     assert "run " in first.label and ".metaflow" in first.cards[0].path
-    assert first.label == f"run {first.runId}, task {first.taskId}" and first.live is False
+    assert first.label == f"run {first.run_id}, task {first.task_id}" and first.live is False
     no_spin = await card_for(client, flow, line, "spin")
     assert list(no_spin.cards) == [] and "no spin card" in no_spin.message
 
@@ -105,25 +105,25 @@ async def test_card_of_the_run_then_of_a_spin_with_a_change_notification(
     note = await asyncio.wait_for(changed, TIMEOUT)
     assert (note.flow, note.step) == ("LspCardFlow", "show")
     assert note.path == str(root / ".flowspin" / "cards" / "LspCardFlow" / "show" / "latest.html")
-    assert note.cards[0].type == "blank" and note.spinId
+    assert note.cards[0].type == "blank" and note.spin_id
 
     # what the viewer's header says: "spin N s ago, base run <the run it spun on>"
-    assert note.source == "spin" and note.baseRun == first.runId and note.created > 0
+    assert note.source == "spin" and note.base_run == first.run_id and note.created > 0
     after = await card_for(client, flow, line)
-    assert after.source == "spin" and after.label == f"spin {note.spinId}"
+    assert after.source == "spin" and after.label == f"spin {note.spin_id}"
     assert Path(after.cards[0].path).parent == Path(note.path).parent
-    assert (after.baseRun, after.created) == (note.baseRun, note.created)
+    assert (after.base_run, after.created) == (note.base_run, note.created)
 
     # the toggle: the run's card stays reachable after a newer spin
     run = await card_for(client, flow, line, "run")
-    assert run.source == "run" and run.runId == first.runId and run.asked == "run"
+    assert run.source == "run" and run.run_id == first.run_id and run.asked == "run"
     assert run.cards[0].path == first.cards[0].path
 
 
 async def test_a_step_without_a_card_says_how_to_add_one(client: LanguageClient, flow: Doc):
     answer = await card_for(client, flow, flow.line_of("self.next(self.show)"))
     assert answer.ok and answer.step == "start" and list(answer.cards) == []
-    assert answer.hasCardDecorator is False and "@card" in answer.howTo
+    assert answer.has_card_decorator is False and "@card" in answer.how_to
     command = await client.workspace_execute_command_async(
         types.ExecuteCommandParams(
             command="flowspin.server.showCard", arguments=[{"uri": flow.uri, "step": "start"}]

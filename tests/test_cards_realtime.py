@@ -167,12 +167,13 @@ async def test_a_running_step_card_reaches_the_viewer_at_each_refresh(
             client, 0, lambda n: n.source == "run" and n.kind == "html" and shows(n, "progress 0")
         )
         assert (first.flow, first.step, first.live) == ("LiveCardFlow", "train", True)
-        assert first.label == f"run {first.runId}, task {first.taskId}"
+        assert first.label == f"run {first.run_id}, task {first.task_id}"
         assert first.cards[0].id == "live" and first.cards[0].path == first.path
 
         # The viewer asked for the run's card now gets the running task's card.
         answer = await card_for(client, flow, "run")
-        assert (answer.source, answer.runId, answer.taskId) == ("run", first.runId, first.taskId)
+        got = (answer.source, answer.run_id, answer.task_id)
+        assert got == ("run", first.run_id, first.task_id)
         assert answer.live is True and answer.cards[0].path == first.path
         token = answer.cards[0].data.reload_token if "data" in answer.cards[0] else None
 
@@ -194,11 +195,11 @@ async def test_a_running_step_card_reaches_the_viewer_at_each_refresh(
         final = await next_change(
             client, seen, lambda n: n.kind == "html" and not n.live and shows(n, "progress 2")
         )
-        assert final.path == first.path and final.runId == first.runId
+        assert final.path == first.path and final.run_id == first.run_id
         out, _ = run.communicate(timeout=300)
         assert run.returncode == 0, out
         done = await card_for(client, flow, "auto")
-        assert done.source == "run" and done.live is False and done.runId == first.runId
+        assert done.source == "run" and done.live is False and done.run_id == first.run_id
     finally:
         if run.poll() is None:
             run.kill()

@@ -341,7 +341,7 @@ async def test_debug_this_step_on_a_failed_run_task_and_a_failed_spin(
     ]
     run_fix = fixes[1].command.arguments[0]  # type: ignore[union-attr,index]
     spin_fix = fixes[3].command.arguments[0]  # type: ignore[union-attr,index]
-    task = f"PostMortemFlow/{ran['runId']}/train/{task_id}"
+    task = f"PostMortemFlow/{ran['run_id']}/train/{task_id}"
     assert run_fix == {"uri": doc.uri, "step": "train", "post_mortem": True, "task": task}
     assert spin_fix == {"uri": doc.uri, "step": "train", "post_mortem": True, "split": 2}
 

@@ -142,7 +142,7 @@ async def test_a_run_streams_logs_progress_and_step_status(
     logs_before, status_before = len(_session["logs"]), len(_session["status"])
     answer = await command(client, "run", uri=flow.uri, params={"width": "3", "divisor": ""})
     assert answer["ok"] is True, answer["message"]
-    run_id = answer["runId"]
+    run_id = answer["run_id"]
     _session["runs"]["good"] = run_id
     assert answer["message"].startswith(f"Run RunsFlow/{run_id} succeeded in ")
     assert answer["steps"]["square"]["tasks"] == 3 and answer["steps"]["end"]["status"] == "done"
@@ -175,7 +175,7 @@ async def test_a_failed_task_shows_at_its_line_with_a_spin_fix(
 ) -> None:
     answer = await command(client, "run", uri=flow.uri, params={"divisor": "0"})
     assert answer["ok"] is False and answer["status"] == "failed"
-    run_id = answer["runId"]
+    run_id = answer["run_id"]
     _session["runs"]["failed"] = run_id
     assert "Fix it, then:" in answer["message"] and "'divide'" in answer["message"]
 
@@ -214,7 +214,7 @@ async def test_spins_take_each_new_run_as_base_unless_one_is_pinned(
     assert base == failed and answer["result"]["error"]["type"] == "ZeroDivisionError"
     assert run_errors(flow)
 
-    pinned = await command(client, "selectBaseRun", uri=flow.uri, runId=good)
+    pinned = await command(client, "selectBaseRun", uri=flow.uri, run_id=good)
     assert pinned["ok"] is True and f"run {good}" in pinned["message"]
     listed = await client.protocol.send_request_async("flowspin/listRuns", {"uri": flow.uri})
     assert [r.run_id for r in listed.runs] == [failed, good] and listed.pinned == good
@@ -223,7 +223,7 @@ async def test_spins_take_each_new_run_as_base_unless_one_is_pinned(
     # A clean spin of the step clears the failed run's diagnostic.
     await flow.wait_diagnostics(lambda d: not any(x.code == "run-error" for x in d))
 
-    unpinned = await command(client, "selectBaseRun", uri=flow.uri, runId=None)
+    unpinned = await command(client, "selectBaseRun", uri=flow.uri, run_id=None)
     assert unpinned["ok"] is True and "latest run again" in unpinned["message"]
     base, _ = await spin_base(client, flow, "divide")
     assert base == failed
@@ -259,7 +259,7 @@ async def test_cancel_mid_run_then_a_resume_completes(
     finally:
         hold.unlink(missing_ok=True)
     assert answer["status"] == "cancelled" and answer["ok"] is False
-    cancelled_run = answer["runId"]
+    cancelled_run = answer["run_id"]
     assert "Continue it with" in answer["message"]
     assert not run_errors(flow)  # the interrupted task is not a bug to show at a line
     lenses = await run_lenses(client, flow)
@@ -273,23 +273,23 @@ async def test_cancel_mid_run_then_a_resume_completes(
     assert base == cancelled_run and spun["result"]["status"] == "ok", spun["message"]
 
     resumed = await command(
-        client, "resume", uri=flow.uri, step="divide", originRunId=cancelled_run
+        client, "resume", uri=flow.uri, step="divide", origin_run_id=cancelled_run
     )
     assert resumed["ok"] is True, resumed["message"]
     assert resumed["steps"]["end"]["status"] == "done"
     lenses = await run_lenses(client, flow)
-    assert lens_of(lenses, flow, "start").startswith(f"✓ run {resumed['runId']}: done in ")
-    assert lens_of(lenses, flow, "end").startswith(f"✓ run {resumed['runId']}: done in ")
+    assert lens_of(lenses, flow, "start").startswith(f"✓ run {resumed['run_id']}: done in ")
+    assert lens_of(lenses, flow, "end").startswith(f"✓ run {resumed['run_id']}: done in ")
 
     # The worker moved to the resumed run and warmed the cursor's step against it.
-    warmed = f"preloaded 'end' of flow.py (base run {resumed['runId']})"
+    warmed = f"preloaded 'end' of flow.py (base run {resumed['run_id']})"
     await wait_until(
         client,
         types.WINDOW_LOG_MESSAGE,
         lambda: any(warmed in m.message for m in client.log_messages),
     )
     base, answer = await spin_base(client, flow, "end")
-    assert base == resumed["runId"] and "ratio 1.0" in answer["result"]["stdout"]
+    assert base == resumed["run_id"] and "ratio 1.0" in answer["result"]["stdout"]
 
 
 def _launch_held_run(root: Path) -> tuple[subprocess.Popen[str], str]:
@@ -327,14 +327,14 @@ async def test_cancel_run_stops_a_run_whose_launcher_is_gone(
         run = next(r for r in listed.runs if r.run_id == run_id)
         assert run.status == "running" and run.launch.launcher_alive is False
 
-        cancel = await command(client, "cancelRun", uri=flow.uri, runId=run_id)
+        cancel = await command(client, "cancelRun", uri=flow.uri, run_id=run_id)
         assert cancel["ok"] is True, cancel["message"]
         assert cancel["message"].startswith(f"Cancelled run {run_id} of RunsFlow (SIGINT)")
     finally:
         hold.unlink(missing_ok=True)
     listed = await client.protocol.send_request_async("flowspin/listRuns", {"uri": flow.uri})
     assert next(r for r in listed.runs if r.run_id == run_id).status == "cancelled"
-    again = await command(client, "cancelRun", uri=flow.uri, runId=run_id)
+    again = await command(client, "cancelRun", uri=flow.uri, run_id=run_id)
     assert again["ok"] is False
     assert again["message"] == f"Run {run_id} of RunsFlow is not running: it ended (cancelled)."
 

@@ -16,6 +16,7 @@ import pytest
 import pytest_asyncio
 import pytest_lsp
 from conftest import metaflow_env, run_metaflow, write_flow
+from flowspin import protocol
 from lsp_support import TIMEOUT, Doc, start_session, use_workspace_datastore, wait_until
 from lsprotocol import types
 from pytest_lsp import ClientServerConfig, LanguageClient
@@ -155,7 +156,10 @@ async def test_spin_streams_logs_then_answers_with_artifacts(
     assert mine[logs[0]][1].uri == flow.uri and mine[logs[0]][1].stream == "stdout"
 
     note = _session["results"][-1]
-    assert (note.step, note.status, note.spinId) == ("train", "ok", result["spin_id"])
+    assert (note.step, note.status, note.spin_id) == ("train", "ok", result["spin_id"])
+    # Both are what the wire protocol says (the extension checks them against it too).
+    assert protocol.check(answer, protocol.CommandResult) == []
+    assert protocol.check(note._asdict(), protocol.SpinResultNote) == []
     assert await lens_title(client, flow, "train") == f"▶ Spin  ✓ {result['duration_ms']:.0f} ms"
 
     progress = [r for r in client.progress_reports.values() if r and r[0].title == "Spinning train"]

@@ -50,9 +50,9 @@ class FoundCards:
             "source": self.source,
             "label": self.label,
             "created": self.created,
-            "baseRun": self.base_run,
-            "runId": self.run_id,
-            "taskId": self.task_id,
+            "base_run": self.base_run,
+            "run_id": self.run_id,
+            "task_id": self.task_id,
             "live": self.live,
             "cards": [{k: c.get(k) for k in keys if k in c} for c in self.cards],
         }

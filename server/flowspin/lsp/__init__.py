@@ -17,7 +17,7 @@ hold no flow logic of their own. One module per feature:
 - `spinning` (+ `spin_host`): `flowspin.server.spin` runs the step through the warm worker
   (off the event loop), streaming `flowspin/log` `{uri, step, stream, text}`, a cancellable
   `$/progress` "Spinning <step>", then the lens status, `flowspin/spinResult` `{uri, flow,
-  step, status, durationMs, spinId, summary, stateSource, error?}` and the answer `{ok,
+  step, status, duration_ms, spin_id, summary, state_source, error?}` and the answer `{ok,
   message, result: <SpinResult dict>}`. A failed spin is a diagnostic (code `spin-error`) at
   the failing line, merged with the lint findings, until the step's next good spin or close.
   `flowspin.server.cancel` / `restartWorker`; notification `flowspin/cursor` `{uri, line}`
@@ -25,7 +25,7 @@ hold no flow logic of their own. One module per feature:
   and serves it on each workspace's `.flowspin/daemon.sock` (taking over from a detached
   daemon), so `flowspin spin` and MCP in a terminal there use the editor's workers and state.
   Settings: `spin.timeout`, `worker.memoryBudgetMB`, `store.keepSpins`, `run.env`.
-- `step_at`: request `flowspin/stepAt` `{"uri", "line"}` -> `{"flow", "step", "nodeType",
+- `step_at`: request `flowspin/stepAt` `{"uri", "line"}` -> `{"flow", "step", "node_type",
   "line"}` (0-based def line) or null.
 - notification to the client `flowspin/status` `{"state": "ready"|"busy"|"error", "message"}`.
 

@@ -3,8 +3,8 @@
 
 The card viewer asks `flowspin/cardFor {uri, step?|line?, source?}` (`source`: "auto", the
 default, the newer of the latest spin's and the latest run's cards; or "spin" or "run") and
-gets the cards with where they came from (`source`, `label`, `created`, `baseRun`, `runId`,
-`taskId`, `live`). The first such request starts watchers for that workspace's spin cards and
+gets the cards with where they came from (`source`, `label`, `created`, `base_run`, `run_id`,
+`task_id`, `live`). The first such request starts watchers for that workspace's spin cards and
 for the flow's local Metaflow card folder; every new card file then reaches the client as
 `flowspin/cardChanged` with the same fields plus `flow`, `step`, `path` and `kind` ("html", or
 "data" for a run's `current.card.refresh()` data update, whose payload the card applies in
@@ -21,6 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from flowspin import protocol
 from flowspin.lsp import commands
 from flowspin.lsp.commands import Command
 
@@ -29,8 +30,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-CARD_FOR = "flowspin/cardFor"
-CARD_CHANGED = "flowspin/cardChanged"
+CARD_FOR = protocol.CARD_FOR
+CARD_CHANGED = protocol.CARD_CHANGED
 HOW_TO = (
     'Add @card to the step (for example @card(type="blank") and '
     'current.card.append(Markdown("...")) in its body), then spin it or run the flow.'
@@ -94,19 +95,19 @@ def card_for(
         "ok": True,
         "flow": target.flow.name,
         "step": target.step.name,
-        "hasCardDecorator": bool(target.step.cards),
-        "cardsRoot": str(files.cards_root(root)),
+        "has_card_decorator": bool(target.step.cards),
+        "cards_root": str(files.cards_root(root)),
         "asked": source,
         "cards": [],
     }
     try:
         found = cards_for(flow_file, target.step.name, source)
     except CardLookupError as exc:
-        answer.update(message=str(exc), howTo=HOW_TO)
+        answer.update(message=str(exc), how_to=HOW_TO)
         return answer
     except Exception as exc:  # a datastore that cannot be read must not break the viewer
         log.warning("card lookup for %s failed: %s", target.step.name, exc)
-        answer.update(message=f"could not read the step's cards: {exc}", howTo=HOW_TO)
+        answer.update(message=f"could not read the step's cards: {exc}", how_to=HOW_TO)
         return answer
     answer.update(found.as_dict())
     answer["message"] = f"{len(found.cards)} card(s) of step {target.step.name} ({found.label})"
@@ -145,7 +146,7 @@ def _ensure_watcher(ls: FlowspinServer, root: Path, loop: asyncio.AbstractEventL
             found = spin_index_cards(folder, index)
             params = {**(found.as_dict() if found else {"source": "spin", "cards": []})}
             params.update(flow=flow, step=step, path=path, kind="html")
-            params["spinId"] = index.get("spin_id")
+            params["spin_id"] = index.get("spin_id")
             loop.call_soon_threadsafe(ls.protocol.notify, CARD_CHANGED, params)
 
         watcher = CardWatcher(root, changed)

@@ -4,7 +4,7 @@ lens status, and a failed task's exception as a diagnostic at its line.
 
 `flowspin/listRuns` gives each run's status as `flowspin runs` does (ok, running, failed,
 cancelled, orphaned, unfinished), so a run whose launcher is gone (a killed terminal, an
-earlier editor session) still shows as running, and `cancelRun {uri, runId}` stops it: the
+earlier editor session) still shows as running, and `cancelRun {uri, run_id}` stops it: the
 editor's own run through its handle, any other run flowspin started through its launch record
 (`flowspin.runs.launches.cancel_launch`), as `flowspin run --cancel` does.
 
@@ -13,11 +13,11 @@ events for the client:
 
 - `flowspin/runLog` `{uri, flow, text}`: one line per Metaflow output line (prefixed
   `[step/task]`) and per task event, then the per-step table;
-- `flowspin/runStatus` `{uri, flow, runId, state, text}` for the status bar (`state`:
+- `flowspin/runStatus` `{uri, flow, run_id, state, text}` for the status bar (`state`:
   `running`, `ok`, `failed`, `cancelled`);
 - a cancellable `$/progress` "Running <Flow>" (cancelling it cancels the run);
 - the code lens "✓ run 1795…: done in 0.4 s" under each step's Spin lens;
-- diagnostics with code `run-error` (data: `{step, flowUri, runId}`) at a failed task's line,
+- diagnostics with code `run-error` (data: `{step, flow_uri, run_id}`) at a failed task's line,
   until the flow runs again, the step spins cleanly, or the file is closed.
 
 After a run ends, the flow's spin worker re-chooses its base run (the new run, unless one is
@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
 
+from flowspin import protocol
 from flowspin.lsp import commands, progress
 from flowspin.lsp.commands import Command
 from flowspin.lsp.documents import flow_file_of
@@ -59,10 +60,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-RUN_LOG = "flowspin/runLog"
-RUN_STATUS = "flowspin/runStatus"
-FLOW_INFO = "flowspin/flowInfo"
-LIST_RUNS = "flowspin/listRuns"
+RUN_LOG = protocol.RUN_LOG
+RUN_STATUS = protocol.RUN_STATUS
+FLOW_INFO = protocol.FLOW_INFO
+LIST_RUNS = protocol.LIST_RUNS
 RUN_ERROR = "run-error"
 RESUME_COMMAND = '"Flowspin: Resume Flow From Step"'
 
@@ -153,7 +154,7 @@ class RunTracker:
 
 
 def diagnostic_data(diag: types.Diagnostic) -> dict[str, Any]:
-    """The `data` flowspin puts on its own diagnostics (`{step, flowUri, ...}`), else {}."""
+    """The `data` flowspin puts on its own diagnostics (`{step, flow_uri, ...}`), else {}."""
     return diag.data if isinstance(diag.data, dict) else {}
 
 
@@ -220,7 +221,7 @@ async def resume(ls: FlowspinServer, target: commands.Target) -> commands.Result
     if refused:
         return refused
     flow_file = flow_file_of(ls, target.uri)
-    origin = target.argument.get("originRunId")
+    origin = target.argument.get("origin_run_id")
     if not isinstance(origin, str) or not origin:
         origin = ls.runs.pinned_run(flow_file)  # else Metaflow's latest run
     step = target.step.name if target.step is not None else None
@@ -310,7 +311,7 @@ async def _drive(
         "ok": result.status == "ok",
         "message": outcome(final, _resume_hint),
         "status": result.status,
-        "runId": result.run_id,
+        "run_id": result.run_id,
         "steps": result.steps,
     }
     if result.status == "failed" and not result.failures and result.output_tail:
@@ -372,7 +373,7 @@ def _status(ls: FlowspinServer, active: ActiveRun, state: str, text: str) -> Non
         {
             "uri": active.uri,
             "flow": active.flow,
-            "runId": active.handle.run_id,
+            "run_id": active.handle.run_id,
             "state": state,
             "text": text,
         },
@@ -404,7 +405,7 @@ def _add_error(ls: FlowspinServer, active: ActiveRun, event: dict[str, Any]) -> 
         },
         context=f"(run {run_id}, task {step}/{event.get('task_id')})",
         code=RUN_ERROR,
-        data={"step": step, "flowUri": active.uri, "runId": run_id},
+        data={"step": step, "flow_uri": active.uri, "run_id": run_id},
     )
     with ls.runs.lock:
         ls.runs.errors.setdefault(active.uri, []).append((shown, diag))
@@ -430,9 +431,9 @@ async def cancel_run(ls: FlowspinServer, target: commands.Target) -> commands.Re
     refused = _refuse_unsaved(target)
     if refused:
         return refused
-    run_id = target.argument.get("runId")
+    run_id = target.argument.get("run_id")
     if not isinstance(run_id, (str, int)) or not str(run_id).strip():
-        return {"ok": False, "message": 'Which run? Pass {"uri": ..., "runId": ...}.'}
+        return {"ok": False, "message": 'Which run? Pass {"uri": ..., "run_id": ...}.'}
     run_id = str(run_id).strip()
     flow_file = flow_file_of(ls, target.uri)
     with ls.runs.lock:
@@ -441,7 +442,7 @@ async def cancel_run(ls: FlowspinServer, target: commands.Target) -> commands.Re
         active.handle.cancel()
         return {
             "ok": True,
-            "runId": run_id,
+            "run_id": run_id,
             "status": "cancelling",
             "message": f"Cancelling the {active.verb} {run_id} of {active.flow} (Metaflow "
             "stops its tasks; resume it later).",
@@ -451,10 +452,10 @@ async def cancel_run(ls: FlowspinServer, target: commands.Target) -> commands.Re
         outcome = await asyncio.to_thread(cancel_launch, flow_file, flow, run_id)
     except (NotCancellable, FlowFileError) as exc:
         text = str(exc)
-        return {"ok": False, "runId": run_id, "message": text[:1].upper() + text[1:]}
+        return {"ok": False, "run_id": run_id, "message": text[:1].upper() + text[1:]}
     return {
         "ok": outcome.ok,
-        "runId": run_id,
+        "run_id": run_id,
         "status": "cancelled" if outcome.ok else "running",
         "message": outcome.message
         + (f" Resume it with {RESUME_COMMAND}." if outcome.ok else ""),
@@ -466,7 +467,7 @@ def select_base_run(ls: FlowspinServer, target: commands.Target) -> commands.Res
     if refused:
         return refused
     flow_file = flow_file_of(ls, target.uri)
-    run_id = target.argument.get("runId")
+    run_id = target.argument.get("run_id")
     name = target.flow.name if target.flow else flow_file.name
     with ls.runs.lock:
         if isinstance(run_id, (str, int)) and str(run_id):
@@ -479,7 +480,7 @@ def select_base_run(ls: FlowspinServer, target: commands.Target) -> commands.Res
             ls.runs.pinned.pop(flow_file, None)
             message = f"Spins of {name} use its latest run again."
     ls.spins.rewarm(ls, flow_file)
-    return {"ok": True, "message": message, "runId": ls.runs.pinned.get(flow_file)}
+    return {"ok": True, "message": message, "run_id": ls.runs.pinned.get(flow_file)}
 
 
 def flow_info(ls: FlowspinServer, params: Any) -> dict[str, Any]:

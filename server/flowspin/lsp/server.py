@@ -19,7 +19,7 @@ from typing import Any
 from lsprotocol import types
 from pygls.lsp.server import LanguageServer
 
-from flowspin import __version__
+from flowspin import __version__, protocol
 from flowspin.lsp import (
     actions,
     artifacts,
@@ -49,7 +49,7 @@ from flowspin.runs import RunManager
 
 log = logging.getLogger(__name__)
 
-STATUS = "flowspin/status"
+STATUS = protocol.STATUS
 Clock = Callable[[], float]
 
 

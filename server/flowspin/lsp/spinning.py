@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
 
+from flowspin import protocol
 from flowspin.analysis import Flow, Step
 from flowspin.lsp import commands, progress
 from flowspin.lsp.commands import Command
@@ -43,10 +44,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-LOG = "flowspin/log"
-SPIN_RESULT = "flowspin/spinResult"
-DEBUG_LISTENING = "flowspin/debugListening"
-CURSOR = "flowspin/cursor"
+LOG = protocol.LOG
+SPIN_RESULT = protocol.SPIN_RESULT
+DEBUG_LISTENING = protocol.DEBUG_LISTENING
+CURSOR = protocol.CURSOR
 SPIN_ERROR = "spin-error"
 
 
@@ -168,7 +169,7 @@ def error_diagnostic(
         result.error or {},
         context=f"(spin of '{result.step}')",
         code=SPIN_ERROR,
-        data={"step": result.step, "flowUri": uri},
+        data={"step": result.step, "flow_uri": uri},
     )
 
 
@@ -312,10 +313,10 @@ def _record(
         "flow": result.flow or flow.name,
         "step": step,
         "status": result.status,
-        "durationMs": result.duration_ms,
-        "spinId": result.spin_id,
+        "duration_ms": result.duration_ms,
+        "spin_id": result.spin_id,
         "summary": summary,
-        "stateSource": state_source(result),
+        "state_source": state_source(result),
     }
     if result.error:
         note["error"] = result.error
