@@ -16,6 +16,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from flowspin.protocol import error_info
 from flowspin.spin.flowload import (
     FlowLoadError,
     drop_changed_modules,
@@ -166,13 +167,7 @@ def execute(
     def fail(
         err_type: str, message: str, file: str = "", line: int = 0, tb: str = ""
     ) -> dict[str, Any]:
-        report["error"] = {
-            "type": err_type,
-            "message": message,
-            "traceback": tb,
-            "file": file,
-            "line": line,
-        }
+        report["error"] = error_info(err_type, message, traceback=tb, file=file, line=line)
         timings["total_ms"] = (time.perf_counter() - t0) * 1e3
         return report
 
@@ -375,13 +370,7 @@ def _run(job, parents, cls, graph, node, report, notices, timings, t0, fail, pen
             etype, msg = "Cancelled", "the spin was interrupted"
             report["cancelled"] = True
         tb = step_traceback(error, flow_file, workspace)
-        report["error"] = {
-            "type": etype,
-            "message": msg or etype,
-            "traceback": tb,
-            "file": file,
-            "line": line,
-        }
+        report["error"] = error_info(etype, msg or etype, traceback=tb, file=file, line=line)
 
     # Transition taken.
     nxt: dict[str, Any] = {"type": node.type}
@@ -399,13 +388,12 @@ def _run(job, parents, cls, graph, node, report, notices, timings, t0, fail, pen
             except Exception:
                 pass
     elif error is None and node.type != "end":
-        report["error"] = {
-            "type": "MissingNext",
-            "message": f"step {step} finished without calling self.next(...)",
-            "traceback": "",
-            "file": flow_file,
-            "line": getattr(node, "func_lineno", 0),
-        }
+        report["error"] = error_info(
+            "MissingNext",
+            f"step {step} finished without calling self.next(...)",
+            file=flow_file,
+            line=getattr(node, "func_lineno", 0),
+        )
     report["next"] = nxt
 
     t_collect = time.perf_counter()
@@ -527,14 +515,12 @@ def collect(
 def arts_finish(arts, unpicklable, job, report):
     if unpicklable and "error" not in report:
         names = ", ".join(unpicklable)
-        report["error"] = {
-            "type": "UnpicklableArtifact",
-            "message": f"artifact(s) {names} cannot be pickled ({arts[unpicklable[0]]['error']}); "
+        report["error"] = error_info(
+            "UnpicklableArtifact",
+            f"artifact(s) {names} cannot be pickled ({arts[unpicklable[0]]['error']}); "
             "the other artifacts were kept — store a picklable form (a path, a dict) instead",
-            "traceback": "",
-            "file": job["flow_file"],
-            "line": 0,
-        }
+            file=job["flow_file"],
+        )
     return arts
 
 

@@ -17,6 +17,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from flowspin.protocol import error_info
+
 _CACHE: dict[str, tuple[tuple[float, int], Any]] = {}
 
 
@@ -41,15 +43,12 @@ def blocking_problem(flow_file: str, flow_name: str, step: str) -> dict[str, Any
         if diag.flow not in (None, flow_name):
             continue
         if _affects(flow, diag, step):
-            return {
-                "type": "FlowGraphError",
-                "message": f"{diag.message} [{diag.rule}] — the flow's graph is broken here, "
-                f"so step {step} cannot spin; fix it (`flowspin check` lists every problem)",
-                "traceback": "",
-                "file": flow_file,
-                "line": diag.span.line,
-                "rule": diag.rule,
-            }
+            message = (
+                f"{diag.message} [{diag.rule}] — the flow's graph is broken here, "
+                f"so step {step} cannot spin; fix it (`flowspin check` lists every problem)"
+            )
+            error = error_info("FlowGraphError", message, file=flow_file, line=diag.span.line)
+            return {**error, "rule": diag.rule}
     return None
 
 

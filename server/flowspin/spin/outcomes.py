@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from flowspin.protocol import error_info
 from flowspin.spin.jobs import Active, Child
 
 
@@ -41,14 +42,7 @@ def setup_failure(
         "stderr": "",
         "duration_ms": (time.perf_counter() - a.started) * 1e3,
         "cards": [],
-        "error": error
-        or {
-            "type": err_type,
-            "message": message,
-            "traceback": tb,
-            "file": flow_file,
-            "line": line,
-        },
+        "error": error or error_info(err_type, message, traceback=tb, file=flow_file, line=line),
         "notices": a.notices,
         "timings": {},
         "flow_file": flow_file,

@@ -16,6 +16,7 @@ import sys
 import traceback
 from typing import Any
 
+from flowspin.protocol import error_info
 from flowspin.spin.protocol import read_fd, write_fd
 
 log = logging.getLogger(__name__)
@@ -158,13 +159,7 @@ def report_and_write(report: dict[str, Any], pending: Any, res_w: int) -> None:
     try:
         write_fd(res_w, {"type": "report", "report": report})
     except Exception as exc:  # e.g. a repr that msgpack cannot carry
-        err = {
-            "type": "ReportError",
-            "message": str(exc),
-            "traceback": "",
-            "file": "",
-            "line": 0,
-        }
+        err = error_info("ReportError", str(exc))
         write_fd(res_w, {"type": "report", "report": {"status": "error", "error": err}})
         pending = None
     for fd in (1, 2):

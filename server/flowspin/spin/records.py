@@ -15,6 +15,7 @@ import signal
 import time
 from typing import Any
 
+from flowspin.protocol import error_info
 from flowspin.spin.jobs import Active, Child
 
 log = logging.getLogger(__name__)
@@ -232,5 +233,5 @@ def crash_error(status: int, stderr: str, flow_file: str, a: Active) -> dict[str
             "ProcessExit",
             f"the step ended its process with exit code {code} (os._exit?) before finishing",
         )
-    return {"type": etype, "message": msg, "traceback": stderr[-4000:], "file": file, "line": line}
+    return dict(error_info(etype, msg, traceback=stderr[-4000:], file=file, line=line))
 
