@@ -26,7 +26,7 @@ def code_actions(ls: FlowspinServer, params: types.CodeActionParams) -> list[typ
     actions: list[types.CodeAction] = []
     for diag in params.context.diagnostics:
         data = diagnostic_data(diag)
-        step, flow_uri = data.get("step"), data.get("flow_uri") or data.get("flowUri")
+        step, flow_uri = data.get("step"), data.get("flow_uri")
         if diag.code not in (RUN_ERROR, SPIN_ERROR) or not step or not flow_uri:
             continue
         title = f"Spin this step ('{step}')" if diag.code == RUN_ERROR else f"Spin '{step}' again"
@@ -67,8 +67,8 @@ def _run_task(
     """The failed task itself (`task`: Flow/run/step/task), so the debug spin has its very
     inputs and split; its run (`run`) when the task id is not known."""
     found = _RUN_TASK.search(message or "")
-    run_id = data.get("run_id") or data.get("runId") or (found.group("run") if found else None)
-    task_id = data.get("task_id") or data.get("taskId")
+    run_id = data.get("run_id") or (found.group("run") if found else None)
+    task_id = data.get("task_id")
     if task_id is None and found is not None and found.group("step") == step:
         task_id = found.group("task")
     if not run_id:
