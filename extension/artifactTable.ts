@@ -13,6 +13,7 @@
 import * as vscode from 'vscode';
 import type { Server } from './client';
 import { log } from './log';
+import type { PageSort } from './protocol';
 import { createPagePanel, OWN, type PageSpec, showPage } from './webviewPage';
 
 export const TABLE_VIEW_TYPE = 'flowspin.artifactTable';
@@ -26,10 +27,7 @@ export interface ArtifactTarget {
   path: string[];
 }
 
-interface Sort {
-  column: string;
-  descending: boolean;
-}
+type Sort = PageSort;
 
 type FromPage = { type: 'ready' } | { type: 'page'; offset: number; sort: Sort | null };
 

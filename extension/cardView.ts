@@ -22,12 +22,12 @@ import { readFile } from 'node:fs/promises';
 import * as vscode from 'vscode';
 import type { Server } from './client';
 import { log } from './log';
-import type { CardAnswer, CardChanged, CardSet } from './protocol';
+import type { CardAnswer, CardChanged, CardSet, CardSource } from './protocol';
 import { createPagePanel, OWN, type PageSpec, showPage } from './webviewPage';
 
 export const VIEW_TYPE = 'flowspin.cardView';
 
-type Source = 'auto' | 'spin' | 'run';
+type Source = CardSource;
 const SOURCES: readonly Source[] = ['auto', 'spin', 'run'];
 
 /** What the panel remembers across window reloads (WebviewPanelSerializer). */
