@@ -16,7 +16,7 @@ import pytest
 import pytest_asyncio
 import pytest_lsp
 from conftest import metaflow_env, run_metaflow, write_flow
-from flowspin import protocol
+from flowspin import protocol, protocol_check
 from lsp_support import TIMEOUT, Doc, start_session, use_workspace_datastore, wait_until
 from lsprotocol import types
 from pytest_lsp import ClientServerConfig, LanguageClient
@@ -158,8 +158,8 @@ async def test_spin_streams_logs_then_answers_with_artifacts(
     note = _session["results"][-1]
     assert (note.step, note.status, note.spin_id) == ("train", "ok", result["spin_id"])
     # Both are what the wire protocol says (the extension checks them against it too).
-    assert protocol.check(answer, protocol.CommandResult) == []
-    assert protocol.check(note._asdict(), protocol.SpinResultNote) == []
+    assert protocol_check.check(answer, protocol.CommandResult) == []
+    assert protocol_check.check(note._asdict(), protocol.SpinResultNote) == []
     assert await lens_title(client, flow, "train") == f"▶ Spin  ✓ {result['duration_ms']:.0f} ms"
 
     progress = [r for r in client.progress_reports.values() if r and r[0].title == "Spinning train"]

@@ -19,7 +19,7 @@ import pytest
 import pytest_asyncio
 import pytest_lsp
 from flowspin import protocol
-from flowspin.protocol import check
+from flowspin.protocol_check import check
 from lsp_support import SERVER, TRAIN_FLOW, Doc, start_session, wait_until
 from lsprotocol import types
 from pytest_lsp import LanguageClient

@@ -11,15 +11,13 @@ A base module: it imports no flowspin layer, so any layer may use it. Optional k
 keys of a `total=False` class (Python 3.10 has no `NotRequired`); classes whose name starts
 with `_` only carry the required keys of the public one below them.
 
-`check(value, type)` is the runtime checker the tests hold the producers' payloads to; it
-follows the same rules as the extension's validators (extra keys are tolerated).
+`flowspin.protocol_check.check(value, type)` is the runtime checker the tests hold the
+producers' payloads to; it follows the same rules as the extension's validators.
 """
 
 from __future__ import annotations
 
-import types
-import typing
-from typing import Any, Literal, TypedDict, Union
+from typing import Any, Literal, TypedDict
 
 # -- methods ----------------------------------------------------------------------------------
 
@@ -566,60 +564,3 @@ NOTIFICATIONS: dict[str, Any] = {
 
 # client -> server
 CLIENT_NOTIFICATIONS: dict[str, Any] = {CURSOR: CursorParams}
-
-
-# -- the runtime checker -----------------------------------------------------------------------
-
-
-def check(value: Any, tp: Any, where: str = "$") -> list[str]:
-    """What in `value` does not match `tp` (a type of this module), as `path: problem` lines;
-    empty when it matches. Extra keys are fine; a float field takes an int (JSON has one
-    number type)."""
-    if tp is Any:
-        return []
-    if tp is None or tp is type(None):
-        return _expect(value is None, where, "null", value)
-    if tp is bool:
-        return _expect(isinstance(value, bool), where, "a boolean", value)
-    if tp is int or tp is float:
-        number = isinstance(value, (int, float)) and not isinstance(value, bool)
-        whole = not (tp is int and isinstance(value, float) and not value.is_integer())
-        return _expect(number and whole, where, "a number", value)
-    if tp is str:
-        return _expect(isinstance(value, str), where, "a string", value)
-    if typing.is_typeddict(tp):
-        if not isinstance(value, dict):
-            return [f"{where}: expected an object ({tp.__name__}), got {type(value).__name__}"]
-        found: list[str] = []
-        hints = typing.get_type_hints(tp)
-        for key, hint in hints.items():
-            if key in value:
-                found += check(value[key], hint, f"{where}.{key}")
-            elif key in tp.__required_keys__:
-                found.append(f"{where}: missing {key!r} ({tp.__name__})")
-        return found
-    origin = typing.get_origin(tp)
-    args = typing.get_args(tp)
-    if origin is Literal:
-        return _expect(value in args, where, f"one of {list(args)}", value)
-    if origin is Union or origin is types.UnionType:
-        options = [check(value, option, where) for option in args]
-        if any(not problems for problems in options):
-            return []
-        return min(options, key=len)
-    if origin is list:
-        if not isinstance(value, list):
-            return [f"{where}: expected a list, got {type(value).__name__}"]
-        return [p for i, item in enumerate(value) for p in check(item, args[0], f"{where}[{i}]")]
-    if origin is dict:
-        if not isinstance(value, dict):
-            return [f"{where}: expected an object, got {type(value).__name__}"]
-        return [p for k, item in value.items() for p in check(item, args[1], f"{where}.{k}")]
-    raise TypeError(f"{where}: the protocol has no type {tp!r}")
-
-
-def _expect(ok: bool, where: str, what: str, value: Any) -> list[str]:
-    if ok:
-        return []
-    text = repr(value)
-    return [f"{where}: expected {what}, got {text if len(text) <= 60 else text[:57] + '...'}"]
