@@ -21,7 +21,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from flowspin.mcp import engines
+from flowspin.mcp import engines, run_tools
 from flowspin.mcp.errors import ToolProblem, describe
 from flowspin.mcp.workspace import resolve_flow_file
 
@@ -84,7 +84,7 @@ def call(
                 "max_workers must be a whole number of at least 1",
                 next_step="pass e.g. 4, or leave it out for Metaflow's default.",
             )
-        return engines.run(
+        return run_tools.run(
             workspace,
             path,
             params=_str_dict(args.get("params"), "params"),

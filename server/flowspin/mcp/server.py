@@ -33,7 +33,7 @@ from mcp_types import (
 from pydantic import Field, ValidationError
 
 from flowspin import __version__
-from flowspin.mcp import engines
+from flowspin.mcp import engines, run_tools
 from flowspin.mcp.errors import ToolProblem, describe
 from flowspin.mcp.workspace import resolve_flow_file
 from flowspin.store.root import UnsafeWorkspace
@@ -349,7 +349,7 @@ def build_server(workspace: Path) -> MCPServer:
         decorators: Annotated[
             list[str] | None,
             Field(description="Decorators added to every step (Metaflow's --with), one of "
-                  + ", ".join(engines.WITH_ALLOWED) + ", with attributes as --with takes them, "
+                  + ", ".join(run_tools.WITH_ALLOWED) + ", with attributes as --with takes them, "
                   "e.g. [\"kubernetes:cpu=4,memory=16000\", \"retry:times=2\"]."),
         ] = None,
     ) -> CallToolResult:
@@ -358,7 +358,7 @@ def build_server(workspace: Path) -> MCPServer:
 
         def go() -> CallToolResult:
             path = resolve_flow_file(workspace, file)
-            data = engines.run(
+            data = run_tools.run(
                 workspace, path, params=params, tags=tags, max_workers=max_workers,
                 with_decorators=decorators, on_line=lambda line: relay("output", line),
                 cancel=cancel,
@@ -374,7 +374,7 @@ def build_server(workspace: Path) -> MCPServer:
     ) -> CallToolResult:
         def go() -> CallToolResult:
             path = resolve_flow_file(workspace, file)
-            return _result(engines.list_runs(workspace, path, limit=limit))
+            return _result(run_tools.list_runs(workspace, path, limit=limit))
 
         return _guarded("list_runs", go)
 
