@@ -11,8 +11,9 @@
  *
  * Whom to believe: only VS Code's webview host (our own origin) speaks for the extension.
  */
-import dagre from '@dagrejs/dagre';
+import { computeLayout, layoutKey, NODE_H, type Layout, type Placed } from './layout';
 import type { Flow, FlowGraph, FlowStep, FromWebview, PanelState, StepAction, ToWebview } from './protocol';
+import { fit, kindText, statusLong, statusShort } from './stepText';
 
 declare function acquireVsCodeApi(): {
   postMessage(message: FromWebview): void;
@@ -22,10 +23,6 @@ declare function acquireVsCodeApi(): {
 
 const vscode = acquireVsCodeApi();
 const SVG = 'http://www.w3.org/2000/svg';
-const NODE_H = 66;
-const MIN_W = 180;
-const MAX_W = 320;
-const CHAR_W = 7.6;
 const MIN_K = 0.1;
 const MAX_K = 3;
 
@@ -33,22 +30,6 @@ interface View {
   k: number;
   x: number;
   y: number;
-}
-
-interface Placed {
-  step: FlowStep;
-  x: number;
-  y: number;
-  w: number;
-  h: number;
-}
-
-interface Layout {
-  key: string;
-  nodes: Map<string, Placed>;
-  edges: { from: string; to: string; label: string | null; points: { x: number; y: number }[]; lx?: number; ly?: number }[];
-  width: number;
-  height: number;
 }
 
 const state: PanelState = vscode.getState() ?? {};
@@ -79,126 +60,6 @@ function el<K extends keyof SVGElementTagNameMap>(name: K, attrs: Record<string,
 
 function save(): void {
   vscode.setState(state);
-}
-
-// ---------------------------------------------------------------------------------------------
-// Words
-
-const KIND_LABEL: Record<string, string> = {
-  start: 'start',
-  linear: 'step',
-  split: 'split',
-  foreach: 'foreach',
-  switch: 'switch',
-  join: 'join',
-  end: 'end',
-};
-
-function duration(ms: number | null | undefined): string {
-  if (ms === null || ms === undefined || !Number.isFinite(ms)) return '';
-  if (ms < 1000) return `${Math.round(ms)} ms`;
-  if (ms < 60_000) return `${(ms / 1000).toFixed(ms < 10_000 ? 1 : 0)} s`;
-  return `${Math.floor(ms / 60_000)} min ${Math.round((ms % 60_000) / 1000)} s`;
-}
-
-function kindText(step: FlowStep): string {
-  const kind = KIND_LABEL[step.kind] ?? step.kind;
-  const splits = step.status?.num_splits;
-  return step.kind === 'foreach' && typeof splits === 'number' ? `${kind} ×${splits}` : kind;
-}
-
-/** The status in a few words for the node (`✓ spin 12 ms`, `✗ line 23`, `⟳ 3/8`). */
-function statusShort(step: FlowStep): string {
-  const s = step.status;
-  if (!s) return '';
-  switch (s.state) {
-    case 'ok':
-      return `✓ ${s.source ?? ''} ${duration(s.duration_ms)}`.replace(/\s+/g, ' ').trim();
-    case 'failed':
-      return `✗ failed${s.error_line ? ` · line ${s.error_line}` : ''}`;
-    case 'running':
-      return typeof s.tasks_total === 'number' && s.tasks_total > 0
-        ? `⟳ ${s.tasks_done ?? 0}/${s.tasks_total}`
-        : '⟳ running';
-    case 'never':
-      return '○ never run';
-    case 'stale':
-      return '◌ stale';
-    default:
-      return String(s.state);
-  }
-}
-
-/** The status in full, for the node's tooltip and screen readers. */
-function statusLong(step: FlowStep): string {
-  const s = step.status;
-  if (!s) return 'no status';
-  const from = s.source ? ` (latest ${s.source})` : '';
-  switch (s.state) {
-    case 'ok':
-      return `ok${from}${s.duration_ms !== null && s.duration_ms !== undefined ? `, ${duration(s.duration_ms)}` : ''}`;
-    case 'failed':
-      return `failed${from}${s.error_line ? ` at line ${s.error_line}` : ''}${s.reason ? `: ${s.reason}` : ''}`;
-    case 'running':
-      return `running${from}${typeof s.tasks_total === 'number' ? `, ${s.tasks_done ?? 0} of ${s.tasks_total} tasks done` : ''}`;
-    case 'never':
-      return 'never run or spun';
-    case 'stale':
-      return `stale${s.reason ? `: ${s.reason}` : ''}`;
-    default:
-      return String(s.state);
-  }
-}
-
-function fit(text: string, width: number): string {
-  const max = Math.floor((width - 24) / CHAR_W);
-  return text.length > max ? `${text.slice(0, Math.max(1, max - 1))}…` : text;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Layout (dagre)
-
-function layoutKey(f: Flow): string {
-  return JSON.stringify([f.name, f.steps.map((s) => [s.name, s.kind]), f.edges.map((e) => [e.from, e.to, e.label ?? null, !!e.back])]);
-}
-
-function computeLayout(f: Flow): Layout {
-  const g = new dagre.graphlib.Graph({ multigraph: true });
-  g.setGraph({ rankdir: 'TB', nodesep: 36, ranksep: 44, edgesep: 14, marginx: 24, marginy: 24 });
-  g.setDefaultEdgeLabel(() => ({}));
-  const names = new Set<string>();
-  for (const step of f.steps) {
-    names.add(step.name);
-    const w = Math.min(MAX_W, Math.max(MIN_W, Math.round(step.name.length * CHAR_W + 40)));
-    g.setNode(step.name, { width: w, height: NODE_H });
-  }
-  f.edges.forEach((e, i) => {
-    if (e.back || !names.has(e.from) || !names.has(e.to)) return;
-    const label = e.label ?? null;
-    g.setEdge(
-      e.from,
-      e.to,
-      label ? { width: label.length * 6.6 + 10, height: 16, labelpos: 'c', label } : {},
-      String(i),
-    );
-  });
-  dagre.layout(g);
-  const nodes = new Map<string, Placed>();
-  for (const step of f.steps) {
-    const n = g.node(step.name) as { x: number; y: number; width: number; height: number } | undefined;
-    if (n) nodes.set(step.name, { step, x: n.x, y: n.y, w: n.width, h: n.height });
-  }
-  const edges: Layout['edges'] = [];
-  f.edges.forEach((e, i) => {
-    if (e.back || !names.has(e.from) || !names.has(e.to)) {
-      edges.push({ from: e.from, to: e.to, label: e.label ?? null, points: [] });
-      return;
-    }
-    const d = g.edge(e.from, e.to, String(i)) as { points?: { x: number; y: number }[]; x?: number; y?: number } | undefined;
-    edges.push({ from: e.from, to: e.to, label: e.label ?? null, points: d?.points ?? [], lx: d?.x, ly: d?.y });
-  });
-  const info = g.graph() as { width?: number; height?: number };
-  return { key: layoutKey(f), nodes, edges, width: info.width ?? 0, height: info.height ?? 0 };
 }
 
 // ---------------------------------------------------------------------------------------------
