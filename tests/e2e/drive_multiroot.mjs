@@ -77,12 +77,19 @@ async function openFile(page, name) {
   await waitFor(`an editor tab for ${name}`, async () => (await text(page, '.tabs-container .tab.active')).includes(name));
 }
 
-/** Restarts the server from the palette and waits for the next launch; that launch. */
-async function restartWith(page, fileName) {
+/**
+ * Restarts the server from the palette and waits for a launch of `folder`'s interpreter after
+ * it; that launch. On a fresh profile the server's first start can land late (after `before`
+ * was counted), so "the next launch" may still be the previous folder's: the wait is for the
+ * expected folder's, and a restart in the wrong folder still fails (the wait times out).
+ */
+async function restartWith(page, fileName, folder) {
   await openFile(page, fileName);
   const before = launches().length;
   await palette(page, 'Flowspin: Restart Server');
-  const launch = await waitFor('a new server launch', () => launches()[before]);
+  const launch = await waitFor(`a new server launch with ${folder}'s interpreter`, () =>
+    launches().slice(before).find((l) => l.startsWith(`${folder} `)),
+  );
   await waitFor('flowspin ready after the restart', async () => (await statusText(page)).includes('flowspin: ready'));
   return launch;
 }
@@ -97,8 +104,8 @@ async function main() {
     await waitFor('flowspin ready', async () => (await statusText(page)).includes('flowspin: ready'));
     report('server-ready', { launches: launches() });
 
-    report('restart-in-beta', { launch: await restartWith(page, 'beta_flow.py') });
-    report('restart-in-alpha', { launch: await restartWith(page, 'alpha_flow.py') });
+    report('restart-in-beta', { launch: await restartWith(page, 'beta_flow.py', 'beta'), launches: launches() });
+    report('restart-in-alpha', { launch: await restartWith(page, 'alpha_flow.py', 'alpha'), launches: launches() });
 
     // A window setting changes (the workspace file's settings) and a folder is added: each time
     // the server gets the settings again (the trace, read by the test, has the notifications).
