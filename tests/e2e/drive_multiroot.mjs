@@ -78,13 +78,19 @@ async function openFile(page, name) {
 }
 
 /**
- * Restarts the server from the palette and waits for a launch of `folder`'s interpreter after
- * it; that launch. On a fresh profile the server's first start can land late (after `before`
- * was counted), so "the next launch" may still be the previous folder's: the wait is for the
- * expected folder's, and a restart in the wrong folder still fails (the wait times out).
+ * Restarts the server from the palette with `fileName` active and waits for a launch of
+ * `folder`'s interpreter after it; that launch (a restart in the wrong folder times out).
  */
 async function restartWith(page, fileName, folder) {
   await openFile(page, fileName);
+  // The tab is active in the page before the extension host hears of it: move the cursor and
+  // wait for the extension's `flowspin/cursor` for this file, so the restart sees it active.
+  const cursors = "notification 'flowspin/cursor'";
+  const seen = sent(cursors).length;
+  await page.keyboard.press('ArrowDown');
+  await waitFor(`the extension host to see ${fileName} active`, () =>
+    sent(cursors).slice(seen).find((p) => String(p.uri).endsWith(fileName)),
+  );
   const before = launches().length;
   await palette(page, 'Flowspin: Restart Server');
   const launch = await waitFor(`a new server launch with ${folder}'s interpreter`, () =>
