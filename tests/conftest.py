@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -12,6 +13,13 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
+
+# Tests press Ctrl+C on the CLI (SIGINT to a subprocess). A pytest started from a shell without
+# job control (`make test &` in a script, some CI runners) inherits SIGINT ignored, and every
+# subprocess with it, so the CLI would never see the key. Ignored is not what a user's terminal
+# gives: the tests run with Python's default handler, which their subprocesses get as SIG_DFL.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def metaflow_env(workdir: Path) -> dict[str, str]:
