@@ -87,6 +87,8 @@ async function restartWith(page, fileName, folder) {
   // wait for the extension's `flowspin/cursor` for this file, so the restart sees it active.
   const cursors = "notification 'flowspin/cursor'";
   const seen = sent(cursors).length;
+  // A click in the text (the focus may still be elsewhere after quick open) moves the cursor.
+  await page.locator('.editor-group-container.active .monaco-editor .view-line').nth(6).click();
   await page.keyboard.press('ArrowDown');
   await waitFor(`the extension host to see ${fileName} active`, () =>
     sent(cursors).slice(seen).find((p) => String(p.uri).endsWith(fileName)),
