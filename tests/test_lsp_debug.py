@@ -18,13 +18,10 @@ from typing import Any, Union
 import pytest
 import pytest_lsp
 from conftest import metaflow_env, run_metaflow, write_flow
+from dap_client import DapClient
 from lsp_support import TIMEOUT, Doc, start_session, use_workspace_datastore, wait_until
 from lsprotocol import types
 from pytest_lsp import ClientServerConfig, LanguageClient
-
-pytest.importorskip("debugpy")
-
-from dap_client import DapClient  # noqa: E402
 
 FLOW = """
 from metaflow import FlowSpec, step

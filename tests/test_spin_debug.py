@@ -19,11 +19,8 @@ from pathlib import Path
 import pytest
 from conftest import metaflow_env, run_flowspin, run_metaflow, wait_until, write_flow
 from dap_client import DapClient
+from flowspin.spin.debugstep import parse_debug_line
 from spin_helpers import make_service
-
-pytest.importorskip("debugpy")
-
-from flowspin.spin.debugstep import parse_debug_line  # noqa: E402
 
 HELPER = """
 def scale(values, factor):

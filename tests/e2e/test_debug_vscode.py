@@ -24,8 +24,6 @@ from e2e_support import (
 )
 
 pytestmark = [pytest.mark.e2e, pytest.mark.metaflow]
-pytest.importorskip("debugpy")
-
 FLOW = textwrap.dedent(
     """\
     from metaflow import FlowSpec, step
